@@ -1,0 +1,1 @@
+"""Lightning callbacks of our own (the rest come from Lightning, configured in conf/callbacks)."""

@@ -1,0 +1,69 @@
+"""Training progress that stays readable in a Slurm .out file: one plain line per epoch (and
+a heartbeat line during long epochs) instead of carriage-return bars."""
+
+import sys
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar, TQDMProgressBar
+
+from fidle_runs.errors import UserError
+
+STYLES = ("auto", "bar", "lines")
+
+
+def make_progress_bar(style: str = "auto", heartbeat_s: float = 60.0) -> ProgressBar:
+    """`bar` (tqdm), `lines`, or `auto`: a bar on a terminal, lines when stdout is a file."""
+    if style not in STYLES:
+        raise UserError(f"callbacks.progress.style={style!r} is not one of {', '.join(STYLES)}")
+    if style == "bar" or (style == "auto" and sys.stdout.isatty()):
+        return TQDMProgressBar()
+    return EpochLines(heartbeat_s)
+
+
+class EpochLines(ProgressBar):
+    def __init__(self, heartbeat_s: float = 60.0) -> None:
+        super().__init__()
+        self.heartbeat_s = heartbeat_s
+        self._enabled = True
+        self._epoch_start = self._last_line = 0.0
+        self._images = 0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _print(self, text: str) -> None:
+        if self._enabled:
+            print(text, flush=True)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_start = self._last_line = time.perf_counter()
+        self._images = 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._images += len(batch[-1])
+        now = time.perf_counter()
+        if now - self._last_line >= self.heartbeat_s:
+            self._last_line = now
+            self._print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
+                        f"batch {batch_idx + 1}/{self.total_train_batches} "
+                        f"{self._images / (now - self._epoch_start):.0f} img/s")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        elapsed = time.perf_counter() - self._epoch_start
+        metrics = _format(trainer.callback_metrics, ("train_loss", "train_acc", "val_loss",
+                                                     "val_acc"))
+        self._print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {metrics} "
+                    f"{self._images / max(elapsed, 1e-9):.0f} img/s {elapsed:.1f}s")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print(f"test {_format(trainer.callback_metrics, ('test_loss', 'test_acc'))}")
+
+
+def _format(metrics: dict[str, Any], names: tuple[str, ...]) -> str:
+    return " ".join(f"{n} {float(metrics[n]):.4f}" for n in names if n in metrics)

@@ -1,0 +1,65 @@
+"""What the configs need besides YAML: where conf/ is, our resolvers, and the hyper-parameter
+checks that must fail before any data is touched."""
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fidle_runs.errors import UserError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def run_name() -> str:
+    """A run directory name unique among runs started together, and stable across a Slurm requeue.
+
+    Under Slurm: `slurm-<job>` or `slurm-<array job>_<task>` (the ids survive a requeue).
+    Elsewhere: a timestamp plus a random suffix, so runs started in the same second differ.
+    """
+    env = os.environ
+    if "SLURM_ARRAY_JOB_ID" in env and "SLURM_ARRAY_TASK_ID" in env:
+        return f"slurm-{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if "SLURM_JOB_ID" in env:
+        return f"slurm-{env['SLURM_JOB_ID']}"
+    return f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("fidle_run_name"):
+        OmegaConf.register_new_resolver("fidle_run_name", run_name, use_cache=True)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject impossible hyper-parameters with the key to fix, before anything is built."""
+    lr = OmegaConf.select(cfg, "optimizer.lr")
+    if lr is not None and not (isinstance(lr, int | float) and lr > 0):
+        raise UserError(f"optimizer.lr={lr} is invalid: the learning rate must be > 0, "
+                        "e.g. optimizer.lr=0.001")
+    max_epochs = OmegaConf.select(cfg, "trainer.max_epochs")
+    if not (isinstance(max_epochs, int) and max_epochs >= 1):
+        raise UserError(f"trainer.max_epochs={max_epochs} is invalid: it must be an integer >= 1")
+    seed = cfg.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise UserError(f"seed={seed!r} is invalid: it must be an integer, e.g. seed=0")
+    if "name" not in cfg.get("model", {}):
+        raise UserError("the model config has no name: choose one with model=cnn_v1|cnn_v2|cnn_v3")
+
+
+def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, with a UserError raised inside passed through as it is and
+    any other construction error reported as the config key to fix."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        reason = f"{type(cause).__name__}: {cause}" if cause else str(e).splitlines()[0]
+        raise UserError(f"cannot build {key} ({node.get('_target_')}): {reason}; fix the "
+                        f"{key}.* settings") from e

@@ -1,0 +1,1 @@
+"""Datasets: raw readers, synthetic generator, preparation to H5, and Lightning DataModules."""

@@ -1,0 +1,158 @@
+"""GTSRB as a LightningDataModule: resolve the raw source, prepare the H5 set once, then serve it
+from memory (uint8 tensors, batches by indexing, scaling to [0, 1] on the batch's device)."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from fidle_runs.data.augment import random_affine
+from fidle_runs.data.gtsrb_enhance import CHANNELS
+from fidle_runs.data.gtsrb_h5 import N_CLASSES, SetSpec, load_arrays, read_attrs, set_filename
+from fidle_runs.data.gtsrb_prepare import prepare_sets
+from fidle_runs.data.gtsrb_source import SOURCES, RawSource, materialize, resolve_source
+from fidle_runs.data.tensor_batches import batch_loader
+from fidle_runs.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class GTSRBDataModule(pl.LightningDataModule):
+    def __init__(self, source: str = "auto", raw_dir: str | None = None,
+                 datasets_dir: str | None = None, download: bool = False, size: int = 24,
+                 mode: str = "L", roi: bool = False, scale: float = 1.0, subset_seed: int = 0,
+                 prepared_dir: str = "outputs/data/GTSRB/enhanced",
+                 synthetic_dir: str = "outputs/data/GTSRB-synthetic",
+                 synthetic_fraction: float = 0.2, synthetic_seed: int = 0,
+                 prepare_workers: int | None = None, h5_file: str | None = None,
+                 batch_size: int = 64, val_fraction: float = 0.1, val_on_test: bool = False,
+                 split_seed: int = 0, augment: bool = False) -> None:
+        super().__init__()
+        _check("source", source, source in SOURCES, f"one of {', '.join(SOURCES)}")
+        _check("mode", mode, mode in CHANNELS, f"one of {', '.join(CHANNELS)}")
+        _check("size", size, isinstance(size, int) and size >= 8, "an integer >= 8, e.g. 24 or 48")
+        _check("scale", scale, 0 < scale <= 1, "in (0, 1], e.g. 0.2")
+        _check("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1,
+               "an integer >= 1, e.g. 64")
+        _check("val_fraction", val_fraction, 0 <= val_fraction < 1, "in [0, 1), e.g. 0.1")
+        _check("synthetic_fraction", synthetic_fraction, 0 < synthetic_fraction <= 1,
+               "in (0, 1], e.g. 0.2")
+        if not val_on_test and val_fraction == 0:
+            raise UserError("data.val_fraction=0 leaves no validation set: set data.val_fraction "
+                            "> 0 or data.val_on_test=true")
+        self.save_hyperparameters(logger=False)
+        self.spec = SetSpec(size, mode)
+        self.batch_size = batch_size
+        self.augment = augment
+        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.source_kind = "file" if h5_file else None
+
+    def raw_source(self) -> RawSource:
+        hp = self.hparams
+        return resolve_source(hp.source, hp.raw_dir, hp.datasets_dir, hp.synthetic_dir,
+                              hp.synthetic_fraction, hp.synthetic_seed, hp.download,
+                              str(Path(hp.prepared_dir).parent))
+
+    def h5_path(self, src: RawSource) -> Path:
+        hp = self.hparams
+        folder = "real" if src.kind == "real" else f"synthetic-{src.root.name}"
+        return Path(hp.prepared_dir) / folder / set_filename(self.spec, hp.roi, hp.scale,
+                                                             hp.subset_seed)
+
+    def prepare_data(self) -> None:
+        hp = self.hparams
+        if hp.h5_file:
+            return
+        src = self.raw_source()
+        raw = materialize(src, hp.prepare_workers)
+        out_dir = self.h5_path(src).parent
+        prepare_sets(raw, src.kind, [self.spec], out_dir, hp.roi, hp.scale, hp.subset_seed,
+                     hp.prepare_workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tensors:
+            return
+        hp = self.hparams
+        if hp.h5_file:
+            path = Path(hp.h5_file)
+        else:
+            src = self.raw_source()
+            path = self.h5_path(src)
+        arrays = load_arrays(path, ("x_train", "y_train", "x_test", "y_test"))
+        attrs = read_attrs(path)
+        self.h5_file = path
+        self.source_kind = attrs.get("source", "unknown")
+        x_train, y_train = _to_tensors(arrays["x_train"], arrays["y_train"])
+        x_test, y_test = _to_tensors(arrays["x_test"], arrays["y_test"])
+        if tuple(x_train.shape[1:]) != self.shape and not hp.h5_file:
+            raise UserError(f"{path} holds images of shape {tuple(x_train.shape[1:])}, expected "
+                            f"{self.shape}: delete it to rebuild it")
+        if hp.h5_file:
+            self.spec = SetSpec(x_train.shape[2], attrs.get("mode", "RGB" if
+                                                            x_train.shape[1] == 3 else "L"))
+        if hp.val_on_test:
+            self.tensors["train"], self.tensors["val"] = (x_train, y_train), (x_test, y_test)
+        else:
+            generator = torch.Generator().manual_seed(hp.split_seed)
+            order = torch.randperm(len(x_train), generator=generator)
+            n_val = max(1, round(len(x_train) * hp.val_fraction))
+            val, train = order[:n_val], order[n_val:]
+            self.tensors["train"] = (x_train[train], y_train[train])
+            self.tensors["val"] = (x_train[val], y_train[val])
+        self.tensors["test"] = (x_test, y_test)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        if self.tensors:
+            return tuple(self.tensors["train"][0].shape[1:])
+        return (self.spec.channels, self.spec.size, self.spec.size)
+
+    @property
+    def n_classes(self) -> int:
+        return N_CLASSES
+
+    def describe(self) -> dict[str, Any]:
+        """The `data` block of result.json."""
+        path = Path(self.h5_file)
+        return {"name": self.spec.name, "source": self.source_kind, "size": self.spec.size,
+                "mode": self.spec.mode, "roi": bool(self.hparams.roi),
+                "scale": float(self.hparams.scale), "val_on_test": bool(self.hparams.val_on_test),
+                "augment": bool(self.augment), "shape": list(self.shape),
+                "n_train": len(self.tensors["train"][1]),
+                "n_val": 0 if self.hparams.val_on_test else len(self.tensors["val"][1]),
+                "n_test": len(self.tensors["test"][1]), "file": str(path.resolve()),
+                "file_mib": round(path.stat().st_size / 2**20, 2)}
+
+    def train_dataloader(self) -> DataLoader:
+        # Batch order follows the run's seed (set by seed_everything before this is called).
+        return batch_loader(*self.tensors["train"], self.batch_size, shuffle=True,
+                            seed=torch.initial_seed())
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(*self.tensors["val"], self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(*self.tensors["test"], self.batch_size, shuffle=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        x, y = batch
+        x = x.float().div_(255.0)
+        if self.augment and self.trainer is not None and self.trainer.training:
+            x = random_affine(x)
+        return x, y
+
+
+def _check(name: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        raise UserError(f"data.{name}={value!r} is invalid: it must be {expected}")
+
+
+def _to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """NHWC uint8 -> contiguous NCHW uint8 tensor (one copy, kept for the whole run)."""
+    return (torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
+            torch.from_numpy(y.astype(np.int64)))

@@ -1,0 +1,109 @@
+"""The enhanced-set H5 file: FIDLE's keys, uint8 images, attributes saying how it was made."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from fidle_runs.data.gtsrb_enhance import CHANNELS
+from fidle_runs.errors import UserError
+
+KEYS = ("x_train", "y_train", "x_test", "y_test", "x_meta", "y_meta")
+FORMAT_VERSION = 1
+N_CLASSES = 43
+
+
+@dataclass(frozen=True, order=True)
+class SetSpec:
+    """One enhanced set: image size and mode, named as FIDLE names it."""
+
+    size: int
+    mode: str
+
+    @property
+    def name(self) -> str:
+        return f"set-{self.size}x{self.size}-{self.mode}"
+
+    @property
+    def channels(self) -> int:
+        return CHANNELS[self.mode]
+
+
+def set_filename(spec: SetSpec, roi: bool, scale: float, subset_seed: int) -> str:
+    """`set-24x24-L.h5` for FIDLE's defaults; ROI crops and subsets get their own files."""
+    name = spec.name + ("-roi" if roi else "")
+    if scale < 1:
+        name += f"-scale{scale:g}-seed{subset_seed}"
+    return name + ".h5"
+
+
+def read_attrs(path: Path) -> dict[str, Any]:
+    """The attributes of a valid set file (raises UserError when it is corrupt or incomplete)."""
+    with _open(path) as f:
+        _check_layout(f, path)
+        return {k: _plain(v) for k, v in f.attrs.items()}
+
+
+def load_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarray]:
+    """Arrays of a valid set file, images as uint8 NHWC (FIDLE's float [0, 1] files converted)."""
+    with _open(path) as f:
+        _check_layout(f, path)
+        out = {}
+        for key in keys:
+            data = f[key]
+            if key.startswith("x_") and data.dtype != np.uint8:
+                out[key] = _float_to_uint8(data)
+            else:
+                out[key] = data[:]
+        return out
+
+
+def _open(path: Path) -> h5py.File:
+    if not Path(path).is_file():
+        raise UserError(f"H5 set {path} does not exist: fix data.h5_file or drop it to prepare "
+                        "the set from raw data")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise UserError(f"H5 set {path} is corrupt or truncated ({e}): delete it and run again "
+                        "to rebuild it (python -m fidle_runs.prepare)") from None
+
+
+def _check_layout(f: h5py.File, path: Path) -> None:
+    missing = [k for k in KEYS if k not in f]
+    if missing:
+        raise UserError(f"H5 set {path} lacks key(s) {', '.join(missing)}: it is not a GTSRB "
+                        "enhanced set; delete it and rebuild it (python -m fidle_runs.prepare)")
+    try:
+        shapes = {k: f[k].shape for k in KEYS}
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"H5 set {path} is corrupt ({e}): delete it and rebuild it") from None
+    problems = []
+    for split in ("train", "test", "meta"):
+        x, y = shapes[f"x_{split}"], shapes[f"y_{split}"]
+        if len(x) != 4 or x[1] != x[2] or x[3] not in (1, 3):
+            problems.append(f"x_{split} has shape {x}, expected (N, size, size, 1|3)")
+        elif len(y) != 1 or y[0] != x[0]:
+            problems.append(f"y_{split} has shape {y}, expected ({x[0]},)")
+    if not problems and shapes["x_train"][1:] != shapes["x_test"][1:]:
+        problems.append(f"x_train {shapes['x_train']} and x_test {shapes['x_test']} differ")
+    if problems:
+        raise UserError(f"H5 set {path} has wrong shapes: {problems[0]}; delete it and rebuild it")
+
+
+def _float_to_uint8(data: h5py.Dataset, chunk: int = 4096) -> np.ndarray:
+    out = np.empty(data.shape, dtype=np.uint8)
+    for start in range(0, data.shape[0], chunk):
+        block = data[start : start + chunk]
+        out[start : start + chunk] = np.clip(np.rint(block * 255.0), 0, 255)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

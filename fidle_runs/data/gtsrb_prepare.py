@@ -1,0 +1,155 @@
+"""GTSRB1 done right: raw images -> enhanced H5 sets, streamed, parallel, uint8, reusable.
+
+Each image is decoded once and resized once per size for every requested set; chunks of images
+flow through a process pool and are written straight into the H5 datasets, so memory stays
+bounded whatever the size of the raw set. Files appear under their final name only when complete.
+"""
+
+import datetime as dt
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from fidle_runs import __version__, atomic
+from fidle_runs.data.gtsrb_enhance import apply_mode, load_rgb, resize
+from fidle_runs.data.gtsrb_h5 import FORMAT_VERSION, SetSpec, read_attrs, set_filename
+from fidle_runs.data.gtsrb_raw import RawGTSRB, RawSplit
+from fidle_runs.errors import UserError
+from fidle_runs.progress import Progress
+
+log = logging.getLogger(__name__)
+CHUNK = 256
+
+
+def subset_indices(n: int, scale: float, seed: int) -> np.ndarray:
+    """FIDLE's `scale` as a seeded random subset of int(n * scale) items, in original order."""
+    if not 0 < scale <= 1:
+        raise UserError(f"data.scale={scale} must be in (0, 1]: e.g. data.scale=0.2")
+    if scale == 1:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max(1, int(n * scale)), replace=False))
+
+
+def expected_attrs(raw: RawGTSRB, source: str, spec: SetSpec, roi: bool, scale: float,
+                   subset_seed: int) -> dict:
+    return {"source": source, "raw_root": str(raw.root.resolve()), "layout": raw.layout,
+            "size": spec.size, "mode": spec.mode, "roi": roi, "scale": float(scale),
+            "seed": subset_seed, "format_version": FORMAT_VERSION}
+
+
+def prepare_sets(raw: RawGTSRB, source: str, specs: list[SetSpec], out_dir: Path,
+                 roi: bool = False, scale: float = 1.0, subset_seed: int = 0,
+                 workers: int | None = None) -> dict[SetSpec, Path]:
+    """Build the missing sets among `specs` in `out_dir`; reuse those already built alike."""
+    out_dir = Path(out_dir)
+    paths = {s: out_dir / set_filename(s, roi, scale, subset_seed) for s in specs}
+    wanted = {s: expected_attrs(raw, source, s, roi, scale, subset_seed) for s in specs}
+
+    def missing() -> list[SetSpec]:
+        return [s for s in specs if not _reusable(paths[s], wanted[s])]
+
+    if not missing():
+        return paths
+    with atomic.exclusive_lock(out_dir / ".prepare.lock"):
+        todo = missing()
+        if todo:
+            _build(raw, todo, {s: paths[s] for s in todo}, wanted, roi, scale, subset_seed,
+                   workers or os.cpu_count() or 1)
+    return paths
+
+
+def _reusable(path: Path, wanted: dict) -> bool:
+    if not path.exists():
+        return False
+    attrs = read_attrs(path)
+    different = {k: (attrs.get(k), v) for k, v in wanted.items() if attrs.get(k) != v}
+    if different:
+        key, (have, want) = next(iter(different.items()))
+        raise UserError(f"{path} was built with {key}={have!r}, this run needs {want!r}: move or "
+                        "delete it, or point data.prepared_dir elsewhere")
+    return True
+
+
+def _build(raw: RawGTSRB, specs: list[SetSpec], paths: dict[SetSpec, Path], wanted: dict,
+           roi: bool, scale: float, subset_seed: int, workers: int) -> None:
+    splits = {
+        "train": _take(raw.train, subset_indices(len(raw.train), scale, subset_seed)),
+        "test": _take(raw.test, subset_indices(len(raw.test), scale, subset_seed + 1)),
+        "meta": raw.meta if raw.meta is not None else _first_of_each_class(raw.train),
+    }
+    tmp_paths = {s: atomic.temporary_path(paths[s]) for s in specs}
+    files = {s: h5py.File(tmp_paths[s], "w") for s in specs}
+    names = ", ".join(s.name for s in specs)
+    log.info("preparing %s from %s (%s layout, %d train / %d test images, %d workers)", names,
+             raw.root, raw.layout, len(splits["train"]), len(splits["test"]), workers)
+    try:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for split, data in splits.items():
+                # FIDLE: meta pictograms always in RGB, whole image.
+                split_specs = [SetSpec(s.size, "RGB") for s in specs] if split == "meta" else specs
+                use_roi = roi and split != "meta"
+                for spec, split_spec in zip(specs, split_specs, strict=True):
+                    f = files[spec]
+                    n, size, ch = len(data), split_spec.size, split_spec.channels
+                    f.create_dataset(f"x_{split}", (n, size, size, ch), dtype=np.uint8)
+                    f.create_dataset(f"y_{split}", data=data.labels.astype(np.int64))
+                progress = Progress(len(data), f"prepare {split}")
+                distinct = tuple(dict.fromkeys(split_specs))
+                for start, arrays in pool.imap(_process_chunk, _chunks(data, distinct, use_roi)):
+                    for spec, split_spec in zip(specs, split_specs, strict=True):
+                        block = arrays[split_spec]
+                        files[spec][f"x_{split}"][start : start + len(block)] = block
+                    progress.update(len(arrays[split_specs[0]]))
+                progress.close()
+        for spec, f in files.items():
+            f.attrs.update(wanted[spec])
+            f.attrs.update({"n_train": len(splits["train"]), "n_test": len(splits["test"]),
+                            "package_version": __version__,
+                            "created": dt.datetime.now(dt.timezone.utc).isoformat()})
+            f.close()
+        for spec in specs:
+            os.replace(tmp_paths[spec], paths[spec])
+            log.info("wrote %s (%.1f MiB)", paths[spec], paths[spec].stat().st_size / 2**20)
+    finally:
+        for spec, f in files.items():
+            if f.id.valid:
+                f.close()
+            tmp_paths[spec].unlink(missing_ok=True)
+
+
+def _take(split: RawSplit, idx: np.ndarray) -> RawSplit:
+    return RawSplit([split.paths[i] for i in idx], split.labels[idx], split.rois[idx])
+
+
+def _first_of_each_class(split: RawSplit) -> RawSplit:
+    """Stand-in pictograms where the layout ships none (official): one train image per class."""
+    classes, first = np.unique(split.labels, return_index=True)
+    return _take(split, first[np.argsort(classes)])
+
+
+def _chunks(split: RawSplit, specs: tuple[SetSpec, ...], use_roi: bool) -> Iterator[tuple]:
+    for start in range(0, len(split), CHUNK):
+        end = min(start + CHUNK, len(split))
+        rois = split.rois[start:end] if use_roi else None
+        yield start, split.paths[start:end], rois, specs
+
+
+def _process_chunk(job: tuple) -> tuple[int, dict[SetSpec, np.ndarray]]:
+    start, paths, rois, specs = job
+    sizes = sorted({s.size for s in specs})
+    out: dict[SetSpec, list[np.ndarray]] = {s: [] for s in specs}
+    for i, path in enumerate(paths):
+        image = load_rgb(path)
+        roi = rois[i] if rois is not None else None
+        for size in sizes:
+            resized = resize(image, size, roi)
+            for spec in specs:
+                if spec.size == size:
+                    out[spec].append(apply_mode(resized, spec.mode))
+    return start, {s: np.stack(v) for s, v in out.items()}

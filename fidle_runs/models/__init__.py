@@ -1,0 +1,1 @@
+"""Backbones (plain nn.Modules sized from the data's shape) and the LightningModule around them."""

@@ -1,0 +1,62 @@
+"""FIDLE's GTSRB CNNs (fidle.md §2 and §5.2), layer for layer as the Keras originals.
+
+Keras Conv2D/Dense carry their ReLU inside the layer, so "Conv -> BN" in v3 is conv, ReLU, then
+BatchNorm. Each builder takes the input shape (channels, height, width) and the class count.
+"""
+
+import torch
+from torch import nn
+
+
+def _flat_features(features: nn.Module, in_shape: tuple[int, int, int]) -> int:
+    """Size of the flattened feature map for one input of `in_shape`."""
+    try:
+        with torch.no_grad():
+            return features(torch.zeros(1, *in_shape)).numel()
+    except RuntimeError as e:
+        raise ValueError(f"input shape {tuple(in_shape)} is too small for this network") from e
+
+
+def cnn_v1(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
+    """96/192 convolutions, Dense 1500. 4,841,083 parameters at 24x24x1."""
+    features = nn.Sequential(
+        nn.Conv2d(in_shape[0], 96, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
+        nn.Conv2d(96, 192, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
+    )
+    return nn.Sequential(
+        features, nn.Flatten(),
+        nn.Linear(_flat_features(features, in_shape), 1500), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(1500, n_classes),
+    )
+
+
+def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
+    """Blocks of same+valid 3x3 convolutions (64, 128, 256), Dense 512. 1,297,899 at 24x24x1."""
+    layers: list[nn.Module] = []
+    channels = in_shape[0]
+    for width in (64, 128, 256):
+        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+                   nn.Conv2d(width, width, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2)]
+        channels = width
+    features = nn.Sequential(*layers)
+    return nn.Sequential(
+        features, nn.Flatten(),
+        nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(512, n_classes),
+    )
+
+
+def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
+    """5x5 same convolutions (32 | 64, 128) with BatchNorm, Dense 512 + BatchNorm (GTSRB5's v3)."""
+    features = nn.Sequential(
+        nn.Conv2d(in_shape[0], 32, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(32),
+        nn.MaxPool2d(2), nn.Dropout(0.2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(64),
+        nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(128),
+        nn.MaxPool2d(2), nn.Dropout(0.2),
+    )
+    return nn.Sequential(
+        features, nn.Flatten(),
+        nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.BatchNorm1d(512),
+        nn.Dropout(0.4), nn.Linear(512, n_classes),
+    )

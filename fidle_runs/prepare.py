@@ -1,0 +1,58 @@
+"""`python -m fidle_runs.prepare [overrides]`: build the enhanced GTSRB sets (FIDLE's GTSRB1).
+
+Imports neither torch nor Lightning: preparing data on a login or CPU node stays light.
+"""
+
+import logging
+import resource
+import time
+
+import hydra
+from omegaconf import DictConfig
+
+from fidle_runs.config import CONF_DIR, register_resolvers
+from fidle_runs.data.gtsrb_h5 import SetSpec
+from fidle_runs.data.gtsrb_prepare import prepare_sets
+from fidle_runs.data.gtsrb_source import materialize, resolve_source
+from fidle_runs.errors import UserError
+
+log = logging.getLogger("fidle_runs.prepare")
+register_resolvers()
+
+
+def prepare(cfg: DictConfig) -> dict[SetSpec, str]:
+    data = cfg.data
+    specs = [SetSpec(int(size), str(mode)) for size in cfg.sizes for mode in cfg.modes]
+    src = resolve_source(data.source, data.raw_dir, data.datasets_dir, data.synthetic_dir,
+                         data.synthetic_fraction, data.synthetic_seed, data.download,
+                         cfg.paths.data_dir)
+    start = time.perf_counter()
+    raw = materialize(src, data.prepare_workers)
+    generated = time.perf_counter()
+    folder = "real" if src.kind == "real" else f"synthetic-{src.root.name}"
+    paths = prepare_sets(raw, src.kind, specs, f"{data.prepared_dir}/{folder}", data.roi,
+                         data.scale, data.subset_seed, data.prepare_workers)
+    done = time.perf_counter()
+    n_images = len(raw.train) * data.scale + len(raw.test) * data.scale
+    peak_mib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    log.info("raw %s (%s, %s layout): %d train / %d test images, ready in %.1fs", raw.root,
+             src.kind, raw.layout, len(raw.train), len(raw.test), generated - start)
+    for spec, path in paths.items():
+        log.info("  %-20s %s (%.1f MiB)", spec.name, path, path.stat().st_size / 2**20)
+    log.info("prepared %d set(s) in %.1fs (~%.0f source images/s), peak memory of one "
+             "process %.0f MiB", len(specs), done - generated,
+             n_images / max(done - generated, 1e-9), peak_mib)
+    return {spec: str(path) for spec, path in paths.items()}
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare")
+def main(cfg: DictConfig) -> None:
+    try:
+        prepare(cfg)
+    except UserError as e:
+        raise SystemExit(f"fidle_runs.prepare: error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""One run, top to bottom: config -> data -> model -> fit -> test -> result.json."""
+
+import logging
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from fidle_runs.config import build, check_config
+from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
+from fidle_runs.errors import UserError
+from fidle_runs.models.classifier import ImageClassifier
+from fidle_runs.result import RunResult, new_result, read_result
+from fidle_runs.run_dir import last_checkpoint, save_config
+
+log = logging.getLogger(__name__)
+
+# Our loaders index in-memory tensors: worker processes would only add overhead.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+
+def train(cfg: DictConfig) -> RunResult:
+    """Run (or resume, or skip when already completed) the run described by `cfg`."""
+    check_config(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    previous = read_result(run_dir)
+    if previous is not None and previous.status == "completed":
+        log.info("%s already holds a completed run (test_acc %s): nothing to do", run_dir,
+                 previous.metrics.get("test_acc"))
+        return previous
+    save_config(run_dir, cfg)
+    checkpoint = last_checkpoint(run_dir)
+    result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
+                        cfg.trainer.max_epochs)
+    if previous is not None and checkpoint is not None:
+        result.resumed = previous.resumed + 1
+        result.duration_s["fit"] = previous.duration_s.get("fit", 0.0)
+        result.started = previous.started or result.started
+    try:
+        _fit_and_test(cfg, run_dir, result, checkpoint)
+    except BaseException as e:
+        result.status = "failed"
+        result.error = _one_line(e)
+        result.write(run_dir)
+        if not isinstance(e, UserError):
+            log.error("run failed:\n%s", traceback.format_exc())
+        raise
+    return result
+
+
+def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
+                  checkpoint: Path | None) -> None:
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    datamodule: GTSRBDataModule = build(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    result.data = datamodule.describe()
+
+    net = build(cfg.model.net, "model.net")(in_shape=datamodule.shape,
+                                            n_classes=datamodule.n_classes)
+    scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    module = ImageClassifier(net, build(cfg.optimizer, "optimizer"), scheduler,
+                             n_classes=datamodule.n_classes, model_name=cfg.model.name)
+    result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
+
+    callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
+                 if c is not None]
+    loggers = _loggers(cfg, result.resumed)
+    trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
+    result.write(run_dir)
+    log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters%s", run_dir,
+             cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
+             result.data["n_val"], result.data["n_test"], result.params,
+             f", resuming from {checkpoint}" if checkpoint else "")
+
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
+    result.duration_s["fit"] = round(result.duration_s["fit"] + time.perf_counter() - start, 3)
+    result.epochs = trainer.current_epoch
+    checkpointer = trainer.checkpoint_callback
+    best = checkpointer.best_model_path if checkpointer is not None else ""
+    if checkpointer is not None and checkpointer.best_model_score is not None:
+        result.metrics["best_val_acc"] = round(float(checkpointer.best_model_score), 6)
+    result.checkpoints = {"best": best or None,
+                          "last": str(last_checkpoint(run_dir) or "") or None}
+    result.write(run_dir)
+
+    if cfg.get("test", True):
+        start = time.perf_counter()
+        tested = trainer.test(module, datamodule=datamodule, ckpt_path=best or None,
+                              verbose=False)[0]
+        result.duration_s["test"] = round(time.perf_counter() - start, 3)
+        result.metrics["test_acc"] = round(float(tested["test_acc"]), 6)
+        result.metrics["test_loss"] = round(float(tested["test_loss"]), 6)
+    result.status = "completed"
+    result.write(run_dir)
+    log.info("completed: test_acc %s, best_val_acc %s, %d epochs, fit %.1fs",
+             result.metrics["test_acc"], result.metrics["best_val_acc"], result.epochs,
+             result.duration_s["fit"])
+    log.info("run directory: %s", run_dir.resolve())
+    log.info("  result:      %s", (run_dir / "result.json").resolve())
+    log.info("  checkpoints: %s", (run_dir / "checkpoints").resolve())
+    log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
+
+
+def _loggers(cfg: DictConfig, resumed: int) -> list:
+    """Loggers from config. A resumed run's CSV logs go to a new version folder, because
+    Lightning's CSVLogger deletes an existing metrics.csv; TensorBoard appends."""
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None:
+            continue
+        if resumed and str(logger_cfg.get("_target_", "")).endswith("CSVLogger"):
+            logger_cfg = OmegaConf.merge(logger_cfg, {"version": f"resume-{resumed}"})
+        loggers.append(build(logger_cfg, f"logger.{name}"))
+    return loggers
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

@@ -1,0 +1,77 @@
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fidle_runs.data.gtsrb_synthetic import write_synthetic_gtsrb
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from fidle_runs.config import CONF_DIR, register_resolvers
+
+REPO = Path(__file__).resolve().parent.parent
+register_resolvers()
+
+
+@pytest.fixture(autouse=True)
+def _no_slurm_no_datasets(monkeypatch):
+    """Tests run as on a laptop: no Slurm job, no FIDLE_DATASETS_DIR, unless a test says so."""
+    for var in [v for v in os.environ if v.startswith("SLURM_")] + ["FIDLE_DATASETS_DIR"]:
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def raw_kaggle(tmp_path_factory) -> Path:
+    """A small synthetic raw GTSRB in FIDLE's Kaggle layout (~2 % of the real size)."""
+    root = tmp_path_factory.mktemp("raw") / "GTSRB" / "origine"
+    write_synthetic_gtsrb(root, fraction=0.02, layout="kaggle", seed=0, workers=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def raw_official(tmp_path_factory) -> Path:
+    """A small synthetic raw GTSRB in the official/torchvision layout."""
+    root = tmp_path_factory.mktemp("raw_official")
+    write_synthetic_gtsrb(root, fraction=0.01, layout="official", seed=1, workers=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory) -> Path:
+    """One data cache for every training test: synthetic raw sets and H5 are built once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+@pytest.fixture
+def small_run(tmp_path, shared_data_dir) -> Callable[..., DictConfig]:
+    """The real gtsrb_cnn experiment, shrunk for a CPU test: small synthetic set, few epochs."""
+
+    def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
+        cfg = compose_train(["+experiment=gtsrb_cnn", "data.source=synthetic",
+                             "data.synthetic_fraction=0.05", "trainer.max_epochs=2",
+                             "callbacks.progress.style=lines", "data.prepare_workers=2",
+                             f"paths.output_root={tmp_path}",
+                             f"paths.data_dir={shared_data_dir}",
+                             f"paths.run_dir={run_dir or tmp_path / 'run'}", *overrides])
+        with open_dict(cfg):
+            cfg.trainer.enable_model_summary = False
+        return cfg
+
+    return make
+
+
+def run_module(*args: str, cwd: Path, env: dict | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m <args>` in a subprocess, as a user types it."""
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith("SLURM_") and k != "FIDLE_DATASETS_DIR"}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,103 @@
+import re
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fidle_runs.config import CONF_DIR, build, run_name
+from fidle_runs.errors import UserError
+from tests.conftest import compose_train
+
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def test_there_are_experiments():
+    assert "gtsrb_cnn" in EXPERIMENTS
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
+    cfg = compose_train([f"+experiment={experiment}", f"paths.run_dir={tmp_path}"])
+    OmegaConf.resolve(cfg)
+    datamodule = instantiate(cfg.data)
+    net = instantiate(cfg.model.net)(in_shape=datamodule.shape, n_classes=43)
+    assert sum(p.numel() for p in net.parameters()) > 0
+    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    assert optimizer.defaults["lr"] > 0
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    assert trainer.max_epochs == cfg.trainer.max_epochs
+    assert trainer.checkpoint_callback.monitor == "val_acc"
+
+
+def test_gtsrb_cnn_is_fidle_gtsrb2():
+    cfg = compose_train(["+experiment=gtsrb_cnn"])
+    assert (cfg.model.name, cfg.data.size, cfg.data.mode) == ("cnn_v1", 24, "L")
+    assert (cfg.data.batch_size, cfg.trainer.max_epochs, cfg.optimizer.lr) == (64, 5, 0.001)
+    assert cfg.data.val_on_test is False and cfg.data.roi is False
+
+
+@pytest.mark.parametrize("overrides", [
+    ["model=cnn_v2", "data.size=48", "data.mode=RGB-HE"],
+    ["model=cnn_v3", "data.size=24", "data.mode=L-LHE", "data.scale=0.1"],
+    ["model=cnn_v1", "data.mode=RGB", "data.source=synthetic", "trainer.max_epochs=3", "seed=7"],
+    ["data.source=real", "hydra.run.dir=/tmp/somewhere"],
+])
+def test_documented_overrides_work_as_written(overrides):
+    cfg = compose_train(["+experiment=gtsrb_cnn", *overrides])
+    for override in overrides:
+        key, value = override.split("=")
+        if key.startswith("hydra.") or key == "model":
+            continue
+        assert str(OmegaConf.select(cfg, key)) == value
+
+
+def test_model_override_selects_the_backbone():
+    for name in ("cnn_v1", "cnn_v2", "cnn_v3"):
+        cfg = compose_train(["+experiment=gtsrb_cnn", f"model={name}"])
+        assert cfg.model.name == name and cfg.model.net._target_.endswith(name)
+
+
+def test_hydra_run_dir_override_is_where_the_run_goes():
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=gtsrb_cnn", "hydra.run.dir=/tmp/abc"],
+                      return_hydra_config=True)
+    assert cfg.hydra.run.dir == "/tmp/abc"
+    assert OmegaConf.to_container(cfg.paths)["run_dir"] == "${hydra:runtime.output_dir}"
+    assert cfg.hydra.output_subdir is None, "fidle_runs writes config.yaml itself"
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("size", 4, "data.size=4"), ("mode", "XYZ", "data.mode='XYZ'"),
+    ("batch_size", 0, "data.batch_size=0"), ("scale", 1.5, "data.scale=1.5"),
+    ("source", "web", "data.source='web'"),
+])
+def test_datamodule_rejects_impossible_values(key, value, message):
+    cfg = compose_train(["+experiment=gtsrb_cnn"])
+    cfg.data[key] = value
+    with pytest.raises(UserError, match=re.escape(message)):
+        build(cfg.data, "data")
+
+
+def test_construction_errors_name_the_config_key(tmp_path):
+    cfg = compose_train(["+experiment=gtsrb_cnn", "+trainer.no_such_argument=1",
+                         f"paths.run_dir={tmp_path}"])
+    with pytest.raises(UserError, match=r"cannot build trainer .*no_such_argument"):
+        build(cfg.trainer, "trainer")
+
+
+def test_run_names_are_unique_and_follow_slurm_ids(monkeypatch):
+    names = {run_name() for _ in range(200)}
+    assert len(names) == 200
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    assert run_name() == "slurm-4242"
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4240")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert run_name() == "slurm-4240_3"
+
+
+def test_conf_dir_is_the_repository_conf():
+    assert Path(__file__).resolve().parent.parent / "conf" == CONF_DIR

@@ -1,0 +1,167 @@
+"""End-to-end runs of the real gtsrb_cnn experiment on a small synthetic set, on the CPU."""
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from fidle_runs.errors import UserError
+from fidle_runs.result import read_result
+from fidle_runs.train import train
+from tests.conftest import REPO, run_module
+
+CHANCE = 1 / 43
+
+
+def test_run_trains_tests_and_records_everything(small_run, tmp_path):
+    run_dir = tmp_path / "run"
+    result = train(small_run("trainer.max_epochs=3", run_dir=run_dir))
+    on_disk = json.loads((run_dir / "result.json").read_text())
+    assert on_disk["status"] == "completed" and on_disk["error"] is None
+    assert on_disk["model"] == "cnn_v1" and on_disk["epochs"] == 3
+    assert on_disk["params"] == 4_841_083
+    metrics = on_disk["metrics"]
+    assert 0.5 < metrics["test_acc"] <= 1 and 0.5 < metrics["best_val_acc"] <= 1
+    assert metrics["test_loss"] > 0
+    data = on_disk["data"]
+    assert (data["name"], data["source"], data["size"], data["mode"]) == \
+        ("set-24x24-L", "synthetic", 24, "L")
+    assert data["shape"] == [1, 24, 24]
+    assert data["n_train"] + data["n_val"] == 1960 and data["n_test"] == 630
+    assert data["n_val"] == 196 and data["file_mib"] > 0
+    assert on_disk["duration_s"]["fit"] > 0 and on_disk["duration_s"]["test"] > 0
+    assert on_disk["seed"] == 0 and on_disk["versions"]["torch"]
+    assert on_disk["slurm"] == {} and on_disk["host"]
+    assert result.metrics == metrics
+    assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert Path(on_disk["checkpoints"]["best"]).name.startswith("best-epoch")
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    csv = (run_dir / "csv" / "metrics.csv").read_text()
+    assert "val_acc" in csv and "train_loss" in csv
+
+
+def test_same_seed_same_metrics(small_run, tmp_path):
+    a = train(small_run("seed=3", run_dir=tmp_path / "a"))
+    b = train(small_run("seed=3", run_dir=tmp_path / "b"))
+    assert a.metrics == b.metrics
+    assert a.metrics["test_acc"] > 5 * CHANCE
+
+
+def test_val_on_test_validates_on_the_test_set(small_run, tmp_path):
+    result = train(small_run("data.val_on_test=true", "trainer.max_epochs=1"))
+    assert result.data["n_val"] == 0 and result.data["n_train"] == 1960
+
+
+def test_completed_run_is_never_overwritten(small_run, tmp_path):
+    run_dir = tmp_path / "run"
+    first = train(small_run("trainer.max_epochs=1", run_dir=run_dir))
+    stamp = (run_dir / "result.json").stat().st_mtime_ns
+    again = train(small_run("trainer.max_epochs=1", run_dir=run_dir))
+    assert again.metrics == first.metrics
+    assert (run_dir / "result.json").stat().st_mtime_ns == stamp
+
+
+def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
+    run_dir = tmp_path / "run"
+    train(small_run("trainer.max_epochs=1", run_dir=run_dir))
+    result = json.loads((run_dir / "result.json").read_text())
+    result["status"] = "running"
+    (run_dir / "result.json").write_text(json.dumps(result))
+    with pytest.raises(UserError, match=r"started with data.mode='L', not 'RGB'"):
+        train(small_run("trainer.max_epochs=1", "data.mode=RGB", run_dir=run_dir))
+
+
+def test_main_command_end_to_end(tmp_path, shared_data_dir):
+    run_dir = tmp_path / "run"
+    proc = run_module("fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
+                      "data.synthetic_fraction=0.05", "trainer.max_epochs=3",
+                      f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = read_result(run_dir)
+    assert result.status == "completed" and result.epochs == 3
+    assert result.metrics["test_acc"] > 20 * CHANCE
+    out = proc.stdout + proc.stderr
+    assert "epoch 3/3" in out and "\r" not in proc.stdout, "plain lines when stdout is a file"
+    assert str(run_dir / "result.json") in out and "tensorboard --logdir" in out
+    assert (run_dir / "fidle_runs.log").is_file()
+
+
+def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
+    """SIGKILL after the first epoch's checkpoint, then the same command again."""
+    run_dir = tmp_path / "run"
+    args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
+            "data.synthetic_fraction=0.05", "trainer.max_epochs=4", "model=cnn_v2",
+            f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted = read_result(run_dir)
+    assert interrupted.status == "running" and interrupted.epochs == 0
+
+    again = run_module(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming from" in again.stdout + again.stderr
+    result = read_result(run_dir)
+    assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
+    first_csv = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    resumed_csv = (run_dir / "csv" / "resume-1" / "metrics.csv").read_text().splitlines()
+    header = resumed_csv[0].split(",")
+    epochs = {row.split(",")[header.index("epoch")] for row in resumed_csv[1:]}
+    assert epochs <= {"1", "2", "3"} and "3" in epochs, "resumed after epoch 0, not from scratch"
+    assert len(first_csv) >= 1
+
+
+def _fails(*overrides: str, cwd: Path, env: dict | None = None) -> str:
+    proc = run_module("fidle_runs", "+experiment=gtsrb_cnn", *overrides, cwd=cwd, env=env)
+    assert proc.returncode != 0
+    return proc.stderr
+
+
+@pytest.mark.parametrize(("override", "culprit"), [
+    ("optimizer.lr=-0.001", "fidle_runs: error: optimizer.lr=-0.001 is invalid"),
+    ("data.batch_size=0", "fidle_runs: error: data.batch_size=0 is invalid"),
+    ("trainer.max_epochs=0", "fidle_runs: error: trainer.max_epochs=0 is invalid"),
+    ("data.raw_dir=/nonexistent/GTSRB", "fidle_runs: error: data.raw_dir=/nonexistent/GTSRB"),
+    ("data.source=real", "fidle_runs: error: data.source=real but no raw GTSRB found"),
+])
+def test_bad_input_is_one_clear_line(override, culprit, tmp_path):
+    stderr = _fails(override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(culprit), stderr[-2000:]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("override", "culprit"), [
+    ("model=cnn_v9", "Could not find 'model/cnn_v9'"),
+    ("data=imagenet", "Could not find 'data/imagenet'"),
+    ("data.sizee=24", "Could not override 'data.sizee'"),
+])
+def test_unknown_names_are_named_by_hydra(override, culprit, tmp_path):
+    stderr = _fails(override, cwd=tmp_path)
+    assert culprit in stderr and "Traceback" not in stderr
+
+
+def test_slurm_job_never_falls_back_to_synthetic_data(tmp_path):
+    stderr = _fails(f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+                    env={"SLURM_JOB_ID": "77"})
+    assert "inside Slurm job 77" in stderr and "data.source=synthetic" in stderr
+
+
+def test_readme_commands_are_those_ci_runs():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    for command in ("python -m fidle_runs +experiment=gtsrb_cnn", "python -m pytest"):
+        assert command in readme
+    assert "# tests" in ci and "# set-up" in ci
