@@ -11,7 +11,7 @@ Schema (version 1; accuracies are fractions in [0, 1], durations seconds):
   max_epochs        epochs requested
   duration_s        {fit, test}  (fit summed over resumed segments)
   params            trainable parameters
-  data              {name, source, size, mode, roi, scale, val_on_test, augment, shape,
+  data              {name, source, size, mode, roi, scale, val_on_test, augment, val_split, shape,
                      n_train, n_val, n_test, file, file_mib}
   seed, overrides   the run's seed and command-line overrides
   checkpoints       {best, last}

@@ -1,7 +1,10 @@
 """End-to-end runs of the real gtsrb_cnn experiment on a small synthetic set, on the CPU."""
 
+import csv
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,14 +26,14 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert on_disk["model"] == "cnn_v1" and on_disk["epochs"] == 3
     assert on_disk["params"] == 4_841_083
     metrics = on_disk["metrics"]
-    assert 0.5 < metrics["test_acc"] <= 1 and 0.5 < metrics["best_val_acc"] <= 1
+    assert 0.2 < metrics["test_acc"] <= 1 and 0.2 < metrics["best_val_acc"] <= 1
     assert metrics["test_loss"] > 0
     data = on_disk["data"]
     assert (data["name"], data["source"], data["size"], data["mode"]) == \
         ("set-24x24-L", "synthetic", 24, "L")
     assert data["shape"] == [1, 24, 24]
     assert data["n_train"] + data["n_val"] == 1960 and data["n_test"] == 630
-    assert data["n_val"] == 196 and data["file_mib"] > 0
+    assert 100 < data["n_val"] < 300 and data["val_split"] == "by track" and data["file_mib"] > 0
     assert on_disk["duration_s"]["fit"] > 0 and on_disk["duration_s"]["test"] > 0
     assert on_disk["seed"] == 0 and on_disk["versions"]["torch"]
     assert on_disk["slurm"] == {} and on_disk["host"]
@@ -77,15 +80,15 @@ def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
 def test_main_command_end_to_end(tmp_path, shared_data_dir):
     run_dir = tmp_path / "run"
     proc = run_module("fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
-                      "data.synthetic_fraction=0.05", "trainer.max_epochs=3",
+                      "data.synthetic_fraction=0.05", "trainer.max_epochs=5",
                       f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}",
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = read_result(run_dir)
-    assert result.status == "completed" and result.epochs == 3
-    assert result.metrics["test_acc"] > 20 * CHANCE
+    assert result.status == "completed" and result.epochs == 5
+    assert result.metrics["test_acc"] > 10 * CHANCE
     out = proc.stdout + proc.stderr
-    assert "epoch 3/3" in out and "\r" not in proc.stdout, "plain lines when stdout is a file"
+    assert "epoch 5/5" in out and "\r" not in proc.stdout, "plain lines when stdout is a file"
     assert str(run_dir / "result.json") in out and "tensorboard --logdir" in out
     assert (run_dir / "fidle_runs.log").is_file()
 
@@ -96,9 +99,6 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
             "data.synthetic_fraction=0.05", "trainer.max_epochs=4", "model=cnn_v2",
             f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
-    import subprocess
-    import sys
-
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -115,12 +115,14 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     assert "resuming from" in again.stdout + again.stderr
     result = read_result(run_dir)
     assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
-    first_csv = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
-    resumed_csv = (run_dir / "csv" / "resume-1" / "metrics.csv").read_text().splitlines()
-    header = resumed_csv[0].split(",")
-    epochs = {row.split(",")[header.index("epoch")] for row in resumed_csv[1:]}
-    assert epochs <= {"1", "2", "3"} and "3" in epochs, "resumed after epoch 0, not from scratch"
-    assert len(first_csv) >= 1
+    first = _epochs_trained(run_dir / "csv" / "metrics.csv")
+    resumed = _epochs_trained(run_dir / "csv" / "resume-1" / "metrics.csv")
+    assert first == [0] and resumed == [1, 2, 3], "no epoch lost, none trained twice"
+
+
+def _epochs_trained(metrics_csv: Path) -> list[int]:
+    with open(metrics_csv) as f:
+        return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("train_loss")})
 
 
 def _fails(*overrides: str, cwd: Path, env: dict | None = None) -> str:

@@ -2,6 +2,7 @@
 from memory (uint8 tensors, batches by indexing, scaling to [0, 1] on the batch's device)."""
 
 import logging
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ from torch.utils.data import DataLoader
 
 from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb_enhance import CHANNELS
-from fidle_runs.data.gtsrb_h5 import N_CLASSES, SetSpec, load_arrays, read_attrs, set_filename
+from fidle_runs.data.gtsrb_h5 import (
+    N_CLASSES,
+    TRACK_KEY,
+    SetSpec,
+    load_arrays,
+    read_attrs,
+    set_filename,
+)
 from fidle_runs.data.gtsrb_prepare import prepare_sets
 from fidle_runs.data.gtsrb_source import SOURCES, RawSource, materialize, resolve_source
 from fidle_runs.data.tensor_batches import batch_loader
@@ -49,9 +57,10 @@ class GTSRBDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.augment = augment
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.source_kind = "file" if h5_file else None
 
+    @cached_property
     def raw_source(self) -> RawSource:
+        """Resolved once (resolution may warn loudly about synthetic data)."""
         hp = self.hparams
         return resolve_source(hp.source, hp.raw_dir, hp.datasets_dir, hp.synthetic_dir,
                               hp.synthetic_fraction, hp.synthetic_seed, hp.download,
@@ -67,7 +76,7 @@ class GTSRBDataModule(pl.LightningDataModule):
         hp = self.hparams
         if hp.h5_file:
             return
-        src = self.raw_source()
+        src = self.raw_source
         raw = materialize(src, hp.prepare_workers)
         out_dir = self.h5_path(src).parent
         prepare_sets(raw, src.kind, [self.spec], out_dir, hp.roi, hp.scale, hp.subset_seed,
@@ -80,9 +89,9 @@ class GTSRBDataModule(pl.LightningDataModule):
         if hp.h5_file:
             path = Path(hp.h5_file)
         else:
-            src = self.raw_source()
+            src = self.raw_source
             path = self.h5_path(src)
-        arrays = load_arrays(path, ("x_train", "y_train", "x_test", "y_test"))
+        arrays = load_arrays(path, ("x_train", "y_train", "x_test", "y_test", TRACK_KEY))
         attrs = read_attrs(path)
         self.h5_file = path
         self.source_kind = attrs.get("source", "unknown")
@@ -92,17 +101,19 @@ class GTSRBDataModule(pl.LightningDataModule):
             raise UserError(f"{path} holds images of shape {tuple(x_train.shape[1:])}, expected "
                             f"{self.shape}: delete it to rebuild it")
         if hp.h5_file:
-            self.spec = SetSpec(x_train.shape[2], attrs.get("mode", "RGB" if
-                                                            x_train.shape[1] == 3 else "L"))
+            mode = attrs.get("mode", "RGB" if x_train.shape[1] == 3 else "L")
+            self.spec = SetSpec(x_train.shape[2], mode)
         if hp.val_on_test:
+            self.val_split = "test set"
             self.tensors["train"], self.tensors["val"] = (x_train, y_train), (x_test, y_test)
         else:
-            generator = torch.Generator().manual_seed(hp.split_seed)
-            order = torch.randperm(len(x_train), generator=generator)
-            n_val = max(1, round(len(x_train) * hp.val_fraction))
-            val, train = order[:n_val], order[n_val:]
-            self.tensors["train"] = (x_train[train], y_train[train])
-            self.tensors["val"] = (x_train[val], y_train[val])
+            val = validation_indices(arrays["y_train"], arrays.get(TRACK_KEY), hp.val_fraction,
+                                     hp.split_seed)
+            self.val_split = "by track" if TRACK_KEY in arrays else "random images"
+            is_val = torch.zeros(len(y_train), dtype=torch.bool)
+            is_val[val] = True
+            self.tensors["train"] = (x_train[~is_val], y_train[~is_val])
+            self.tensors["val"] = (x_train[is_val], y_train[is_val])
         self.tensors["test"] = (x_test, y_test)
 
     @property
@@ -122,7 +133,8 @@ class GTSRBDataModule(pl.LightningDataModule):
         return {"name": self.spec.name, "source": self.source_kind, "size": self.spec.size,
                 "mode": self.spec.mode, "roi": bool(self.hparams.roi),
                 "scale": float(self.hparams.scale), "val_on_test": bool(self.hparams.val_on_test),
-                "augment": bool(self.augment), "shape": list(self.shape),
+                "augment": bool(self.augment), "val_split": self.val_split,
+                "shape": list(self.shape),
                 "n_train": len(self.tensors["train"][1]),
                 "n_val": 0 if self.hparams.val_on_test else len(self.tensors["val"][1]),
                 "n_test": len(self.tensors["test"][1]), "file": str(path.resolve()),
@@ -145,6 +157,28 @@ class GTSRBDataModule(pl.LightningDataModule):
         if self.augment and self.trainer is not None and self.trainer.training:
             x = random_affine(x)
         return x, y
+
+
+def validation_indices(labels: np.ndarray, tracks: np.ndarray | None, fraction: float,
+                       seed: int) -> torch.Tensor:
+    """Indices of a seeded validation split of about `fraction` of the images.
+
+    GTSRB train images come in tracks of ~30 views of one physical sign: a split by image puts
+    near-copies of training images in validation and inflates its accuracy. So when tracks are
+    known, whole tracks go to validation, per class (stochastic rounding keeps the expected
+    fraction), and every class keeps at least one track for training.
+    """
+    n = len(labels)
+    if tracks is None or (tracks < 0).any():
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randperm(n, generator=generator)[: max(1, round(n * fraction))]
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        class_tracks = np.unique(tracks[labels == label])
+        k = min(len(class_tracks) - 1, int(len(class_tracks) * fraction + rng.random()))
+        chosen.append(rng.choice(class_tracks, size=k, replace=False))
+    return torch.from_numpy(np.flatnonzero(np.isin(tracks, np.concatenate(chosen))))
 
 
 def _check(name: str, value: Any, ok: bool, expected: str) -> None:

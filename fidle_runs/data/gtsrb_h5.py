@@ -11,6 +11,8 @@ from fidle_runs.data.gtsrb_enhance import CHANNELS
 from fidle_runs.errors import UserError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_meta", "y_meta")
+# Optional (not in FIDLE's files): the track of each train image, for a leak-free validation split.
+TRACK_KEY = "track_train"
 FORMAT_VERSION = 1
 N_CLASSES = 43
 
@@ -51,6 +53,8 @@ def load_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarra
     with _open(path) as f:
         _check_layout(f, path)
         out = {}
+        if TRACK_KEY in keys and TRACK_KEY not in f:
+            keys = tuple(k for k in keys if k != TRACK_KEY)
         for key in keys:
             data = f[key]
             if key.startswith("x_") and data.dtype != np.uint8:

@@ -17,7 +17,13 @@ import numpy as np
 
 from fidle_runs import __version__, atomic
 from fidle_runs.data.gtsrb_enhance import apply_mode, load_rgb, resize
-from fidle_runs.data.gtsrb_h5 import FORMAT_VERSION, SetSpec, read_attrs, set_filename
+from fidle_runs.data.gtsrb_h5 import (
+    FORMAT_VERSION,
+    TRACK_KEY,
+    SetSpec,
+    read_attrs,
+    set_filename,
+)
 from fidle_runs.data.gtsrb_raw import RawGTSRB, RawSplit
 from fidle_runs.errors import UserError
 from fidle_runs.progress import Progress
@@ -99,6 +105,8 @@ def _build(raw: RawGTSRB, specs: list[SetSpec], paths: dict[SetSpec, Path], want
                     n, size, ch = len(data), split_spec.size, split_spec.channels
                     f.create_dataset(f"x_{split}", (n, size, size, ch), dtype=np.uint8)
                     f.create_dataset(f"y_{split}", data=data.labels.astype(np.int64))
+                    if split == "train":
+                        f.create_dataset(TRACK_KEY, data=data.tracks.astype(np.int64))
                 progress = Progress(len(data), f"prepare {split}")
                 distinct = tuple(dict.fromkeys(split_specs))
                 for start, arrays in pool.imap(_process_chunk, _chunks(data, distinct, use_roi)):
@@ -124,7 +132,8 @@ def _build(raw: RawGTSRB, specs: list[SetSpec], paths: dict[SetSpec, Path], want
 
 
 def _take(split: RawSplit, idx: np.ndarray) -> RawSplit:
-    return RawSplit([split.paths[i] for i in idx], split.labels[idx], split.rois[idx])
+    return RawSplit([split.paths[i] for i in idx], split.labels[idx], split.rois[idx],
+                    split.tracks[idx])
 
 
 def _first_of_each_class(split: RawSplit) -> RawSplit:

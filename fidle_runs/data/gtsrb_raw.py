@@ -21,6 +21,7 @@ class RawSplit:
     paths: list[Path]
     labels: np.ndarray  # int64 (N,)
     rois: np.ndarray  # int64 (N, 4): x1, y1, x2, y2, inclusive; -1 when unknown
+    tracks: np.ndarray  # int64 (N,): physical sign a train image shows (class*100000+track); -1
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -90,7 +91,18 @@ def _split(rows: list[dict[str, str]], paths: list[Path], csv_path: Path) -> Raw
     except (ValueError, TypeError) as e:
         raise UserError(f"{csv_path} has a non-integer ClassId/ROI value ({e}): the file is "
                         "corrupt; re-extract the raw set") from None
-    return RawSplit(paths, labels, rois.reshape(-1, 4))
+    tracks = np.array([_track_id(path, label) for path, label in zip(paths, labels, strict=True)],
+                      dtype=np.int64)
+    return RawSplit(paths, labels, rois.reshape(-1, 4), tracks)
+
+
+def _track_id(path: Path, label: int) -> int:
+    """GTSRB names train images after their track (30 views of one physical sign):
+    `<class>_<track>_<i>.png` (Kaggle) or `<track>_<i>.ppm` (official). -1 for other names."""
+    parts = path.stem.split("_")
+    if len(parts) in (2, 3) and all(p.isdigit() for p in parts):
+        return label * 100_000 + int(parts[-2])
+    return -1
 
 
 def _read_kaggle_csv(base: Path, name: str) -> RawSplit:
@@ -105,7 +117,8 @@ def _read_kaggle_meta(base: Path) -> RawSplit | None:
         return None
     rows = sorted(_read_rows(csv_path, ",", ("ClassId", "Path")), key=lambda r: int(r["ClassId"]))
     labels = np.array([int(r["ClassId"]) for r in rows], dtype=np.int64)
-    return RawSplit([base / r["Path"] for r in rows], labels, np.full((len(rows), 4), -1))
+    return RawSplit([base / r["Path"] for r in rows], labels, np.full((len(rows), 4), -1),
+                    np.full(len(rows), -1))
 
 
 def _read_official_train(base: Path) -> RawSplit:

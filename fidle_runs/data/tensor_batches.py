@@ -39,7 +39,7 @@ class EpochBatchSampler(Sampler):
 
     def __iter__(self):
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
             order = torch.randperm(self.n, generator=generator)
         else:
             order = torch.arange(self.n)

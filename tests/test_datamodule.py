@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from fidle_runs.data.augment import random_affine
+from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule, validation_indices
+from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
+
+
+@pytest.fixture(scope="module")
+def datamodule(tmp_path_factory, raw_kaggle):
+    data_dir = tmp_path_factory.mktemp("dm")
+    dm = GTSRBDataModule(source="real", raw_dir=str(raw_kaggle), size=24, mode="RGB",
+                         prepared_dir=str(data_dir / "enhanced"), prepare_workers=2,
+                         batch_size=32, val_fraction=0.2)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_shapes_sizes_and_description(datamodule):
+    x, y = datamodule.tensors["train"]
+    assert datamodule.shape == (3, 24, 24) and x.dtype == torch.uint8 and y.dtype == torch.int64
+    info = datamodule.describe()
+    assert info["n_train"] + info["n_val"] == 782 and info["n_test"] == 251
+    assert info["n_val"] > 0  # whole tracks only: small sets have few to spare
+    assert info["val_split"] == "by track" and info["source"] == "real"
+
+
+def test_validation_takes_whole_tracks_and_leaves_every_class_in_training():
+    labels = np.repeat(np.arange(10), 120)  # 10 classes x 4 tracks of 30
+    tracks = np.repeat(np.arange(40), 30)
+    val = validation_indices(labels, tracks, 0.25, seed=0)
+    is_val = np.zeros(len(tracks), dtype=bool)
+    is_val[val.numpy()] = True
+    assert not set(tracks[is_val]) & set(tracks[~is_val])
+    assert set(labels[~is_val]) == set(range(10))
+    assert 0.15 < is_val.mean() < 0.35
+    assert torch.equal(val, validation_indices(labels, tracks, 0.25, seed=0))
+    assert not torch.equal(val, validation_indices(labels, tracks, 0.25, seed=1))
+    one_track = validation_indices(np.zeros(30, int), np.zeros(30, int), 0.5, seed=0)
+    assert len(one_track) == 0, "a class's only track stays in training"
+
+
+def test_unknown_tracks_fall_back_to_a_random_split():
+    val = validation_indices(np.zeros(1000, int), None, 0.1, seed=0)
+    assert len(val) == 100 and len(set(val.tolist())) == 100
+
+
+def test_batches_come_whole_from_tensor_indexing(datamodule):
+    loader = datamodule.train_dataloader()
+    batches = list(loader)
+    n = len(datamodule.tensors["train"][1])
+    assert len(batches) == len(loader) == -(-n // 32)
+    assert batches[0][0].shape == (32, 3, 24, 24) and batches[0][0].dtype == torch.uint8
+    assert sum(len(b[1]) for b in batches) == n
+    x, _ = datamodule.on_after_batch_transfer(batches[0], 0)
+    assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
+
+
+def test_shuffle_depends_on_seed_and_epoch_only():
+    def order(seed: int, epoch: int) -> list[int]:
+        sampler = EpochBatchSampler(100, 10, shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+        return torch.cat(list(sampler)).tolist()
+
+    assert order(0, 3) == order(0, 3)
+    assert order(0, 3) != order(0, 4) and order(0, 3) != order(1, 3)
+    assert sorted(order(0, 3)) == list(range(100))
+    loader = batch_loader(torch.arange(10), torch.arange(10), 4, shuffle=False)
+    assert [b[0].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_augmentation_moves_pixels_but_keeps_shape_and_range():
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 24, 24)
+    out = random_affine(x)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert (out - x).abs().mean() > 0.05
+    identity = random_affine(x, rotation_deg=0, shift=0, zoom=0, shear=0)
+    assert torch.allclose(identity, x, atol=1e-5)
