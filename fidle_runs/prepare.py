@@ -6,6 +6,7 @@ Imports neither torch nor Lightning: preparing data on a login or CPU node stays
 import logging
 import resource
 import time
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -13,7 +14,7 @@ from omegaconf import DictConfig
 from fidle_runs.config import CONF_DIR, register_resolvers
 from fidle_runs.data.gtsrb_h5 import SetSpec
 from fidle_runs.data.gtsrb_prepare import prepare_sets
-from fidle_runs.data.gtsrb_source import materialize, resolve_source
+from fidle_runs.data.gtsrb_source import materialize, source_for
 from fidle_runs.errors import UserError
 
 log = logging.getLogger("fidle_runs.prepare")
@@ -23,15 +24,13 @@ register_resolvers()
 def prepare(cfg: DictConfig) -> dict[SetSpec, str]:
     data = cfg.data
     specs = [SetSpec(int(size), str(mode)) for size in cfg.sizes for mode in cfg.modes]
-    src = resolve_source(data.source, data.raw_dir, data.datasets_dir, data.synthetic_dir,
-                         data.synthetic_fraction, data.synthetic_seed, data.download,
-                         cfg.paths.data_dir)
+    src = source_for(data)
     start = time.perf_counter()
     raw = materialize(src, data.prepare_workers)
     generated = time.perf_counter()
-    folder = "real" if src.kind == "real" else f"synthetic-{src.root.name}"
-    paths = prepare_sets(raw, src.kind, specs, f"{data.prepared_dir}/{folder}", data.roi,
-                         data.scale, data.subset_seed, data.prepare_workers)
+    out_dir = Path(data.prepared_dir) / src.prepared_folder
+    paths = prepare_sets(raw, src.kind, specs, out_dir, data.roi, data.scale, data.subset_seed,
+                         data.prepare_workers)
     done = time.perf_counter()
     n_images = len(raw.train) * data.scale + len(raw.test) * data.scale
     peak_mib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.config import build, check_config
 from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
@@ -44,7 +45,8 @@ def train(cfg: DictConfig) -> RunResult:
         _fit_and_test(cfg, run_dir, result, checkpoint)
     except BaseException as e:
         result.status = "failed"
-        result.error = _one_line(e)
+        result.error = ("interrupted: run the same command again to resume"
+                        if isinstance(e, KeyboardInterrupt | SystemExit) else _one_line(e))
         result.write(run_dir)
         if not isinstance(e, UserError):
             log.error("run failed:\n%s", traceback.format_exc())
@@ -68,8 +70,9 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
                              n_classes=datamodule.n_classes, model_name=cfg.model.name)
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
 
+    progress = ResultProgress(result, str(run_dir))
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
-                 if c is not None]
+                 if c is not None] + [progress]
     loggers = _loggers(cfg, result.resumed)
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
     result.write(run_dir)
@@ -78,9 +81,8 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
              result.data["n_val"], result.data["n_test"], result.params,
              f", resuming from {checkpoint}" if checkpoint else "")
 
-    start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
-    result.duration_s["fit"] = round(result.duration_s["fit"] + time.perf_counter() - start, 3)
+    result.duration_s["fit"] = round(progress.fit_before + progress.elapsed(), 3)
     result.epochs = trainer.current_epoch
     checkpointer = trainer.checkpoint_callback
     best = checkpointer.best_model_path if checkpointer is not None else ""

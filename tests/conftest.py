@@ -5,11 +5,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fidle_runs.data.gtsrb_synthetic import write_synthetic_gtsrb
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from fidle_runs.config import CONF_DIR, register_resolvers
+from fidle_runs.data.gtsrb_synthetic import write_synthetic_gtsrb
 
 REPO = Path(__file__).resolve().parent.parent
 register_resolvers()

@@ -1,3 +1,4 @@
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -79,3 +80,25 @@ def test_augmentation_moves_pixels_but_keeps_shape_and_range():
     assert (out - x).abs().mean() > 0.05
     identity = random_affine(x, rotation_deg=0, shift=0, zoom=0, shear=0)
     assert torch.allclose(identity, x, atol=1e-5)
+
+
+def test_reads_fidle_float_sets_as_they_are(tmp_path):
+    """FIDLE's own enhanced files: float64 in [0, 1], no attributes, no tracks."""
+    path = tmp_path / "set-24x24-L.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for split, n in (("train", 300), ("test", 50), ("meta", 43)):
+            channels = 3 if split == "meta" else 1
+            f[f"x_{split}"] = rng.random((n, 24, 24, channels))
+            f[f"y_{split}"] = rng.integers(0, 43, n)
+    dm = GTSRBDataModule(h5_file=str(path), val_fraction=0.1)
+    dm.prepare_data()
+    dm.setup("fit")
+    x, _ = dm.tensors["train"]
+    assert x.dtype == torch.uint8 and x.shape[1:] == (1, 24, 24)
+    info = dm.describe()
+    assert info["source"] == "unknown" and info["val_split"] == "random images"
+    assert (info["n_train"], info["n_val"], info["n_test"]) == (270, 30, 50)
+    with h5py.File(path) as f:
+        expected = np.rint(f["x_test"][:5, :, :, 0] * 255)
+    np.testing.assert_array_equal(dm.tensors["test"][0][:5, 0].numpy(), expected)

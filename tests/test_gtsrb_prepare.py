@@ -5,12 +5,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fidle_runs.data.gtsrb_synthetic import class_counts
 
 from fidle_runs import __version__
 from fidle_runs.data.gtsrb_h5 import SetSpec, load_arrays, read_attrs
 from fidle_runs.data.gtsrb_prepare import prepare_sets, subset_indices
 from fidle_runs.data.gtsrb_raw import read_raw_gtsrb
+from fidle_runs.data.gtsrb_synthetic import class_counts
 from fidle_runs.errors import UserError
 
 FIDLE_SETS = [SetSpec(s, m) for s in (24, 48) for m in ("RGB", "RGB-HE", "L", "L-LHE")]
@@ -130,6 +130,13 @@ def test_workers_do_not_change_the_result(raw_official, tmp_path):
     two = prepare_sets(raw, "synthetic", [spec], tmp_path / "two", workers=2)[spec]
     for key in ("x_train", "x_test", "x_meta"):
         np.testing.assert_array_equal(load_arrays(one)[key], load_arrays(two)[key])
+    arrays, attrs = load_arrays(one), read_attrs(one)
+    assert attrs["layout"] == "official" and attrs["mode"] == "L-LHE"
+    assert arrays["x_train"].shape == (len(raw.train), 24, 24, 1)
+    assert arrays["x_train"].dtype == np.uint8 and arrays["y_test"].dtype == np.int64
+    # The official layout ships no pictograms: one train image per class stands in, in RGB.
+    assert arrays["x_meta"].shape == (43, 24, 24, 3)
+    assert arrays["y_meta"].tolist() == list(range(43))
 
 
 def test_csv_pointing_at_a_missing_image_is_refused(raw_kaggle, tmp_path):

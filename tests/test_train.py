@@ -108,13 +108,15 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     interrupted = read_result(run_dir)
-    assert interrupted.status == "running" and interrupted.epochs == 0
+    assert interrupted.status == "running" and interrupted.epochs == 1
+    assert interrupted.duration_s["fit"] > 0, "result.json follows training epoch by epoch"
 
     again = run_module(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming from" in again.stdout + again.stderr
     result = read_result(run_dir)
     assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
+    assert result.duration_s["fit"] > interrupted.duration_s["fit"]
     first = _epochs_trained(run_dir / "csv" / "metrics.csv")
     resumed = _epochs_trained(run_dir / "csv" / "resume-1" / "metrics.csv")
     assert first == [0] and resumed == [1, 2, 3], "no epoch lost, none trained twice"
@@ -167,3 +169,17 @@ def test_readme_commands_are_those_ci_runs():
     for command in ("python -m fidle_runs +experiment=gtsrb_cnn", "python -m pytest"):
         assert command in readme
     assert "# tests" in ci and "# set-up" in ci
+
+
+@pytest.mark.slow
+def test_main_job_exactly_as_the_readme_gives_it(tmp_path):
+    """`python -m fidle_runs +experiment=gtsrb_cnn` on a fresh machine: synthetic default data
+    (generated and prepared here), 5 epochs of cnn_v1 on set-24x24-L."""
+    proc = run_module("fidle_runs", "+experiment=gtsrb_cnn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
+    result = read_result(run_dir)
+    assert result.status == "completed" and result.epochs == 5
+    assert result.data["source"] == "synthetic" and result.data["n_test"] == 2526
+    assert result.metrics["test_acc"] > 0.7
+    assert "NO REAL GTSRB FOUND" in proc.stdout + proc.stderr

@@ -1,7 +1,6 @@
 """GTSRB as a LightningDataModule: resolve the raw source, prepare the H5 set once, then serve it
 from memory (uint8 tensors, batches by indexing, scaling to [0, 1] on the batch's device)."""
 
-import logging
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,9 @@ from fidle_runs.data.gtsrb_h5 import (
     set_filename,
 )
 from fidle_runs.data.gtsrb_prepare import prepare_sets
-from fidle_runs.data.gtsrb_source import SOURCES, RawSource, materialize, resolve_source
+from fidle_runs.data.gtsrb_source import SOURCES, RawSource, materialize, source_for
 from fidle_runs.data.tensor_batches import batch_loader
 from fidle_runs.errors import UserError
-
-log = logging.getLogger(__name__)
 
 
 class GTSRBDataModule(pl.LightningDataModule):
@@ -61,16 +58,12 @@ class GTSRBDataModule(pl.LightningDataModule):
     @cached_property
     def raw_source(self) -> RawSource:
         """Resolved once (resolution may warn loudly about synthetic data)."""
-        hp = self.hparams
-        return resolve_source(hp.source, hp.raw_dir, hp.datasets_dir, hp.synthetic_dir,
-                              hp.synthetic_fraction, hp.synthetic_seed, hp.download,
-                              str(Path(hp.prepared_dir).parent))
+        return source_for(self.hparams)
 
     def h5_path(self, src: RawSource) -> Path:
         hp = self.hparams
-        folder = "real" if src.kind == "real" else f"synthetic-{src.root.name}"
-        return Path(hp.prepared_dir) / folder / set_filename(self.spec, hp.roi, hp.scale,
-                                                             hp.subset_seed)
+        return (Path(hp.prepared_dir) / src.prepared_folder /
+                set_filename(self.spec, hp.roi, hp.scale, hp.subset_seed))
 
     def prepare_data(self) -> None:
         hp = self.hparams
@@ -107,9 +100,13 @@ class GTSRBDataModule(pl.LightningDataModule):
             self.val_split = "test set"
             self.tensors["train"], self.tensors["val"] = (x_train, y_train), (x_test, y_test)
         else:
-            val = validation_indices(arrays["y_train"], arrays.get(TRACK_KEY), hp.val_fraction,
-                                     hp.split_seed)
-            self.val_split = "by track" if TRACK_KEY in arrays else "random images"
+            tracks = arrays.get(TRACK_KEY)
+            val = validation_indices(arrays["y_train"], tracks, hp.val_fraction, hp.split_seed)
+            self.val_split = "by track"
+            if tracks is None or len(val) == 0:
+                # No tracks recorded, or too few per class to spare one: split by image.
+                val = validation_indices(arrays["y_train"], None, hp.val_fraction, hp.split_seed)
+                self.val_split = "random images"
             is_val = torch.zeros(len(y_train), dtype=torch.bool)
             is_val[val] = True
             self.tensors["train"] = (x_train[~is_val], y_train[~is_val])

@@ -7,8 +7,10 @@ must never train on demo data by accident.
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fidle_runs import atomic
 from fidle_runs.data.gtsrb_raw import RawGTSRB, find_layout, read_raw_gtsrb
@@ -26,6 +28,11 @@ class RawSource:
     synthetic_fraction: float = 0.0
     synthetic_seed: int = 0
 
+    @property
+    def prepared_folder(self) -> str:
+        """Sub-folder of the prepared sets made from this source."""
+        return "real" if self.kind == "real" else f"synthetic-{self.root.name}"
+
 
 def resolve_source(source: str, raw_dir: str | None, datasets_dir: str | None,
                    synthetic_dir: str, synthetic_fraction: float = 0.2, synthetic_seed: int = 0,
@@ -33,6 +40,8 @@ def resolve_source(source: str, raw_dir: str | None, datasets_dir: str | None,
     """Decide where the raw data is, without touching it (no download, no generation)."""
     if source not in SOURCES:
         raise UserError(f"data.source={source!r} is not one of {', '.join(SOURCES)}")
+    raw_dir = str(Path(raw_dir).expanduser()) if raw_dir else None
+    datasets_dir = str(Path(datasets_dir).expanduser()) if datasets_dir else None
     if source in ("auto", "real"):
         if raw_dir:
             if find_layout(Path(raw_dir)) is not None or download:
@@ -66,6 +75,14 @@ def resolve_source(source: str, raw_dir: str | None, datasets_dir: str | None,
     root = Path(synthetic_dir) / f"fraction{synthetic_fraction:g}-seed{synthetic_seed}"
     return RawSource("synthetic", root, synthetic_fraction=synthetic_fraction,
                      synthetic_seed=synthetic_seed)
+
+
+def source_for(data: Mapping[str, Any]) -> RawSource:
+    """`resolve_source` for the settings of the `data` config group (or the DataModule's)."""
+    return resolve_source(data["source"], data["raw_dir"], data["datasets_dir"],
+                          data["synthetic_dir"], data["synthetic_fraction"],
+                          data["synthetic_seed"], data["download"],
+                          str(Path(data["prepared_dir"]).parent))
 
 
 def materialize(src: RawSource, workers: int | None = None) -> RawGTSRB:

@@ -1,0 +1,35 @@
+"""Keep result.json current while a run trains: epochs done and fit time so far, so reports of a
+sweep in progress (and a resumed run's total fit time) are right even if the job is killed."""
+
+import time
+
+import pytorch_lightning as pl
+
+from fidle_runs.result import RunResult
+
+
+class ResultProgress(pl.Callback):
+    def __init__(self, result: RunResult, run_dir: str) -> None:
+        self.result, self.run_dir = result, run_dir
+        self.fit_before = result.duration_s["fit"]
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Runs before ModelCheckpoint saves this epoch, so last.ckpt never gets ahead of us.
+        self.on_train_epoch_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
+            return
+        self.result.epochs = trainer.current_epoch + 1
+        self.result.duration_s["fit"] = round(self.fit_before + self.elapsed(), 3)
+        checkpointer = trainer.checkpoint_callback  # runs after us: its best lags an epoch
+        score = checkpointer.best_model_score if checkpointer is not None else None
+        if score is not None:
+            self.result.metrics["best_val_acc"] = round(float(score), 6)
+        self.result.write(self.run_dir)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start

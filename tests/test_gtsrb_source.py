@@ -1,0 +1,88 @@
+import logging
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from fidle_runs.data.gtsrb_raw import read_raw_gtsrb
+from fidle_runs.data.gtsrb_source import materialize, resolve_source
+from fidle_runs.data.gtsrb_synthetic import class_counts, write_synthetic_gtsrb
+from fidle_runs.errors import UserError
+from tests.conftest import run_module
+
+
+def test_auto_prefers_real_data_under_fidle_datasets_dir(raw_kaggle, tmp_path):
+    datasets = raw_kaggle.parent.parent  # <datasets>/GTSRB/origine
+    src = resolve_source("auto", None, str(datasets), str(tmp_path / "synthetic"))
+    assert src.kind == "real" and src.root == raw_kaggle
+
+
+def test_auto_falls_back_to_synthetic_loudly(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        src = resolve_source("auto", None, str(tmp_path), str(tmp_path / "synthetic"), 0.05, 3)
+    assert src.kind == "synthetic" and src.root.name == "fraction0.05-seed3"
+    assert "TRAINING ON SYNTHETIC TRAFFIC SIGNS" in caplog.text
+
+
+def test_inside_slurm_auto_refuses_synthetic_but_explicit_synthetic_is_fine(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    with pytest.raises(UserError, match="inside Slurm job 123"):
+        resolve_source("auto", None, None, str(tmp_path))
+    assert resolve_source("synthetic", None, None, str(tmp_path)).kind == "synthetic"
+
+
+def test_explicit_raw_dir_must_hold_gtsrb(tmp_path):
+    with pytest.raises(UserError, match="holds no raw GTSRB"):
+        resolve_source("auto", str(tmp_path), None, str(tmp_path / "s"))
+
+
+def test_synthetic_source_is_generated_once(tmp_path):
+    src = resolve_source("synthetic", None, None, str(tmp_path), 0.01, 0)
+    raw = materialize(src, workers=2)
+    assert raw.layout == "kaggle" and len(raw.train) == sum(class_counts(0.01)[0])
+    stamp = (src.root / "Train.csv").stat().st_mtime_ns
+    materialize(src, workers=2)
+    assert (src.root / "Train.csv").stat().st_mtime_ns == stamp
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_download_path_uses_torchvision_and_reads_its_layout(tmp_path, monkeypatch):
+    """No internet here: torchvision's GTSRB class is replaced by one that lays out the files
+    exactly as its download does; everything after it is the real code path."""
+    calls = []
+
+    class OfflineGTSRB:
+        def __init__(self, root: str, split: str, download: bool) -> None:
+            calls.append((split, download))
+            if split == "train":
+                write_synthetic_gtsrb(tmp_path / "made", fraction=0.01, layout="official")
+                shutil.copytree(tmp_path / "made", root, dirs_exist_ok=True)
+
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets, "GTSRB", OfflineGTSRB)
+    src = resolve_source("real", None, None, str(tmp_path / "s"), download=True,
+                         data_dir_for_download=str(tmp_path / "data"))
+    assert src.download and src.root == tmp_path / "data" / "GTSRB-download"
+    raw = materialize(src)
+    assert calls == [("train", True), ("test", True)]
+    assert raw.layout == "official" and len(raw.test) == sum(class_counts(0.01)[1])
+    assert read_raw_gtsrb(src.root).root == raw.root
+
+
+def test_prepare_command_builds_fidle_sets(tmp_path, raw_kaggle):
+    proc = run_module("fidle_runs.prepare", f"data.raw_dir={raw_kaggle}", "sizes=[24]",
+                      "modes=[L,RGB-HE]", f"paths.data_dir={tmp_path}", "data.prepare_workers=2",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    built = sorted(p.name for p in (tmp_path / "GTSRB" / "enhanced" / "real").glob("*.h5"))
+    assert built == ["set-24x24-L.h5", "set-24x24-RGB-HE.h5"]
+    assert "source images/s" in proc.stdout + proc.stderr
+
+
+def test_prepare_command_does_not_import_torch():
+    code = "import sys, fidle_runs.prepare; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
