@@ -86,7 +86,7 @@ class GTSRBDataModule(pl.LightningDataModule):
             path = self.h5_path(src)
         arrays = load_arrays(path, ("x_train", "y_train", "x_test", "y_test", TRACK_KEY))
         attrs = read_attrs(path)
-        self.h5_file = path
+        self.set_path = path
         self.source_kind = attrs.get("source", "unknown")
         x_train, y_train = _to_tensors(arrays["x_train"], arrays["y_train"])
         x_test, y_test = _to_tensors(arrays["x_test"], arrays["y_test"])
@@ -126,7 +126,7 @@ class GTSRBDataModule(pl.LightningDataModule):
 
     def describe(self) -> dict[str, Any]:
         """The `data` block of result.json."""
-        path = Path(self.h5_file)
+        path = Path(self.set_path)
         return {"name": self.spec.name, "source": self.source_kind, "size": self.spec.size,
                 "mode": self.spec.mode, "roi": bool(self.hparams.roi),
                 "scale": float(self.hparams.scale), "val_on_test": bool(self.hparams.val_on_test),
