@@ -44,11 +44,14 @@ def train(cfg: DictConfig) -> RunResult:
     try:
         _fit_and_test(cfg, run_dir, result, checkpoint)
     except BaseException as e:
+        interrupted = isinstance(e, KeyboardInterrupt | SystemExit)
         result.status = "failed"
-        result.error = ("interrupted: run the same command again to resume"
-                        if isinstance(e, KeyboardInterrupt | SystemExit) else _one_line(e))
+        result.error = ("interrupted: run the same command again to resume" if interrupted
+                        else _one_line(e))
         result.write(run_dir)
-        if not isinstance(e, UserError):
+        if interrupted:
+            log.warning("%s: %s", run_dir, result.error)
+        elif not isinstance(e, UserError):
             log.error("run failed:\n%s", traceback.format_exc())
         raise
     return result

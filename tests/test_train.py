@@ -122,6 +122,24 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     assert first == [0] and resumed == [1, 2, 3], "no epoch lost, none trained twice"
 
 
+def test_ctrl_c_marks_the_run_interrupted_and_resumable(tmp_path, shared_data_dir):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
+         "data.synthetic_fraction=0.05", "trainer.max_epochs=5",
+         f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    result = read_result(run_dir)
+    assert result.status == "failed" and result.error.startswith("interrupted")
+    assert "Traceback" not in output
+
+
 def _epochs_trained(metrics_csv: Path) -> list[int]:
     with open(metrics_csv) as f:
         return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("train_loss")})
