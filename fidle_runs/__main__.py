@@ -1,24 +1,59 @@
-"""`python -m fidle_runs [overrides]`: one run (or, with -m, a sweep) from the Hydra config."""
+"""`python -m fidle_runs [overrides]`: one run, or with -m a sweep, from the Hydra config.
+
+A single run stops on a user error with one line and a non-zero exit. In a sweep, a failing run
+is recorded (result.json says why) and the sweep goes on; the summary at the end (see
+fidle_runs.sweep_summary) exits non-zero if any run failed.
+"""
+
+import logging
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fidle_runs.config import CONF_DIR, check_config, register_resolvers
 from fidle_runs.errors import UserError
 
+log = logging.getLogger("fidle_runs")
 register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         check_config(cfg)
         from fidle_runs.train import train  # torch and Lightning load once the config is valid
 
         result = train(cfg)
     except UserError as e:
-        raise SystemExit(f"fidle_runs: error: {e}") from None
+        if not sweeping:
+            raise SystemExit(f"fidle_runs: error: {e}") from None
+        _record_failure(cfg, f"UserError: {e}")
+        return None
+    except Exception as e:
+        if not sweeping:
+            raise
+        _record_failure(cfg, f"{type(e).__name__}: {e}")
+        return None
     return result.metrics.get("test_acc")
+
+
+def _record_failure(cfg: DictConfig, error: str) -> None:
+    """Make sure a failed sweep job leaves a result.json saying why (train() writes one once the
+    run has started; this covers failures before that, such as an impossible hyper-parameter)."""
+    from fidle_runs.result import RunResult, read_result
+
+    run_dir = Path(cfg.paths.run_dir)
+    error = error.strip().splitlines()[0]
+    log.error("run %s failed: %s", run_dir, error)
+    if read_result(run_dir) is None:
+        model = cfg.get("model", {}).get("name", "")
+        RunResult(status="failed", error=error, run_dir=str(run_dir.resolve()), model=model,
+                  seed=cfg.get("seed"),
+                  overrides=list(HydraConfig.get().overrides.task)).write(run_dir)
 
 
 if __name__ == "__main__":

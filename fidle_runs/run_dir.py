@@ -1,6 +1,7 @@
-"""The run directory's lifecycle: a finished run is never overwritten, an interrupted one is
-resumed only with the config it was started with."""
+"""The run directory's lifecycle: a finished run is never overwritten (rerun=true sets it aside),
+an interrupted one is resumed only with the config it was started with."""
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ from fidle_runs.errors import UserError
 
 CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+# Top-level keys that say how to launch, not what the run is.
+NOT_PART_OF_THE_RUN = ("rerun",)
+LOG_FILE = "fidle_runs.log"  # hydra.job.name + .log, written by Hydra's job logging
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -23,8 +27,12 @@ def save_config(run_dir: Path, cfg: DictConfig) -> None:
     path = Path(run_dir) / CONFIG_FILE
     text = OmegaConf.to_yaml(cfg, resolve=True)
     if path.is_file():
-        difference = _first_difference(OmegaConf.to_container(OmegaConf.create(path.read_text())),
-                                       OmegaConf.to_container(OmegaConf.create(text)))
+        before = OmegaConf.to_container(OmegaConf.create(path.read_text()))
+        now = OmegaConf.to_container(OmegaConf.create(text))
+        for key in NOT_PART_OF_THE_RUN:
+            before.pop(key, None)
+            now.pop(key, None)
+        difference = _first_difference(before, now)
         if difference is not None:
             key, before, now = difference
             raise UserError(f"{run_dir} holds a run started with {key}={before!r}, not {now!r}: "
@@ -41,3 +49,14 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] 
                 return found
         return None
     return None if a == b else (prefix.rstrip("."), a, b)
+
+
+def set_aside(run_dir: Path) -> Path:
+    """Move a finished run's files into `<run_dir>/replaced-<time>/` so the directory can hold a
+    fresh run (rerun=true) without destroying the old one. The open log file stays in place."""
+    aside = Path(run_dir) / f"replaced-{dt.datetime.now():%Y-%m-%d_%H-%M-%S-%f}"
+    aside.mkdir()
+    for entry in Path(run_dir).iterdir():
+        if entry != aside and entry.name != LOG_FILE and not entry.name.startswith("replaced-"):
+            entry.rename(aside / entry.name)
+    return aside

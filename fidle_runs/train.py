@@ -16,7 +16,7 @@ from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
 from fidle_runs.models.classifier import ImageClassifier
 from fidle_runs.result import RunResult, new_result, read_result
-from fidle_runs.run_dir import last_checkpoint, save_config
+from fidle_runs.run_dir import last_checkpoint, save_config, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,12 @@ def train(cfg: DictConfig) -> RunResult:
     run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
     if previous is not None and previous.status == "completed":
-        log.info("%s already holds a completed run (test_acc %s): nothing to do", run_dir,
-                 previous.metrics.get("test_acc"))
-        return previous
+        if not cfg.get("rerun", False):
+            log.info("%s already holds a completed run (test_acc %s): nothing to do (rerun=true "
+                     "trains it again)", run_dir, previous.metrics.get("test_acc"))
+            return previous
+        log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
+        previous = None
     save_config(run_dir, cfg)
     checkpoint = last_checkpoint(run_dir)
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),

@@ -1,0 +1,72 @@
+"""The one-screen summary that ends a sweep: every run's status (completed, skipped because it
+was already completed, failed with its reason, interrupted), and a non-zero exit if any failed.
+
+A Hydra callback: it runs where the sweep was launched, after every job has returned (locally or
+on Slurm), and reads only the runs' result.json files.
+"""
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fidle_runs.result import RESULT_FILE, RunResult, read_result
+
+
+class SweepSummary(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = summarize(sweep_dir, getattr(self, "start", None))
+        print(format_summary(sweep_dir, rows), flush=True)
+        if any(status == "failed" for _, status, _ in rows):
+            sys.exit(1)
+
+
+def summarize(sweep_dir: Path, launched: dt.datetime | None) -> list[tuple[str, str, str]]:
+    """(job folder, status, detail) for every job folder of the sweep, in job order."""
+    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0,
+                                 p.name))
+    rows = []
+    for job in jobs:
+        result = read_result(job)
+        if result is None:
+            if (job / RESULT_FILE).exists() or (job / "fidle_runs.log").exists():
+                rows.append((job.name, "failed", "no readable result.json: see fidle_runs.log"))
+            continue
+        rows.append((job.name, _status(result, launched), _detail(result)))
+    return rows
+
+
+def _status(result: RunResult, launched: dt.datetime | None) -> str:
+    already_done = (result.status == "completed" and launched is not None and result.updated
+                    and dt.datetime.fromisoformat(result.updated) < launched)
+    if already_done:
+        return "skipped"
+    if result.status == "running":
+        return "interrupted"
+    return result.status
+
+
+def _detail(result: RunResult) -> str:
+    what = f"{result.model or '?'} on {result.data.get('name', '?')}"
+    if result.status == "completed":
+        return (f"{what}: test_acc {result.metrics.get('test_acc')}, {result.epochs} epochs, "
+                f"fit {result.duration_s.get('fit', 0):.0f}s")
+    if result.status == "failed":
+        return f"{what}: {result.error}"
+    return f"{what}: {result.epochs}/{result.max_epochs} epochs done"
+
+
+def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:
+    counts = {s: sum(1 for _, status, _ in rows if status == s)
+              for s in ("completed", "skipped", "failed", "interrupted")}
+    lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
+    lines += [f"  {job:>4}  {status:<11} {detail}" for job, status, detail in rows]
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""Local sweeps: a failing run never stops the others, the sweep ends with a summary and a
+non-zero exit, and launching it again skips what is done and reruns what failed."""
+
+import datetime as dt
+import json
+import math
+
+from hydra import compose, initialize_config_dir
+
+from fidle_runs.config import CONF_DIR
+from fidle_runs.result import RunResult, read_result
+from fidle_runs.sweep_summary import format_summary, summarize
+from fidle_runs.train import train
+from tests.conftest import run_module
+
+
+def test_failing_run_does_not_stop_the_sweep_and_relaunch_skips_completed(tmp_path,
+                                                                          shared_data_dir):
+    sweep_dir = tmp_path / "sweep"
+    args = ["fidle_runs", "-m", "+experiment=gtsrb_cnn", "data.source=synthetic",
+            "data.synthetic_fraction=0.05", "trainer.max_epochs=1", "optimizer.lr=-1,0.001",
+            f"paths.data_dir={shared_data_dir}", f"hydra.sweep.dir={sweep_dir}"]
+    first = run_module(*args, cwd=tmp_path)
+    assert first.returncode == 1
+    assert f"sweep {sweep_dir}: 1 completed, 0 skipped, 1 failed, 0 interrupted" in first.stdout
+    failed, completed = read_result(sweep_dir / "0"), read_result(sweep_dir / "1")
+    assert failed.status == "failed" and "optimizer.lr=-1 is invalid" in failed.error
+    assert completed.status == "completed" and completed.epochs == 1
+
+    again = run_module(*args, cwd=tmp_path)
+    assert again.returncode == 1
+    assert f"sweep {sweep_dir}: 0 completed, 1 skipped, 1 failed, 0 interrupted" in again.stdout
+    assert read_result(sweep_dir / "1").updated == completed.updated, "not retrained"
+
+
+def test_rerun_sets_the_completed_run_aside(small_run, tmp_path):
+    run_dir = tmp_path / "run"
+    first = train(small_run("trainer.max_epochs=1", run_dir=run_dir))
+    second = train(small_run("trainer.max_epochs=1", "rerun=true", run_dir=run_dir))
+    (aside,) = run_dir.glob("replaced-*")
+    assert json.loads((aside / "result.json").read_text())["started"] == first.started
+    assert (aside / "checkpoints" / "last.ckpt").is_file()
+    assert second.status == "completed" and second.started >= first.started
+    assert read_result(run_dir).started == second.started
+
+
+def test_gtsrb_full_is_fidles_grid_of_24_runs():
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=gtsrb_full"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert cfg.hydra.mode.name == "MULTIRUN" and cfg.trainer.max_epochs == 16
+    assert dict(params) == {"data.size": "24,48", "data.mode": "RGB,RGB-HE,L,L-LHE",
+                            "model": "cnn_v1,cnn_v2,cnn_v3"}
+    assert math.prod(len(v.split(",")) for v in params.values()) == 24
+    assert cfg.data.batch_size == 64
+
+
+def test_summary_reads_every_kind_of_run(tmp_path):
+    launched = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    runs = {
+        "0": RunResult(status="completed", model="cnn_v1", data={"name": "set-24x24-L"},
+                       metrics={"test_acc": 0.9}, epochs=2, duration_s={"fit": 12.0}),
+        "1": RunResult(status="failed", model="cnn_v2", error="ValueError: boom"),
+        "2": RunResult(status="running", model="cnn_v3", epochs=1, max_epochs=4),
+        "10": RunResult(status="completed", model="cnn_v1", data={"name": "set-48x48-L"}),
+    }
+    for name, result in runs.items():
+        result.write(tmp_path / name)
+    old = json.loads((tmp_path / "10" / "result.json").read_text())
+    old["updated"] = "2026-01-01T00:00:00+00:00"
+    (tmp_path / "10" / "result.json").write_text(json.dumps(old))
+    for name in ("0", "1", "2"):
+        data = json.loads((tmp_path / name / "result.json").read_text())
+        data["updated"] = "2026-01-03T00:00:00+00:00"
+        (tmp_path / name / "result.json").write_text(json.dumps(data))
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "fidle_runs.log").write_text("crashed before writing a result")
+
+    rows = summarize(tmp_path, launched)
+    assert [(job, status) for job, status, _ in rows] == [
+        ("0", "completed"), ("1", "failed"), ("2", "interrupted"), ("3", "failed"),
+        ("10", "skipped")]
+    text = format_summary(tmp_path, rows)
+    assert "1 completed, 1 skipped, 2 failed, 1 interrupted" in text
+    assert "cnn_v2 on ?: ValueError: boom" in text and "1/4 epochs done" in text
