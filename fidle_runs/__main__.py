@@ -2,7 +2,8 @@
 
 A single run stops on a user error with one line and a non-zero exit. In a sweep, a failing run
 is recorded (result.json says why) and the sweep goes on; the summary at the end (see
-fidle_runs.sweep_summary) exits non-zero if any run failed.
+fidle_runs.sweep_summary) exits non-zero if any run failed. On Slurm's warning signal the run
+stops and the job is requeued (fidle_runs.requeue).
 """
 
 import logging
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 
 from fidle_runs.config import CONF_DIR, check_config, register_resolvers
 from fidle_runs.errors import UserError
+from fidle_runs.requeue import RequeueRequested, install_handler, requested, requeue_and_exit
 
 log = logging.getLogger("fidle_runs")
 register_resolvers()
@@ -23,11 +25,16 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    install_handler()
+    if requested():  # arrived during the previous run of a sweep, after its training ended
+        requeue_and_exit("requeue signal received before this run started")
     try:
         check_config(cfg)
         from fidle_runs.train import train  # torch and Lightning load once the config is valid
 
         result = train(cfg)
+    except RequeueRequested as e:
+        requeue_and_exit(str(e))
     except UserError as e:
         if not sweeping:
             raise SystemExit(f"fidle_runs: error: {e}") from None

@@ -2,8 +2,9 @@
 
 Schema (version 1; accuracies are fractions in [0, 1], durations seconds):
   schema            1
-  status            "running" | "completed" | "failed"
-  error             one line, when failed (else null)
+  status            "running" | "completed" | "failed" | "interrupted" (Ctrl-C, Slurm's requeue
+                    signal: resumable; a killed run stays "running")
+  error             one line, when failed or interrupted (else null)
   run_dir           absolute path of the run directory
   model             model name (cnn_v1, ...)
   metrics           {test_acc, test_loss, best_val_acc}  (null until known)

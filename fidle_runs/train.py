@@ -7,14 +7,17 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.config import build, check_config
 from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
 from fidle_runs.models.classifier import ImageClassifier
+from fidle_runs.requeue import RequeueRequested, StopOnRequeueSignal
 from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import last_checkpoint, save_config, set_aside
 
@@ -47,13 +50,13 @@ def train(cfg: DictConfig) -> RunResult:
     try:
         _fit_and_test(cfg, run_dir, result, checkpoint)
     except BaseException as e:
-        interrupted = isinstance(e, KeyboardInterrupt | SystemExit)
-        result.status = "failed"
-        result.error = ("interrupted: run the same command again to resume" if interrupted
+        interrupted = isinstance(e, KeyboardInterrupt | SystemExit | RequeueRequested)
+        result.status = "interrupted" if interrupted else "failed"
+        result.error = (f"{_one_line(e)}: run the same command again to resume" if interrupted
                         else _one_line(e))
         result.write(run_dir)
         if interrupted:
-            log.warning("%s: %s", run_dir, result.error)
+            log.warning("%s interrupted: %s", run_dir, result.error)
         elif not isinstance(e, UserError):
             log.error("run failed:\n%s", traceback.format_exc())
         raise
@@ -78,9 +81,10 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
 
     progress = ResultProgress(result, str(run_dir))
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
-                 if c is not None] + [progress]
-    loggers = _loggers(cfg, result.resumed)
-    trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
+                 if c is not None] + [progress, StopOnRequeueSignal()]
+    loggers = _loggers(cfg, result.resumed, checkpoint)
+    trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
+                                plugins=_plugins(cfg))
     result.write(run_dir)
     log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters%s", run_dir,
              cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
@@ -116,17 +120,36 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
 
 
-def _loggers(cfg: DictConfig, resumed: int) -> list:
+def _loggers(cfg: DictConfig, resumed: int, checkpoint: Path | None) -> list:
     """Loggers from config. A resumed run's CSV logs go to a new version folder, because
-    Lightning's CSVLogger deletes an existing metrics.csv; TensorBoard appends."""
+    Lightning's CSVLogger deletes an existing metrics.csv. TensorBoard appends to the same folder
+    and purges what the interrupted segment logged after its last checkpoint, so no step is
+    shown twice."""
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        if resumed and str(logger_cfg.get("_target_", "")).endswith("CSVLogger"):
+        target = str(logger_cfg.get("_target_", ""))
+        if resumed and target.endswith("CSVLogger"):
             logger_cfg = OmegaConf.merge(logger_cfg, {"version": f"resume-{resumed}"})
+        if checkpoint is not None and target.endswith("TensorBoardLogger"):
+            with open_dict(logger_cfg):
+                logger_cfg.purge_step = _global_step(checkpoint)
         loggers.append(build(logger_cfg, f"logger.{name}"))
     return loggers
+
+
+def _global_step(checkpoint: Path) -> int:
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
+
+
+def _plugins(cfg: DictConfig) -> list:
+    """The trainer's configured plugins, plus, inside a Slurm job step, Lightning's Slurm
+    environment with its auto-requeue off: fidle_runs.requeue owns requeue."""
+    plugins = [build(p, "trainer.plugins") for p in cfg.trainer.get("plugins") or []]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins
 
 
 def _overrides() -> list[str]:

@@ -75,3 +75,20 @@ def run_module(*args: str, cwd: Path, env: dict | None = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def tensorboard_scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a scalar as TensorBoard's own reader shows it (purged steps dropped)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def tensorboard_epochs(run_dir: Path, tag: str) -> list[int]:
+    """The epochs for which `tag` was logged, in logging order (Lightning logs `epoch` with every
+    epoch-level metric, at the same step)."""
+    steps = [step for step, _ in tensorboard_scalars(run_dir, tag)]
+    epoch_at = dict(tensorboard_scalars(run_dir, "epoch"))
+    return [int(epoch_at[step]) for step in steps]

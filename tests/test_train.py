@@ -13,7 +13,7 @@ import pytest
 from fidle_runs.errors import UserError
 from fidle_runs.result import read_result
 from fidle_runs.train import train
-from tests.conftest import REPO, run_module
+from tests.conftest import REPO, run_module, tensorboard_epochs, tensorboard_scalars
 
 CHANCE = 1 / 43
 
@@ -122,22 +122,37 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     assert first == [0] and resumed == [1, 2, 3], "no epoch lost, none trained twice"
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_resumable(tmp_path, shared_data_dir):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGUSR1])
+def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum, tmp_path,
+                                                                         shared_data_dir):
+    """Ctrl-C, or Slurm's requeue warning (SIGUSR1) outside Slurm: the run stops at a batch end
+    without a traceback, is recorded as interrupted, and the same command finishes it."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
-         "data.synthetic_fraction=0.05", "trainer.max_epochs=5",
-         f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
+            "data.synthetic_fraction=0.05", "trainer.max_epochs=4",
+            f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # into the next epoch, which the signal makes us drop
+    proc.send_signal(signum)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
-    result = read_result(run_dir)
-    assert result.status == "failed" and result.error.startswith("interrupted")
+    interrupted = read_result(run_dir)
+    assert interrupted.status == "interrupted", output[-2000:]
+    assert interrupted.error.endswith("run the same command again to resume")
     assert "Traceback" not in output
+    if signum == signal.SIGUSR1:
+        assert "fidle_runs: stopped (SIGUSR1 received at epoch 2)" in output
+
+    again = run_module(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    result = read_result(run_dir)
+    assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
+    assert tensorboard_epochs(run_dir, "val_acc") == [0, 1, 2, 3]
+    assert len(tensorboard_scalars(run_dir, "lr-Adam")) == 4, "each epoch's lr logged once"
 
 
 def _epochs_trained(metrics_csv: Path) -> list[int]:
