@@ -11,6 +11,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fidle_runs import slurm_presets
 from fidle_runs.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -31,8 +32,13 @@ def run_name() -> str:
 
 
 def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("fidle_run_name"):
-        OmegaConf.register_new_resolver("fidle_run_name", run_name, use_cache=True)
+    resolvers = {"fidle_run_name": run_name, "fidle_output_root": slurm_presets.output_root,
+                 "jeanzay_qos": slurm_presets.jeanzay_qos,
+                 "jeanzay_account": slurm_presets.jeanzay_account}
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            # Cached: a sweep's jobs (even requeued ones) resolve the launch-time value.
+            OmegaConf.register_new_resolver(name, resolver, use_cache=True)
 
 
 def check_config(cfg: DictConfig) -> None:

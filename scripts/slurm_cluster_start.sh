@@ -9,7 +9,8 @@ set -euo pipefail
 
 D=${FIDLE_SLURM_DIR:-/tmp/fidle-slurm}
 CLUSTER=fidle
-NODE=$(hostname -s)
+NODE=$(uname -n)
+NODE=${NODE%%.*} # what `hostname -s` says, and what slurmd looks for in slurm.conf
 PACKAGES=(slurmctld slurmd slurm-client slurmdbd munge mariadb-server)
 MYSQL_SOCKET=/run/mysqld/mysqld.sock # the default one, so slurmdbd and the mariadb client need no option
 DB_USER=slurm
@@ -37,34 +38,39 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # pid_of NAME PIDFILE: the pid of the running daemon NAME, from its pid file or else by exact process
 # name (a daemon whose pid file was wiped must still count as running); empty when not running.
 pid_of() {
-    local name=$1 pidfile=$2 pid comm
-    if [ -r "$pidfile" ]; then
-        pid=$(tr -dc '0-9' <"$pidfile")
-        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
-            echo "$pid"
-            return
-        fi
+    local name=$1 pidfile=$2 pid="" comm proc
+    [ -r "$pidfile" ] && read -r pid <"$pidfile"
+    if [ -n "$pid" ] && read -r comm 2>/dev/null <"/proc/$pid/comm" && [ "$comm" = "$name" ]; then
+        echo "$pid"
+        return
     fi
-    for comm in /proc/[0-9]*/comm; do
-        if [ "$(cat "$comm" 2>/dev/null)" = "$name" ]; then
-            pid=${comm#/proc/}
-            echo "${pid%/comm}"
+    for proc in /proc/[0-9]*; do
+        read -r comm 2>/dev/null <"$proc/comm" || continue
+        if [ "$comm" = "$name" ]; then
+            echo "${proc#/proc/}"
             return
         fi
     done
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.5 s until it succeeds; fail after SECONDS.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
+# wait_up NAME PIDFILE SECONDS CHECK...: poll CHECK every 0.5 s until it succeeds; fail after SECONDS,
+# or as soon as daemon NAME has been gone for 2 s.
+wait_up() {
+    local name=$1 pidfile=$2 deadline=$((SECONDS + $3)) gone=0
+    shift 3
     until "$@" >/dev/null 2>&1; do
+        if [ -n "$(pid_of "$name" "$pidfile")" ]; then
+            gone=0
+        else
+            gone=$((gone + 1))
+            [ "$gone" -lt 4 ] || return 1
+        fi
         [ "$SECONDS" -lt "$deadline" ] || return 1
         sleep 0.5
     done
 }
 
-node_state() { sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n 1; }
+node_state() { sinfo -h -N -n "$NODE" -o %T 2>/dev/null | awk 'NR == 1'; }
 node_usable() { [[ "$(node_state)" =~ ^(idle|mixed|allocated|completing)$ ]]; }
 sacct_works() { sacct -n -X -a -S now-1minutes >/dev/null; }
 cluster_usable() { node_usable && sacct_works; }
@@ -83,7 +89,7 @@ all_daemons_running() {
 summary() {
     local slurm munge_v maria
     slurm=$(sinfo --version | awk '{print $2}')
-    munge_v=$(munged --version 2>&1 | awk '{print $1; exit}')
+    munge_v=$(munged --version 2>&1 | awk 'NR == 1 {print $1}')
     maria=$(mariadbd --version | awk '{print $3}')
     log "slurm $slurm, $munge_v, MariaDB $maria; cluster '$CLUSTER', node $NODE, folder $D"
     sinfo -o '%P %a %l %D %T %N %G %f' | sed 's/^/  /'
@@ -92,7 +98,7 @@ summary() {
 install_packages() {
     local missing=() p added_policy=0
     for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
     log "installing ${missing[*]} (apt-get, log in $D/log/apt.log)"
@@ -228,7 +234,6 @@ socket=$MYSQL_SOCKET
 pid-file=$D/mysql/mariadb.pid
 log-error=$D/mysql/mariadb.log
 skip-networking
-innodb_buffer_pool_size=256M
 innodb_lock_wait_timeout=900
 EOF
 }
@@ -238,7 +243,7 @@ start_munge() {
     runuser -u munge -- munged --pid-file="$D/munge/munged.pid" --log-file="$D/munge/munged.log" \
         </dev/null >"$D/log/munged.out" 2>&1 ||
         die "munged did not start" "$D/log/munged.out" "$D/munge/munged.log"
-    wait_for 20 munge_works || die "munge does not answer" "$D/munge/munged.log"
+    wait_up munged "$D/munge/munged.pid" 20 munge_works || die "munge does not answer" "$D/munge/munged.log"
 }
 
 start_mariadb() {
@@ -251,7 +256,7 @@ start_mariadb() {
         setsid mariadbd --defaults-file="$D/mysql/my.cnf" --user=mysql \
             </dev/null >"$D/log/mariadbd.out" 2>&1 &
     fi
-    wait_for 60 mysql_works || die "MariaDB did not start" "$D/log/mariadbd.out" "$D/mysql/mariadb.log"
+    wait_up mariadbd "$D/mysql/mariadb.pid" 60 mysql_works || die "MariaDB did not start" "$D/log/mariadbd.out" "$D/mysql/mariadb.log"
     mariadb --socket="$MYSQL_SOCKET" <<EOF || die "cannot create the slurm_acct_db database" "$D/mysql/mariadb.log"
 CREATE DATABASE IF NOT EXISTS slurm_acct_db;
 CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
@@ -292,14 +297,14 @@ main() {
     start_munge
     start_mariadb
     start_slurm_daemon slurmdbd "$D/run/slurmdbd.pid"
-    wait_for 60 dbd_works || die "slurmdbd does not answer" "$D/log/slurmdbd.out" "$D/log/slurmdbd.log"
+    wait_up slurmdbd "$D/run/slurmdbd.pid" 60 dbd_works || die "slurmdbd does not answer" "$D/log/slurmdbd.out" "$D/log/slurmdbd.log"
     register_cluster
     start_slurm_daemon slurmctld "$D/run/slurmctld.pid"
-    wait_for 60 scontrol ping || die "slurmctld does not answer" "$D/log/slurmctld.out" "$D/log/slurmctld.log"
+    wait_up slurmctld "$D/run/slurmctld.pid" 60 scontrol ping || die "slurmctld does not answer" "$D/log/slurmctld.out" "$D/log/slurmctld.log"
     start_slurm_daemon slurmd "$D/run/slurmd.pid"
-    wait_for 60 node_usable ||
+    wait_up slurmd "$D/run/slurmd.pid" 60 node_usable ||
         die "node $NODE is not idle (state: $(node_state))" "$D/log/slurmd.out" "$D/log/slurmd.log" "$D/log/slurmctld.log"
-    wait_for 30 sacct_works || die "sacct does not work" "$D/log/slurmdbd.log" "$D/log/slurmctld.log"
+    wait_up slurmdbd "$D/run/slurmdbd.pid" 30 sacct_works || die "sacct does not work" "$D/log/slurmdbd.log" "$D/log/slurmctld.log"
     t_start=$(elapsed "$t0")
 
     log "cluster started (install ${t_install}s, start ${t_start}s)"

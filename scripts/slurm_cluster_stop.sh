@@ -15,19 +15,15 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # pids_of NAME PIDFILE: the pid in PIDFILE if it runs NAME, else every process named exactly NAME
 # (the pid file may have been wiped with $FIDLE_SLURM_DIR while the daemon ran).
 pids_of() {
-    local name=$1 pidfile=$2 pid comm
-    if [ -r "$pidfile" ]; then
-        pid=$(tr -dc '0-9' <"$pidfile")
-        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
-            echo "$pid"
-            return
-        fi
+    local name=$1 pidfile=$2 pid="" comm proc
+    [ -r "$pidfile" ] && read -r pid <"$pidfile"
+    if [ -n "$pid" ] && read -r comm 2>/dev/null <"/proc/$pid/comm" && [ "$comm" = "$name" ]; then
+        echo "$pid"
+        return
     fi
-    for comm in /proc/[0-9]*/comm; do
-        if [ "$(cat "$comm" 2>/dev/null)" = "$name" ]; then
-            pid=${comm#/proc/}
-            echo "${pid%/comm}"
-        fi
+    for proc in /proc/[0-9]*; do
+        read -r comm 2>/dev/null <"$proc/comm" || continue
+        [ "$comm" != "$name" ] || echo "${proc#/proc/}"
     done
 }
 
@@ -41,13 +37,13 @@ stop_daemon() {
     kill -TERM $pids 2>/dev/null || true
     for pid in $pids; do
         while [ -e "/proc/$pid" ]; do
-            if [ "$waited" -ge 60 ]; then
+            if [ "$waited" -ge 150 ]; then
                 log "$name (pid $pid) ignored SIGTERM for 30 s, killing it"
                 kill -KILL "$pid" 2>/dev/null || true
                 sleep 0.5
                 break
             fi
-            sleep 0.5
+            sleep 0.2
             waited=$((waited + 1))
         done
     done

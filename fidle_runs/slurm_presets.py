@@ -1,0 +1,38 @@
+"""Resolvers behind the Slurm launcher presets (conf/hydra/launcher/): Jean Zay's QoS chosen from
+the time limit, its account from $IDRPROJ, and run outputs on $SCRATCH where there is one."""
+
+import os
+
+# Jean Zay QoS per GPU kind: (longest job in minutes, QoS), shortest first. IDRIS, 2026.
+JEANZAY_QOS = {
+    "v100": [(120, "qos_gpu-dev"), (1200, "qos_gpu-t3"), (6000, "qos_gpu-t4")],
+    "a100": [(120, "qos_gpu_a100-dev"), (1200, "qos_gpu_a100-t3")],
+    "h100": [(120, "qos_gpu_h100-dev"), (1200, "qos_gpu_h100-t3"), (6000, "qos_gpu_h100-t4")],
+}
+
+
+def jeanzay_qos(gpu: str, timeout_min: int) -> str:
+    """The shortest-queue QoS that allows `timeout_min` on `gpu` (dev up to 2 h, t3 up to 20 h,
+    t4 up to 100 h)."""
+    if gpu not in JEANZAY_QOS:
+        raise ValueError(f"unknown Jean Zay GPU kind {gpu!r}: use one of {sorted(JEANZAY_QOS)}")
+    for limit, qos in JEANZAY_QOS[gpu]:
+        if int(timeout_min) <= limit:
+            return qos
+    longest = JEANZAY_QOS[gpu][-1][0]
+    raise ValueError(f"hydra.launcher.timeout_min={timeout_min} exceeds the longest {gpu} QoS "
+                     f"({longest} min): lower it; runs resume after a requeue anyway")
+
+
+def jeanzay_account(gpu: str) -> str | None:
+    """`<project>@<gpu>` from $IDRPROJ (Jean Zay's default project); None lets Slurm pick the
+    user's default account."""
+    project = os.environ.get("IDRPROJ")
+    return f"{project}@{gpu}" if project else None
+
+
+def output_root() -> str:
+    """`$SCRATCH/fidle_runs` when $SCRATCH names an existing folder (clusters: fast, and no inode
+    quota as on $WORK), else `outputs` in the launch directory."""
+    scratch = os.environ.get("SCRATCH")
+    return os.path.join(scratch, "fidle_runs") if scratch and os.path.isdir(scratch) else "outputs"

@@ -1,0 +1,142 @@
+"""Launcher presets (Jean Zay, generic Slurm, local parallel), the sweep dry run, GPU slots."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from fidle_runs import slurm_presets
+from fidle_runs.config import CONF_DIR
+from fidle_runs.errors import UserError
+from fidle_runs.gpu_slots import claimed_gpu
+from fidle_runs.sweep_plan import expand, submitit_parameters
+from tests.conftest import run_module
+
+
+def _hydra(*overrides: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True).hydra
+
+
+@pytest.mark.parametrize(("preset", "partition", "constraint", "cpus", "qos", "arch"), [
+    ("jeanzay_v100", "gpu_p13", None, 10, "qos_gpu-dev", None),
+    ("jeanzay_a100", "gpu_p5", "a100", 8, "qos_gpu_a100-dev", "module load arch/a100"),
+    ("jeanzay_h100", "gpu_p6", "h100", 24, "qos_gpu_h100-dev", "module load arch/h100"),
+])
+def test_jeanzay_presets(preset, partition, constraint, cpus, qos, arch, monkeypatch):
+    monkeypatch.setenv("IDRPROJ", "abc")
+    launcher = _hydra(f"hydra/launcher={preset}").launcher
+    gpu = preset.removeprefix("jeanzay_")
+    assert (launcher.partition, launcher.constraint, launcher.cpus_per_task) == \
+        (partition, constraint, cpus)
+    assert launcher.qos == qos and launcher.account == f"abc@{gpu}"
+    assert launcher.gres == "gpu:1" and launcher.timeout_min == 120
+    assert launcher.additional_parameters.hint == "nomultithread"
+    assert launcher.additional_parameters.signal == "USR1@180"
+    assert launcher.additional_parameters.requeue is True
+    assert "module purge" in launcher.setup
+    assert (arch in launcher.setup) if arch else not any("arch/" in s for s in launcher.setup)
+
+
+@pytest.mark.parametrize(("gpu", "minutes", "qos"), [
+    ("v100", 120, "qos_gpu-dev"), ("v100", 121, "qos_gpu-t3"), ("v100", 1200, "qos_gpu-t3"),
+    ("v100", 6000, "qos_gpu-t4"), ("a100", 1200, "qos_gpu_a100-t3"),
+    ("h100", 1201, "qos_gpu_h100-t4"),
+])
+def test_qos_follows_the_time_limit(gpu, minutes, qos):
+    assert slurm_presets.jeanzay_qos(gpu, minutes) == qos
+
+
+def test_time_limit_beyond_every_qos_names_the_key():
+    with pytest.raises(ValueError, match=r"hydra.launcher.timeout_min=1500 exceeds the longest "
+                                         r"a100 QoS \(1200 min\)"):
+        slurm_presets.jeanzay_qos("a100", 1500)
+
+
+def test_every_preset_key_is_overridable_from_the_command_line(monkeypatch):
+    monkeypatch.delenv("IDRPROJ", raising=False)
+    launcher = _hydra("hydra/launcher=jeanzay_v100", "hydra.launcher.timeout_min=600",
+                      "hydra.launcher.constraint=v100-32g", "hydra.launcher.setup=[]",
+                      "hydra.launcher.array_parallelism=4",
+                      "+hydra.launcher.additional_parameters.mail-type=END").launcher
+    assert launcher.qos == "qos_gpu-t3" and launcher.account is None
+    assert launcher.constraint == "v100-32g" and list(launcher.setup) == []
+    assert launcher.array_parallelism == 4
+    assert launcher.additional_parameters["mail-type"] == "END"
+
+
+def test_outputs_go_to_scratch_when_it_exists(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCH", str(tmp_path))
+    assert slurm_presets.output_root() == str(tmp_path / "fidle_runs")
+    monkeypatch.setenv("SCRATCH", str(tmp_path / "missing"))
+    assert slurm_presets.output_root() == "outputs"
+
+
+def test_gtsrb_full_expands_to_24_jobs_and_the_command_line_narrows_it():
+    _, jobs = expand(["+experiment=gtsrb_full"])
+    assert len(jobs) == 24
+    assert len({tuple(job) for job in jobs}) == 24
+    _, jobs = expand(["+experiment=gtsrb_full", "model=cnn_v2", "data.scale=0.1"])
+    assert len(jobs) == 8
+    assert all("model=cnn_v2" in job and "data.scale=0.1" in job for job in jobs)
+    assert jobs[0] == ["data.size=24", "data.mode=RGB", "model=cnn_v2", "+experiment=gtsrb_full",
+                       "data.scale=0.1"]
+
+
+def test_submitit_parameters_are_those_the_launcher_passes():
+    init, job = submitit_parameters(_hydra("hydra/launcher=jeanzay_h100",
+                                           "hydra.sweep.dir=/s").launcher)
+    assert init == {"folder": "/s/.submitit/%j", "slurm_max_num_timeout": 0}
+    assert job["timeout_min"] == 120 and job["cpus_per_task"] == 24
+    assert job["slurm_partition"] == "gpu_p6" and job["slurm_constraint"] == "h100"
+    assert job["slurm_array_parallelism"] == 32
+
+
+def test_dry_run_prints_the_sbatch_script_and_submits_nothing(tmp_path):
+    proc = run_module("fidle_runs.sweep_plan", "+experiment=gtsrb_full", "data.scale=0.2",
+                      "hydra/launcher=jeanzay_a100", f"hydra.sweep.dir={tmp_path / 's'}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith(f"24 jobs, sweep directory {tmp_path / 's'}")
+    assert ("#23: data.size=48 data.mode=L-LHE model=cnn_v3 +experiment=gtsrb_full data.scale=0.2 "
+            "hydra/launcher=jeanzay_a100") in out
+    for line in ("#SBATCH --array=0-23%24", "#SBATCH --partition=gpu_p5",
+                 "#SBATCH --constraint=a100", "#SBATCH --cpus-per-task=8",
+                 "#SBATCH --qos=qos_gpu_a100-dev", "#SBATCH --signal=USR1@180",
+                 "#SBATCH --hint=nomultithread", "module load arch/a100",
+                 f"-m submitit.core._submit {tmp_path / 's'}/.submitit/%j"):
+        assert line in out, line
+    assert out.rstrip().endswith("dry run: nothing was submitted")
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_plan_job_and_count_drive_the_array_script(tmp_path):
+    count = run_module("fidle_runs.sweep_plan", "--count", "+experiment=gtsrb_full",
+                       "model=cnn_v1", cwd=tmp_path)
+    assert count.stdout.strip() == "8"
+    job = run_module("fidle_runs.sweep_plan", "--job", "7", "+experiment=gtsrb_full",
+                     "model=cnn_v1", cwd=tmp_path)
+    assert job.stdout.strip() == "data.size=48 data.mode=L-LHE model=cnn_v1 +experiment=gtsrb_full"
+    wrong = run_module("fidle_runs.sweep_plan", "--job", "8", "+experiment=gtsrb_full",
+                       "model=cnn_v1", cwd=tmp_path)
+    assert wrong.returncode != 0
+    assert "--job 8 is out of range: this sweep has 8 jobs (0 to 7)" in wrong.stderr
+
+
+def test_gpu_slots_give_each_run_its_own_gpu_then_share_only_when_allowed(tmp_path):
+    with claimed_gpu(tmp_path, 2, 4, sharing=True) as a, \
+            claimed_gpu(tmp_path, 2, 4, sharing=True) as b, \
+            claimed_gpu(tmp_path, 2, 4, sharing=True) as c:
+        assert (a, b, c) == (0, 1, 0)
+    with claimed_gpu(tmp_path, 2, 4, sharing=True) as again:
+        assert again == 0, "slots are freed when their runs end"
+    with pytest.raises(UserError, match=r"n_jobs=3 runs at once but this machine has 2 GPU\(s\): "
+                                        r"add gpu_sharing=true"), \
+            claimed_gpu(tmp_path, 2, 3, sharing=False):
+        pass
+    with claimed_gpu(tmp_path, 2, 2, sharing=False) as a, \
+            claimed_gpu(tmp_path, 2, 2, sharing=False) as b:
+        assert {a, b} == {0, 1}
+        with pytest.raises(RuntimeError, match="every GPU slot"), \
+                claimed_gpu(tmp_path, 2, 2, sharing=False):
+            pass
