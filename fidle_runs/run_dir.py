@@ -13,7 +13,7 @@ from fidle_runs.errors import UserError
 CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 # Top-level keys that say how to launch, not what the run is.
-NOT_PART_OF_THE_RUN = ("rerun",)
+NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing")
 LOG_FILE = "fidle_runs.log"  # hydra.job.name + .log, written by Hydra's job logging
 
 
