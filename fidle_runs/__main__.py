@@ -64,4 +64,7 @@ def _record_failure(cfg: DictConfig, error: str) -> None:
 
 
 if __name__ == "__main__":
+    # Also in the launching process: under hydra/launcher=local_parallel inside a Slurm job, the
+    # warning signal reaches it too, and must not kill it before its runs have requeued the job.
+    install_handler()
     main()

@@ -76,6 +76,13 @@ class StopOnRequeueSignal(pl.Callback):
             self._check(trainer)
 
 
+def requeue_loops(epochs_before: int, epochs_now: int) -> bool:
+    """True when a job that was already requeued got the warning signal again without completing
+    an epoch: requeueing it once more would loop forever without progress."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    return restarts >= 1 and epochs_now <= epochs_before
+
+
 def slurm_job() -> str | None:
     """The id `scontrol requeue` needs: `<array job>_<task>` for an array task, else the job id."""
     env = os.environ

@@ -16,8 +16,9 @@ from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.config import build, check_config
 from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
+from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.models.classifier import ImageClassifier
-from fidle_runs.requeue import RequeueRequested, StopOnRequeueSignal
+from fidle_runs.requeue import RequeueRequested, StopOnRequeueSignal, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import last_checkpoint, save_config, set_aside
 
@@ -41,30 +42,52 @@ def train(cfg: DictConfig) -> RunResult:
         previous = None
     save_config(run_dir, cfg)
     checkpoint = last_checkpoint(run_dir)
+    step, epochs_before = _checkpoint_position(checkpoint) if checkpoint else (0, 0)
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs)
+    result.epochs = epochs_before
     if previous is not None and checkpoint is not None:
         result.resumed = previous.resumed + 1
         result.duration_s["fit"] = previous.duration_s.get("fit", 0.0)
         result.started = previous.started or result.started
     try:
-        _fit_and_test(cfg, run_dir, result, checkpoint)
+        with devices_for_run(cfg) as devices:
+            _fit_and_test(cfg, run_dir, result, (checkpoint, step) if checkpoint else None,
+                          devices)
+    except RequeueRequested as e:
+        if not requeue_loops(epochs_before, result.epochs):
+            _record_stop(run_dir, result, e)
+            raise
+        error = UserError(f"{e}, but this requeued job completed no epoch: its time between "
+                          "start and Slurm's warning signal is shorter than one epoch; give the "
+                          "job more time (hydra.launcher.timeout_min, sbatch --time) or a "
+                          "shorter warning (hydra.launcher.signal_delay_s, --signal=USR1@N), "
+                          "then launch it again to resume")
+        _record_stop(run_dir, result, error)
+        raise error from None
     except BaseException as e:
-        interrupted = isinstance(e, KeyboardInterrupt | SystemExit | RequeueRequested)
-        result.status = "interrupted" if interrupted else "failed"
-        result.error = (f"{_one_line(e)}: run the same command again to resume" if interrupted
-                        else _one_line(e))
-        result.write(run_dir)
-        if interrupted:
-            log.warning("%s interrupted: %s", run_dir, result.error)
-        elif not isinstance(e, UserError):
-            log.error("run failed:\n%s", traceback.format_exc())
+        _record_stop(run_dir, result, e)
         raise
     return result
 
 
+def _record_stop(run_dir: Path, result: RunResult, e: BaseException) -> None:
+    """Record in result.json why the run stopped: interrupted (resumable) or failed."""
+    interrupted = isinstance(e, KeyboardInterrupt | SystemExit | RequeueRequested)
+    result.status = "interrupted" if interrupted else "failed"
+    result.error = (f"{_one_line(e)}: run the same command again to resume" if interrupted
+                    else _one_line(e))
+    result.write(run_dir)
+    if interrupted:
+        log.warning("%s interrupted: %s", run_dir, result.error)
+    elif not isinstance(e, UserError):
+        log.error("run failed:\n%s", traceback.format_exc())
+
+
 def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
-                  checkpoint: Path | None) -> None:
+                  resume: tuple[Path, int] | None, devices: list[int] | None) -> None:
+    """Fit (from `resume`: last.ckpt and its global step), then test the best checkpoint."""
+    checkpoint = resume[0] if resume else None
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule: GTSRBDataModule = build(cfg.data, "data")
@@ -82,9 +105,10 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     progress = ResultProgress(result, str(run_dir))
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
                  if c is not None] + [progress, StopOnRequeueSignal()]
-    loggers = _loggers(cfg, result.resumed, checkpoint)
+    loggers = _loggers(cfg, result.resumed, resume[1] if resume else None)
+    placement = {"devices": devices} if devices is not None else {}
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
-                                plugins=_plugins(cfg))
+                                plugins=_plugins(cfg), **placement)
     result.write(run_dir)
     log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters%s", run_dir,
              cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
@@ -120,7 +144,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
 
 
-def _loggers(cfg: DictConfig, resumed: int, checkpoint: Path | None) -> list:
+def _loggers(cfg: DictConfig, resumed: int, purge_step: int | None) -> list:
     """Loggers from config. A resumed run's CSV logs go to a new version folder, because
     Lightning's CSVLogger deletes an existing metrics.csv. TensorBoard appends to the same folder
     and purges what the interrupted segment logged after its last checkpoint, so no step is
@@ -132,15 +156,17 @@ def _loggers(cfg: DictConfig, resumed: int, checkpoint: Path | None) -> list:
         target = str(logger_cfg.get("_target_", ""))
         if resumed and target.endswith("CSVLogger"):
             logger_cfg = OmegaConf.merge(logger_cfg, {"version": f"resume-{resumed}"})
-        if checkpoint is not None and target.endswith("TensorBoardLogger"):
+        if purge_step is not None and target.endswith("TensorBoardLogger"):
             with open_dict(logger_cfg):
-                logger_cfg.purge_step = _global_step(checkpoint)
+                logger_cfg.purge_step = purge_step
         loggers.append(build(logger_cfg, f"logger.{name}"))
     return loggers
 
 
-def _global_step(checkpoint: Path) -> int:
-    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
+def _checkpoint_position(checkpoint: Path) -> tuple[int, int]:
+    """(global step, epochs completed) of an end-of-epoch checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return int(state["global_step"]), int(state["epoch"]) + 1
 
 
 def _plugins(cfg: DictConfig) -> list:

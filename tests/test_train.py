@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -216,3 +217,45 @@ def test_main_job_exactly_as_the_readme_gives_it(tmp_path):
     assert result.data["source"] == "synthetic" and result.data["n_test"] == 2526
     assert result.metrics["test_acc"] > 0.7
     assert "NO REAL GTSRB FOUND" in proc.stdout + proc.stderr
+
+
+def _run_until_signalled(args: list[str], env: dict, ready, cwd: Path
+                         ) -> subprocess.CompletedProcess:
+    """Start `python -m <args>`, send SIGUSR1 once `ready()` holds, wait for the end."""
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not ready():
+        assert time.time() < deadline and proc.poll() is None, "never got ready"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGUSR1)
+    output, _ = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, output)
+
+
+def test_requeued_job_that_completes_no_epoch_fails_instead_of_requeueing(tmp_path,
+                                                                         shared_data_dir):
+    """A job already requeued once (SLURM_RESTART_COUNT=1) gets the warning signal again before
+    it completes an epoch: requeueing would loop forever, so the run fails and says why."""
+    run_dir = tmp_path / "run"
+    args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
+            "data.synthetic_fraction=0.05", "trainer.max_epochs=3",
+            f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    first = _run_until_signalled(args, env, (run_dir / "checkpoints" / "last.ckpt").exists,
+                                 tmp_path)
+    assert read_result(run_dir).status == "interrupted", first.stdout[-2000:]
+
+    def resumed_segment_started() -> bool:
+        result = read_result(run_dir)
+        return result is not None and result.resumed == 1
+
+    again = _run_until_signalled(args, {**env, "SLURM_RESTART_COUNT": "1"},
+                                 resumed_segment_started, tmp_path)
+    assert again.returncode == 1, again.stdout[-2000:]
+    assert again.stdout.strip().splitlines()[-1].startswith(
+        "fidle_runs: error: SIGUSR1 received at epoch 2, but this requeued job completed no "
+        "epoch"), again.stdout[-2000:]
+    failed = read_result(run_dir)
+    assert failed.status == "failed" and failed.epochs == 1 and failed.resumed == 1
+    assert "hydra.launcher.timeout_min" in failed.error
