@@ -2,9 +2,11 @@
 was already completed, failed with its reason, interrupted), and a non-zero exit if any failed.
 
 A Hydra callback: it runs where the sweep was launched, after every job has returned (locally or
-on Slurm), and reads only the runs' result.json files.
+on Slurm), and reads only the runs' result.json files. Also a command, for sweeps run as a Slurm
+job array (slurm/array.sbatch): `python -m fidle_runs.sweep_summary <sweep dir>`.
 """
 
+import atexit
 import datetime as dt
 import sys
 from pathlib import Path
@@ -19,17 +21,33 @@ from fidle_runs.result import RESULT_FILE, RunResult, read_result
 class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        self.ended = False
+        # A launcher that raises (the Slurm one, when Slurm kills a job: cancelled, out of
+        # memory, node failure) skips on_multirun_end; the summary is still owed.
+        atexit.register(self.summary_if_aborted)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.ended = True
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = summarize(sweep_dir, getattr(self, "start", None))
         print(format_summary(sweep_dir, rows), flush=True)
         if any(status == "failed" for _, status, _ in rows):
             sys.exit(1)
 
+    def summary_if_aborted(self) -> None:
+        if self.ended or not self.sweep_dir.is_dir():
+            return
+        rows = summarize(self.sweep_dir, self.start, finished=False)
+        print("the launcher stopped before every run returned (its error is above); runs still "
+              "running may go on (Slurm jobs do):\n" + format_summary(self.sweep_dir, rows),
+              flush=True)
 
-def summarize(sweep_dir: Path, launched: dt.datetime | None) -> list[tuple[str, str, str]]:
-    """(job folder, status, detail) for every job folder of the sweep, in job order."""
+
+def summarize(sweep_dir: Path, launched: dt.datetime | None,
+              finished: bool = True) -> list[tuple[str, str, str]]:
+    """(job folder, status, detail) for every job folder of the sweep, in job order. Once the
+    sweep has `finished`, a run still marked running was killed: it counts as interrupted."""
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0,
                                  p.name))
@@ -38,18 +56,19 @@ def summarize(sweep_dir: Path, launched: dt.datetime | None) -> list[tuple[str, 
         result = read_result(job)
         if result is None:
             if (job / RESULT_FILE).exists() or (job / "fidle_runs.log").exists():
-                rows.append((job.name, "failed", "no readable result.json: see fidle_runs.log"))
+                status = "failed" if finished else "running"
+                rows.append((job.name, status, "no readable result.json: see fidle_runs.log"))
             continue
-        rows.append((job.name, _status(result, launched), _detail(result)))
+        rows.append((job.name, _status(result, launched, finished), _detail(result)))
     return rows
 
 
-def _status(result: RunResult, launched: dt.datetime | None) -> str:
+def _status(result: RunResult, launched: dt.datetime | None, finished: bool) -> str:
     already_done = (result.status == "completed" and launched is not None and result.updated
                     and dt.datetime.fromisoformat(result.updated) < launched)
     if already_done:
         return "skipped"
-    if result.status == "running":
+    if result.status == "running" and finished:
         return "interrupted"
     return result.status
 
@@ -65,8 +84,24 @@ def _detail(result: RunResult) -> str:
 
 
 def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:
-    counts = {s: sum(1 for _, status, _ in rows if status == s)
-              for s in ("completed", "skipped", "failed", "interrupted")}
+    shown = ("completed", "skipped", "failed", "interrupted")
+    if any(status == "running" for _, status, _ in rows):
+        shown += ("running",)
+    counts = {s: sum(1 for _, status, _ in rows if status == s) for s in shown}
     lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
     lines += [f"  {job:>4}  {status:<11} {detail}" for job, status, detail in rows]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not Path(args[0]).is_dir():
+        raise SystemExit("usage: python -m fidle_runs.sweep_summary <sweep directory>")
+    rows = summarize(Path(args[0]), None, finished=False)
+    print(format_summary(Path(args[0]), rows))
+    if any(status in ("failed", "interrupted", "running") for _, status, _ in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

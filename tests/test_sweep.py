@@ -6,10 +6,11 @@ import json
 import math
 
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from fidle_runs.config import CONF_DIR
 from fidle_runs.result import RunResult, read_result
-from fidle_runs.sweep_summary import format_summary, summarize
+from fidle_runs.sweep_summary import SweepSummary, format_summary, summarize
 from fidle_runs.train import train
 from tests.conftest import run_module
 
@@ -83,3 +84,35 @@ def test_summary_reads_every_kind_of_run(tmp_path):
     text = format_summary(tmp_path, rows)
     assert "1 completed, 1 skipped, 2 failed, 1 interrupted" in text
     assert "cnn_v2 on ?: ValueError: boom" in text and "1/4 epochs done" in text
+
+
+def test_local_parallel_sweep_runs_two_at_once(tmp_path, shared_data_dir):
+    sweep_dir = tmp_path / "sweep"
+    proc = run_module("fidle_runs", "-m", "+experiment=gtsrb_cnn", "data.source=synthetic",
+                      "data.synthetic_fraction=0.05", "trainer.max_epochs=1",
+                      "model=cnn_v1,cnn_v3", "hydra/launcher=local_parallel",
+                      f"paths.data_dir={shared_data_dir}", f"hydra.sweep.dir={sweep_dir}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"sweep {sweep_dir}: 2 completed, 0 skipped, 0 failed" in proc.stdout
+    a, b = (read_result(sweep_dir / n) for n in ("0", "1"))
+    assert (a.model, b.model) == ("cnn_v1", "cnn_v3")
+    start_a, end_a, start_b, end_b = (dt.datetime.fromisoformat(t) for t in
+                                      (a.started, a.updated, b.started, b.updated))
+    assert start_a < end_b and start_b < end_a, "the two runs overlapped in time"
+
+
+def test_summary_is_printed_even_when_the_launcher_aborts(tmp_path, capsys):
+    summary = SweepSummary()
+    summary.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    RunResult(status="completed", model="cnn_v1", data={"name": "set-24x24-L"},
+              metrics={"test_acc": 0.5}, epochs=1).write(tmp_path / "0")
+    RunResult(status="running", model="cnn_v2", epochs=1, max_epochs=3).write(tmp_path / "1")
+    summary.summary_if_aborted()
+    out = capsys.readouterr().out
+    assert out.startswith("the launcher stopped before every run returned")
+    assert f"sweep {tmp_path}: 1 completed, 0 skipped, 0 failed, 0 interrupted, 1 running" in out
+    assert "cnn_v2 on ?: 1/3 epochs done" in out
+    summary.ended = True
+    summary.summary_if_aborted()
+    assert capsys.readouterr().out == "", "nothing more once the sweep has ended normally"
