@@ -2,7 +2,7 @@
 
 Slurm sends SIGUSR1 some time before the time limit (`#SBATCH --signal=USR1@180`, which every
 launcher preset and sbatch script of ours asks for). The handler only records it. Training stops
-at the next batch end (`StopOnRequeueSignal` raises `RequeueRequested`), dropping the partial
+at the next batch end (`callbacks.stop_on_requeue` raises `RequeueRequested`), dropping the partial
 epoch: last.ckpt holds the last completed one, so at most one epoch is lost and no epoch is
 logged twice (a resumed TensorBoard writer purges the dropped steps). The run is recorded as
 interrupted, then `scontrol requeue` puts the job back in the queue with the same job id; the
@@ -20,8 +20,6 @@ import signal
 import subprocess
 import threading
 from typing import Any
-
-import pytorch_lightning as pl
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +58,9 @@ def requested() -> bool:
     return bool(_received)
 
 
-class StopOnRequeueSignal(pl.Callback):
-    """Stops training at the first batch end after the requeue signal."""
-
-    def _check(self, trainer: pl.Trainer) -> None:
-        if requested():
-            name = signal.Signals(_received[0]).name
-            raise RequeueRequested(f"{name} received at epoch {trainer.current_epoch + 1}")
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        self._check(trainer)
-
-    def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if trainer.state.fn == "fit":
-            self._check(trainer)
+def received_signal() -> str | None:
+    """The name of the requeue signal once it has arrived (SIGUSR1), else None."""
+    return signal.Signals(_received[0]).name if _received else None
 
 
 def requeue_loops(epochs_before: int, epochs_now: int) -> bool:

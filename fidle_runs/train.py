@@ -13,12 +13,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from fidle_runs.callbacks.result_progress import ResultProgress
+from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
 from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
 from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.models.classifier import ImageClassifier
-from fidle_runs.requeue import RequeueRequested, StopOnRequeueSignal, requeue_loops
+from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import last_checkpoint, save_config, set_aside
 

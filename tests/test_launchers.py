@@ -1,5 +1,8 @@
 """Launcher presets (Jean Zay, generic Slurm, local parallel), the sweep dry run, GPU slots."""
 
+import subprocess
+import sys
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -140,3 +143,12 @@ def test_gpu_slots_give_each_run_its_own_gpu_then_share_only_when_allowed(tmp_pa
         with pytest.raises(RuntimeError, match="every GPU slot"), \
                 claimed_gpu(tmp_path, 2, 2, sharing=False):
             pass
+
+
+def test_launching_imports_neither_torch_nor_lightning(tmp_path):
+    """The process that composes a sweep and submits it (on a login node) stays light."""
+    code = ("import sys, fidle_runs.__main__, fidle_runs.sweep_plan, fidle_runs.sweep_summary; "
+            "print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, check=False)
+    assert proc.stdout.strip() == "[]", proc.stderr
