@@ -7,7 +7,8 @@
 # the config goes to /etc/slurm so that every client finds it without environment variables.
 set -euo pipefail
 
-D=${FIDLE_SLURM_DIR:-/tmp/fidle-slurm}
+# shellcheck source=slurm_cluster_common.sh
+source "$(dirname "$0")/slurm_cluster_common.sh"
 CLUSTER=fidle
 NODE=$(uname -n)
 NODE=${NODE%%.*} # what `hostname -s` says, and what slurmd looks for in slurm.conf
@@ -32,34 +33,13 @@ die() {
     exit 1
 }
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-# pid_of NAME PIDFILE: the pid of the running daemon NAME, from its pid file or else by exact process
-# name (a daemon whose pid file was wiped must still count as running); empty when not running.
-pid_of() {
-    local name=$1 pidfile=$2 pid="" comm proc
-    [ -r "$pidfile" ] && read -r pid <"$pidfile"
-    if [ -n "$pid" ] && read -r comm 2>/dev/null <"/proc/$pid/comm" && [ "$comm" = "$name" ]; then
-        echo "$pid"
-        return
-    fi
-    for proc in /proc/[0-9]*; do
-        read -r comm 2>/dev/null <"$proc/comm" || continue
-        if [ "$comm" = "$name" ]; then
-            echo "${proc#/proc/}"
-            return
-        fi
-    done
-}
-
 # wait_up NAME PIDFILE SECONDS CHECK...: poll CHECK every 0.5 s until it succeeds; fail after SECONDS,
 # or as soon as daemon NAME has been gone for 2 s.
 wait_up() {
     local name=$1 pidfile=$2 deadline=$((SECONDS + $3)) gone=0
     shift 3
     until "$@" >/dev/null 2>&1; do
-        if [ -n "$(pid_of "$name" "$pidfile")" ]; then
+        if [ -n "$(pids_of "$name" "$pidfile")" ]; then
             gone=0
         else
             gone=$((gone + 1))
@@ -79,11 +59,11 @@ mysql_works() { mariadb --socket="$MYSQL_SOCKET" -Nse 'SELECT 1'; }
 dbd_works() { sacctmgr -n list cluster format=cluster; }
 
 all_daemons_running() {
-    [ -n "$(pid_of munged "$D/munge/munged.pid")" ] &&
-        [ -n "$(pid_of mariadbd "$D/mysql/mariadb.pid")" ] &&
-        [ -n "$(pid_of slurmdbd "$D/run/slurmdbd.pid")" ] &&
-        [ -n "$(pid_of slurmctld "$D/run/slurmctld.pid")" ] &&
-        [ -n "$(pid_of slurmd "$D/run/slurmd.pid")" ]
+    [ -n "$(pids_of munged "$D/munge/munged.pid")" ] &&
+        [ -n "$(pids_of mariadbd "$D/mysql/mariadb.pid")" ] &&
+        [ -n "$(pids_of slurmdbd "$D/run/slurmdbd.pid")" ] &&
+        [ -n "$(pids_of slurmctld "$D/run/slurmctld.pid")" ] &&
+        [ -n "$(pids_of slurmd "$D/run/slurmd.pid")" ]
 }
 
 summary() {
@@ -239,7 +219,7 @@ EOF
 }
 
 start_munge() {
-    [ -n "$(pid_of munged "$D/munge/munged.pid")" ] && return 0
+    [ -n "$(pids_of munged "$D/munge/munged.pid")" ] && return 0
     runuser -u munge -- munged --pid-file="$D/munge/munged.pid" --log-file="$D/munge/munged.log" \
         </dev/null >"$D/log/munged.out" 2>&1 ||
         die "munged did not start" "$D/log/munged.out" "$D/munge/munged.log"
@@ -252,7 +232,7 @@ start_mariadb() {
             --auth-root-authentication-method=socket >"$D/log/mariadb-install-db.out" 2>&1 ||
             die "mariadb-install-db failed" "$D/log/mariadb-install-db.out"
     fi
-    if [ -z "$(pid_of mariadbd "$D/mysql/mariadb.pid")" ]; then
+    if [ -z "$(pids_of mariadbd "$D/mysql/mariadb.pid")" ]; then
         setsid mariadbd --defaults-file="$D/mysql/my.cnf" --user=mysql \
             </dev/null >"$D/log/mariadbd.out" 2>&1 &
     fi
@@ -267,7 +247,7 @@ EOF
 # start_slurm_daemon NAME PIDFILE: the Slurm daemons fork into the background themselves.
 start_slurm_daemon() {
     local name=$1 pidfile=$2
-    [ -n "$(pid_of "$name" "$pidfile")" ] && return 0
+    [ -n "$(pids_of "$name" "$pidfile")" ] && return 0
     "$name" </dev/null >"$D/log/$name.out" 2>&1 || die "$name did not start" "$D/log/$name.out" "$D/log/$name.log"
 }
 

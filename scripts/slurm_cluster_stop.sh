@@ -5,27 +5,10 @@
 # later start recovers the job-id sequence and accounting; wipe that folder for a fresh cluster.
 set -euo pipefail
 
-D=${FIDLE_SLURM_DIR:-/tmp/fidle-slurm}
+# shellcheck source=slurm_cluster_common.sh
+source "$(dirname "$0")/slurm_cluster_common.sh"
 
 log() { echo "slurm_cluster_stop: $*"; }
-
-now() { echo "${EPOCHREALTIME/,/.}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-# pids_of NAME PIDFILE: the pid in PIDFILE if it runs NAME, else every process named exactly NAME
-# (the pid file may have been wiped with $FIDLE_SLURM_DIR while the daemon ran).
-pids_of() {
-    local name=$1 pidfile=$2 pid="" comm proc
-    [ -r "$pidfile" ] && read -r pid <"$pidfile"
-    if [ -n "$pid" ] && read -r comm 2>/dev/null <"/proc/$pid/comm" && [ "$comm" = "$name" ]; then
-        echo "$pid"
-        return
-    fi
-    for proc in /proc/[0-9]*; do
-        read -r comm 2>/dev/null <"$proc/comm" || continue
-        [ "$comm" != "$name" ] || echo "${proc#/proc/}"
-    done
-}
 
 # stop_daemon NAME PIDFILE: SIGTERM, wait up to 30 s, then SIGKILL.
 stop_daemon() {

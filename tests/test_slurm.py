@@ -1,0 +1,212 @@
+"""Sweeps, job arrays and requeue on a real Slurm cluster: the single-node one that
+scripts/slurm_cluster_start.sh installs and starts on this machine.
+
+Where it cannot start (not root, no apt) these tests skip and say why; CI sets
+FIDLE_REQUIRE_SLURM=1, which turns that skip into a failure.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fidle_runs.config import build
+from fidle_runs.result import read_result
+from tests.conftest import REPO, compose_train, run_module, tensorboard_epochs
+
+pytestmark = pytest.mark.slurm
+
+SCRIPTS = REPO / "scripts"
+SLURM_DIR = REPO / "slurm"
+
+
+def _cluster_answers() -> bool:
+    try:
+        return subprocess.run(["scontrol", "ping"], capture_output=True, text=True,
+                              timeout=20).stdout.count("is UP") > 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("FIDLE_REQUIRE_SLURM") == "1":
+        pytest.fail(f"FIDLE_REQUIRE_SLURM=1 but the local Slurm cluster is unavailable: {reason}")
+    pytest.skip(f"local Slurm cluster unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> Iterator[None]:
+    """The local cluster, started (and installed) here when it is not running, stopped after
+    the module's tests when started here."""
+    was_running = _cluster_answers()
+    if not was_running:
+        if os.geteuid() != 0:
+            _unavailable("scripts/slurm_cluster_start.sh must run as root (it installs Debian "
+                         "packages and starts daemons)")
+        start = subprocess.run(["bash", str(SCRIPTS / "slurm_cluster_start.sh")],
+                               capture_output=True, text=True, timeout=900)
+        if start.returncode != 0:
+            _unavailable(f"scripts/slurm_cluster_start.sh failed: {start.stderr.strip()[-500:]}")
+    yield
+    if not was_running:
+        subprocess.run(["bash", str(SCRIPTS / "slurm_cluster_stop.sh")], capture_output=True,
+                       timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def small_sweep(slurm_cluster, shared_data_dir) -> list[str]:
+    """Overrides of a small synthetic gtsrb_cnn run, its data prepared beforehand so that jobs
+    running at once do not all prepare it."""
+    overrides = ["+experiment=gtsrb_cnn", "data.source=synthetic", "data.synthetic_fraction=0.05",
+                 "data.scale=0.5", "data.prepare_workers=2", f"paths.data_dir={shared_data_dir}"]
+    cfg = compose_train(overrides)
+    build(cfg.data, "data").prepare_data()
+    return overrides
+
+
+def _squeue(*args: str) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i %T", *args], capture_output=True,
+                         text=True, check=True).stdout
+    return out.split("\n")[:-1]
+
+
+def _wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; "
+                                 f"squeue: {_squeue()}")
+        time.sleep(0.5)
+
+
+def test_sweep_through_a_jeanzay_preset_completes_three_runs(small_sweep, tmp_path):
+    """Only the partition and the account differ from what a Jean Zay V100 user launches."""
+    sweep_dir = tmp_path / "sweep"
+    proc = run_module("fidle_runs", "-m", *small_sweep, "trainer.max_epochs=1",
+                      "model=cnn_v1,cnn_v2,cnn_v3", "hydra/launcher=jeanzay_v100",
+                      "hydra.launcher.partition=local", "hydra.launcher.account=fidle@v100",
+                      f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"sweep {sweep_dir}: 3 completed, 0 skipped, 0 failed" in proc.stdout
+    results = [read_result(sweep_dir / str(n)) for n in range(3)]
+    assert [r.model for r in results] == ["cnn_v1", "cnn_v2", "cnn_v3"]
+    assert all(r.status == "completed" and r.epochs == 1 for r in results)
+    assert all(r.metrics["test_acc"] is not None for r in results)
+    array_ids = {r.slurm["array_job_id"] for r in results}
+    assert len(array_ids) == 1, "one job array for the sweep"
+    assert sorted(r.slurm["array_task_id"] for r in results) == ["0", "1", "2"]
+    (script,) = (sweep_dir / ".submitit").glob("*/*_submission.sh")
+    text = script.read_text()
+    for line in ("--partition=local", "--account=fidle@v100", "--qos=qos_gpu-dev",
+                 "--cpus-per-task=10", "--gres=gpu:1", "--hint=nomultithread",
+                 "--signal=USR1@180", "--requeue", "--array=0-2%3", "module load pytorch-gpu"):
+        assert line in text, line
+
+
+def test_sweep_with_a_failing_run_completes_the_others_and_reports_it(small_sweep, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = run_module("fidle_runs", "-m", *small_sweep, "trainer.max_epochs=1",
+                      "optimizer.lr=-1,0.001", "hydra/launcher=slurm",
+                      "hydra.launcher.partition=local", f"hydra.sweep.dir={sweep_dir}",
+                      cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"sweep {sweep_dir}: 1 completed, 0 skipped, 1 failed, 0 interrupted" in proc.stdout
+    assert "optimizer.lr=-1 is invalid" in proc.stdout
+    failed, completed = read_result(sweep_dir / "0"), read_result(sweep_dir / "1")
+    assert failed.status == "failed" and "optimizer.lr=-1 is invalid" in failed.error
+    assert completed.status == "completed" and completed.slurm["job_id"]
+
+
+def test_job_array_from_slurm_scripts(small_sweep, tmp_path):
+    env = {"FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
+    submit = subprocess.run(["bash", str(SLURM_DIR / "submit_array.sh"), *small_sweep,
+                             "trainer.max_epochs=1", "model=cnn_v1,cnn_v2"],
+                            cwd=tmp_path, env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=120)
+    assert submit.returncode == 0, submit.stderr
+    array_id = submit.stdout.strip()
+    assert array_id.isdigit(), submit.stdout
+    _wait_until(lambda: not _squeue("-j", array_id), 600, f"array {array_id} to finish")
+    sweep_dir = tmp_path / "outputs" / "sweeps" / f"slurm-{array_id}"
+    results = [read_result(sweep_dir / str(n)) for n in range(2)]
+    logs = "\n".join(p.read_text() for p in tmp_path.glob("fidle_array-*.out"))
+    assert all(r is not None and r.status == "completed" for r in results), logs[-3000:]
+    assert [r.model for r in results] == ["cnn_v1", "cnn_v2"]
+    assert [r.slurm["array_task_id"] for r in results] == ["0", "1"]
+    summary = run_module("fidle_runs.sweep_summary", str(sweep_dir), cwd=tmp_path)
+    assert summary.returncode == 0 and "2 completed" in summary.stdout, summary.stdout
+
+
+def _assert_resumed(run_dir: Path, max_epochs: int) -> int:
+    """Check the requeued run finished right; return how many times its job was requeued."""
+    result = read_result(run_dir)
+    assert result.status == "completed", result.error
+    assert result.epochs == max_epochs and result.resumed >= 1
+    assert tensorboard_epochs(run_dir, "val_acc") == list(range(max_epochs)), \
+        "every epoch logged exactly once across the requeue"
+    log = (run_dir / "fidle_runs.log").read_text()
+    assert "requeued; it will resume from last.ckpt" in log
+    return int(result.slurm["restart_count"])
+
+
+def test_scontrol_requeue_of_a_sweep_job_resumes_it_from_its_checkpoint(small_sweep, tmp_path):
+    """The cluster requeues a running sweep job (`scontrol requeue`, as on preemption): the job
+    is killed mid-epoch, comes back with the same id and finishes its run from last.ckpt."""
+    sweep_dir = tmp_path / "sweep"
+    name = f"requeue{os.getpid()}"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "fidle_runs", "-m", *small_sweep, "trainer.max_epochs=4",
+         "hydra/launcher=slurm", "hydra.launcher.partition=local", f"hydra.launcher.name={name}",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = sweep_dir / "0"
+    _wait_until((run_dir / "checkpoints" / "last.ckpt").exists, 300, "the first checkpoint")
+    (job,) = (line.split()[0] for line in _squeue("-n", name))
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    out, err = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, err[-3000:]
+    assert "1 completed, 0 skipped, 0 failed" in out
+    result = read_result(run_dir)
+    assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
+    assert result.slurm["restart_count"] == "1"
+    assert tensorboard_epochs(run_dir, "val_acc") == list(range(4)), \
+        "every epoch logged exactly once across the requeue"
+
+
+@pytest.mark.slow
+def test_time_limit_requeues_the_job_until_the_run_is_done(small_sweep, tmp_path):
+    """A 3-minute limit with the warning 60 s before it (Slurm may send it up to 60 s earlier
+    still), for a run that needs longer: each segment stops at a batch end and requeues its job,
+    and the last one finishes the run in the same directory."""
+    sweep_dir = tmp_path / "sweep"
+    proc = run_module("fidle_runs", "-m", *small_sweep, "trainer.max_epochs=60",
+                      "hydra/launcher=slurm", "hydra.launcher.partition=local",
+                      "hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=60",
+                      f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "1 completed" in proc.stdout
+    assert 1 <= _assert_resumed(sweep_dir / "0", 60) <= 5
+
+
+def test_requeue_signal_resumes_a_run_sbatch_job_from_its_checkpoint(small_sweep, tmp_path):
+    """The warning signal sent by hand (`scancel --signal=USR1`, as Slurm does before the time
+    limit) once the first epoch is checkpointed: at most that epoch's remainder is lost."""
+    env = {**os.environ, "FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
+    submit = subprocess.run(["sbatch", "--parsable", str(SLURM_DIR / "run.sbatch"),
+                             *small_sweep, "trainer.max_epochs=3"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert submit.returncode == 0, submit.stderr
+    job = submit.stdout.strip()
+    run_dir = tmp_path / "outputs" / "runs" / f"slurm-{job}"
+    _wait_until((run_dir / "checkpoints" / "last.ckpt").exists, 300, "the first checkpoint")
+    subprocess.run(["scancel", "--signal=USR1", job], check=True)
+    _wait_until(lambda: (r := read_result(run_dir)) is not None and r.resumed == 1, 300,
+                "the requeued job to resume")
+    _wait_until(lambda: not _squeue("-j", job), 300, f"job {job} to finish")
+    log = (tmp_path / f"fidle_run-{job}.out").read_text()
+    assert "restart 1" in log, log[-3000:]
+    assert _assert_resumed(run_dir, 3) == 1
