@@ -15,6 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fidle_runs.requeue import requested
 from fidle_runs.result import RESULT_FILE, RunResult, read_result
 
 
@@ -36,8 +37,8 @@ class SweepSummary(Callback):
             sys.exit(1)
 
     def summary_if_aborted(self) -> None:
-        if self.ended or not self.sweep_dir.is_dir():
-            return
+        if self.ended or requested() or not self.sweep_dir.is_dir():
+            return  # requested(): the job was requeued and will print the summary when done
         rows = summarize(self.sweep_dir, self.start, finished=False)
         print("the launcher stopped before every run returned (its error is above); runs still "
               "running may go on (Slurm jobs do):\n" + format_summary(self.sweep_dir, rows),

@@ -210,3 +210,27 @@ def test_requeue_signal_resumes_a_run_sbatch_job_from_its_checkpoint(small_sweep
     log = (tmp_path / f"fidle_run-{job}.out").read_text()
     assert "restart 1" in log, log[-3000:]
     assert _assert_resumed(run_dir, 3) == 1
+
+
+@pytest.mark.slow
+def test_requeued_sweep_job_skips_its_completed_run_and_resumes_the_other(small_sweep, tmp_path):
+    """slurm/sweep.sbatch runs a whole sweep in one job; requeued during its second run, the job
+    comes back, skips the first run and finishes the second from its checkpoint."""
+    env = {**os.environ, "FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
+    submit = subprocess.run(["sbatch", "--parsable", str(SLURM_DIR / "sweep.sbatch"),
+                             *small_sweep, "trainer.max_epochs=3", "model=cnn_v1,cnn_v2"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert submit.returncode == 0, submit.stderr
+    job = submit.stdout.strip()
+    sweep_dir = tmp_path / "outputs" / "sweeps" / f"slurm-{job}"
+    _wait_until((sweep_dir / "1" / "checkpoints" / "last.ckpt").exists, 600,
+                "the second run's first checkpoint")
+    first = read_result(sweep_dir / "0")
+    subprocess.run(["scancel", "--signal=USR1", job], check=True)
+    _wait_until(lambda: (r := read_result(sweep_dir / "1")) is not None and r.resumed == 1, 300,
+                "the requeued sweep to resume its second run")
+    _wait_until(lambda: not _squeue("-j", job), 300, f"job {job} to finish")
+    out = (tmp_path / f"fidle_sweep-{job}.out").read_text()
+    assert f"sweep outputs/sweeps/slurm-{job}: 1 completed, 1 skipped, 0 failed" in out, out[-3000:]
+    assert read_result(sweep_dir / "0").updated == first.updated, "the completed run not retrained"
+    assert _assert_resumed(sweep_dir / "1", 3) == 1
