@@ -146,8 +146,10 @@ def test_gpu_slots_give_each_run_its_own_gpu_then_share_only_when_allowed(tmp_pa
 
 
 def test_launching_imports_neither_torch_nor_lightning(tmp_path):
-    """The process that composes a sweep and submits it (on a login node) stays light."""
-    code = ("import sys, fidle_runs.__main__, fidle_runs.sweep_plan, fidle_runs.sweep_summary; "
+    """The processes that compose and submit a sweep or report on runs (on a login node) stay
+    light."""
+    code = ("import sys, fidle_runs.__main__, fidle_runs.sweep_plan, fidle_runs.sweep_summary, "
+            "fidle_runs.report.__main__; "
             "print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, check=False)

@@ -1,0 +1,1 @@
+"""Reports over many runs (GTSRB7 and beyond): `python -m fidle_runs.report <dir> [<dir> ...]`."""

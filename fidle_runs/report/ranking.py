@@ -1,0 +1,63 @@
+"""Rank completed runs: the dataset x model matrix of test accuracy, the best model per dataset
+and the overall winner, one matrix per data source (real and synthetic never mix)."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fidle_runs.report.run_index import RunRow
+
+
+@dataclass
+class Cell:
+    test_acc: float  # best test accuracy (fraction) among the runs of this dataset and model
+    run_dir: Path
+    runs: int  # runs with this dataset and model
+
+
+@dataclass
+class Matrix:
+    source: str
+    datasets: list[str]
+    models: list[str]
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+
+    def best_model(self, dataset: str) -> str | None:
+        scored = [(self.cells[(dataset, m)].test_acc, m) for m in self.models
+                  if (dataset, m) in self.cells]
+        return max(scored)[1] if scored else None
+
+    def winner(self) -> tuple[str, str] | None:
+        """(dataset, model) of the best test accuracy; ties go to the first in table order."""
+        if not self.cells:
+            return None
+        return max(self.cells, key=lambda key: (self.cells[key].test_acc,
+                                               -self.datasets.index(key[0]),
+                                               -self.models.index(key[1])))
+
+
+def rank(rows: list[RunRow]) -> list[Matrix]:
+    """One matrix per data source, from the completed runs that have a test accuracy."""
+    scored = [r for r in rows if r.status == "completed" and r.test_acc is not None]
+    matrices = []
+    for source in sorted({r.source for r in scored}):
+        runs = [r for r in scored if r.source == source]
+        matrix = Matrix(source, sorted({r.dataset for r in runs}, key=_dataset_order),
+                        sorted({r.model for r in runs}))
+        for r in runs:
+            key = (r.dataset, r.model)
+            cell = matrix.cells.get(key)
+            if cell is None:
+                matrix.cells[key] = Cell(r.test_acc, r.run_dir, 1)
+            else:
+                cell.runs += 1
+                if r.test_acc > cell.test_acc:
+                    cell.test_acc, cell.run_dir = r.test_acc, r.run_dir
+        matrices.append(matrix)
+    return matrices
+
+
+def _dataset_order(name: str) -> tuple:
+    """FIDLE's set names in size order, then mode: set-24x24-L before set-48x48-L."""
+    parts = name.split("-")
+    size = parts[1].split("x")[0] if len(parts) > 1 else ""
+    return (int(size) if size.isdigit() else 0, "-".join(parts[2:]), name)

@@ -1,0 +1,111 @@
+"""One report over many runs: built once from the run directories, then written as text (the
+terminal), Markdown, CSV and JSON. Outputs are written atomically."""
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fidle_runs import atomic
+from fidle_runs.report.ranking import Matrix, rank
+from fidle_runs.report.run_index import RunRow, read_runs
+from fidle_runs.report.tables import (
+    markdown_table,
+    matrix_table,
+    percent,
+    runs_table,
+    shown_path,
+    text_table,
+)
+
+STATUSES = ("completed", "running", "interrupted", "failed", "unreadable")
+
+
+@dataclass
+class Report:
+    rows: list[RunRow]
+    matrices: list[Matrix]
+
+    def counts(self) -> str:
+        counted = {s: sum(r.status == s for r in self.rows) for s in STATUSES}
+        return f"{len(self.rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counted.items() if n)
+
+    def sections(self) -> list[tuple[str, Any]]:
+        """(title, table or lines) in reading order: what every rendering shows."""
+        sections: list[tuple[str, Any]] = [("Runs", runs_table(self.rows))]
+        if len(self.matrices) > 1:
+            sources = ", ".join(f"{m.source} ({len(m.cells)} cells)" for m in self.matrices)
+            sections.append(("Data sources", [f"runs on different data sources are ranked "
+                                              f"separately, never together: {sources}"]))
+        for matrix in self.matrices:
+            dataset, model = matrix.winner()
+            cell = matrix.cells[(dataset, model)]
+            sections.append((f"Test accuracy (%), {matrix.source} data: * best model of the "
+                             f"dataset, ** winner", matrix_table(matrix)))
+            lines = [f"{model} on {dataset}: test accuracy {percent(cell.test_acc)} % "
+                     f"({shown_path(cell.run_dir)})"]
+            if matrix.source != "real":
+                lines.append(f"FIDLE's numbers are on real GTSRB; these runs are on "
+                             f"{matrix.source} data")
+            sections.append((f"Winner on {matrix.source} data", lines))
+        unfinished = [r for r in self.rows if r.status != "completed"]
+        if unfinished:
+            sections.append(("Not completed", [f"{r.status:<11} {shown_path(r.run_dir)}: "
+                                               f"{r.detail}" for r in unfinished]))
+        problems = [f"{shown_path(r.run_dir)}: {', '.join(r.problems)}" for r in self.rows
+                    if r.problems]
+        if problems:
+            sections.append(("Problems", problems))
+        return sections
+
+    def text(self) -> str:
+        parts = [self.counts()]
+        for title, content in self.sections():
+            body = text_table(content) if isinstance(content, tuple) else "\n".join(content)
+            parts.append(f"{title}\n{body}")
+        return "\n\n".join(parts) + "\n"
+
+    def markdown(self) -> str:
+        parts = ["# fidle_runs report", self.counts()]
+        for title, content in self.sections():
+            body = (markdown_table(content) if isinstance(content, tuple)
+                    else "\n".join(f"- {line}" for line in content))
+            parts.append(f"## {title}\n\n{body}")
+        return "\n\n".join(parts) + "\n"
+
+    def csv(self) -> str:
+        header, body = runs_table(self.rows)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([*header, "detail", "problems"])
+        for row, run in zip(body, self.rows, strict=True):
+            writer.writerow([*row[:-1], str(run.run_dir), run.detail, "; ".join(run.problems)])
+        return out.getvalue()
+
+    def json(self) -> dict[str, Any]:
+        runs = [{**asdict(r), "run_dir": str(r.run_dir)} for r in self.rows]
+        matrices = []
+        for m in self.matrices:
+            dataset, model = m.winner()
+            matrices.append({
+                "source": m.source, "datasets": m.datasets, "models": m.models,
+                "test_acc": {d: {mo: m.cells[(d, mo)].test_acc for mo in m.models
+                                 if (d, mo) in m.cells} for d in m.datasets},
+                "best_model": {d: m.best_model(d) for d in m.datasets},
+                "winner": {"dataset": dataset, "model": model,
+                           "test_acc": m.cells[(dataset, model)].test_acc,
+                           "run_dir": str(m.cells[(dataset, model)].run_dir)}})
+        return {"runs": runs, "matrices": matrices}
+
+    def write(self, out_dir: Path) -> list[Path]:
+        written = [out_dir / "report.md", out_dir / "runs.csv", out_dir / "report.json"]
+        atomic.write_text(written[0], self.markdown())
+        atomic.write_text(written[1], self.csv())
+        atomic.write_json(written[2], self.json())
+        return written
+
+
+def build_report(roots: list[Path]) -> Report:
+    rows = read_runs(roots)
+    return Report(rows, rank(rows))

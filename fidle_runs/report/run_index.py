@@ -1,0 +1,102 @@
+"""Find the runs under any mix of run, sweep and output directories, and read what each left,
+saying what is missing or broken instead of failing the whole report."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fidle_runs.result import RESULT_FILE, read_result
+from fidle_runs.run_dir import CONFIG_FILE, LOG_FILE
+
+RUN_MARKERS = (RESULT_FILE, CONFIG_FILE, LOG_FILE)
+# Folders inside a run (or a sweep) that never hold runs of their own.
+NOT_RUNS = {"checkpoints", "tensorboard", "csv", "data"}
+
+
+@dataclass
+class RunRow:
+    """One run as a report shows it. `status` is the run's own (completed, failed, running,
+    interrupted), or `unreadable` when its result.json is missing or malformed."""
+
+    run_dir: Path
+    status: str
+    model: str = "?"
+    dataset: str = "?"
+    source: str = "?"
+    test_acc: float | None = None
+    best_val_acc: float | None = None
+    epochs: int = 0
+    max_epochs: int = 0
+    duration_s: float = 0.0
+    params: int = 0
+    data_mib: float | None = None
+    detail: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def find_run_dirs(roots: list[Path]) -> list[Path]:
+    """Every run directory at or below `roots`, sorted, each once. Hidden folders (.submitit),
+    runs set aside by rerun=true (replaced-*) and run sub-folders are not searched."""
+    found: set[Path] = set()
+    for root in roots:
+        stack = [Path(root)]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            names = {e.name for e in entries}
+            if any(marker in names for marker in RUN_MARKERS):
+                found.add(folder.resolve())
+                continue
+            stack.extend(Path(e.path) for e in entries
+                         if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                         and not e.name.startswith("replaced-") and e.name not in NOT_RUNS)
+    return sorted(found, key=_natural_key)
+
+
+def _natural_key(path: Path) -> tuple:
+    """Sweep job folders in job order (2 before 10)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts)
+
+
+def read_run(run_dir: Path) -> RunRow:
+    result_file = run_dir / RESULT_FILE
+    result = read_result(run_dir)
+    if result is None:
+        why = ("malformed result.json" if result_file.exists()
+               else "no result.json: the run stopped before it started training")
+        return RunRow(run_dir, "unreadable", detail=f"{why} (see {LOG_FILE})", problems=[why])
+    data = result.data or {}
+    row = RunRow(run_dir, result.status, model=result.model or "?",
+                 dataset=data.get("name") or "?", source=data.get("source") or "?",
+                 test_acc=result.metrics.get("test_acc"),
+                 best_val_acc=result.metrics.get("best_val_acc"), epochs=result.epochs,
+                 max_epochs=result.max_epochs,
+                 duration_s=sum(v for v in result.duration_s.values() if v),
+                 params=result.params, data_mib=data.get("file_mib"))
+    if result.status in ("failed", "interrupted"):
+        row.detail = result.error or ""
+    elif result.status == "running":
+        row.detail = f"{result.epochs}/{result.max_epochs} epochs done"
+    if result.status == "completed":
+        if row.test_acc is None:
+            row.problems.append("completed without test_acc")
+        best = (result.checkpoints or {}).get("best")
+        if best and not Path(best).is_file():
+            row.problems.append("best checkpoint deleted")
+    if not _has_events(run_dir / "tensorboard"):
+        row.problems.append("no TensorBoard events")
+    return row
+
+
+def _has_events(folder: Path) -> bool:
+    try:
+        return any(e.name.startswith("events.out.tfevents") for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def read_runs(roots: list[Path]) -> list[RunRow]:
+    return [read_run(run_dir) for run_dir in find_run_dirs(roots)]

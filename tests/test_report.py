@@ -1,0 +1,109 @@
+"""Reports over a generated tree of runs: completed (real and synthetic), failed, running,
+unreadable; the tables, the winner, FIDLE's numbers beside ours, and the exports."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fidle_runs.report.fidle_reference import fidle_test_acc
+from fidle_runs.report.report import build_report
+from fidle_runs.result import RunResult
+from tests.conftest import run_module
+
+REAL_ACC = {("set-24x24-L", "cnn_v1"): 0.95, ("set-24x24-L", "cnn_v2"): 0.97,
+            ("set-48x48-RGB", "cnn_v1"): 0.96, ("set-48x48-RGB", "cnn_v2"): 0.985}
+
+
+def _run(run_dir: Path, status: str, dataset: str, model: str, source: str = "real",
+         test_acc: float | None = None, **fields) -> None:
+    RunResult(status=status, model=model, data={"name": dataset, "source": source,
+                                                "file_mib": 1.5},
+              metrics={"test_acc": test_acc, "test_loss": None, "best_val_acc": test_acc},
+              epochs=fields.pop("epochs", 16), max_epochs=16,
+              duration_s={"fit": 40.0, "test": 2.0}, params=1_297_899, **fields).write(run_dir)
+    (run_dir / "tensorboard").mkdir()
+    (run_dir / "tensorboard" / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    sweep = tmp_path / "outputs" / "sweeps" / "grid"
+    for n, ((dataset, model), acc) in enumerate(REAL_ACC.items()):
+        _run(sweep / str(n), "completed", dataset, model, test_acc=acc)
+    _run(sweep / "10", "failed", "set-24x24-L", "cnn_v3", error="ValueError: boom")
+    _run(sweep / "11", "running", "set-48x48-RGB", "cnn_v3", epochs=5)
+    (sweep / "12").mkdir()
+    (sweep / "12" / "result.json").write_text("{not json")
+    (sweep / "13").mkdir()
+    (sweep / "13" / "fidle_runs.log").write_text("died before training")
+    (sweep / ".submitit").mkdir()
+    (sweep / ".submitit" / "result.json").write_text("{}")  # never a run
+    single = tmp_path / "outputs" / "runs" / "one"
+    _run(single, "completed", "set-24x24-L", "cnn_v1", source="synthetic", test_acc=0.99,
+         checkpoints={"best": str(single / "checkpoints" / "gone.ckpt"), "last": None})
+    return tmp_path / "outputs"
+
+
+def test_report_finds_every_run_and_ranks_each_source_apart(tree):
+    report = build_report([tree])
+    assert len(report.rows) == 9
+    assert report.counts() == "9 runs: 5 completed, 1 running, 1 failed, 2 unreadable"
+    real, synthetic = report.matrices
+    assert (real.source, synthetic.source) == ("real", "synthetic")
+    assert real.datasets == ["set-24x24-L", "set-48x48-RGB"]
+    assert real.models == ["cnn_v1", "cnn_v2"]
+    assert real.best_model("set-24x24-L") == "cnn_v2"
+    assert real.winner() == ("set-48x48-RGB", "cnn_v2")
+    assert synthetic.winner() == ("set-24x24-L", "cnn_v1"), "0.99 on synthetic never wins real"
+
+
+def test_text_report_shows_matrix_winner_fidle_and_what_went_wrong(tree):
+    text = build_report([tree]).text()
+    assert "runs on different data sources are ranked separately" in text
+    matrix_line = next(line for line in text.splitlines() if line.startswith("set-48x48-RGB")
+                       and "**" in line)
+    assert matrix_line.split() == ["set-48x48-RGB", "96.00", "96.39", "98.50**", "98.54",
+                                   "cnn_v2"]
+    assert "cnn_v2 on set-48x48-RGB: test accuracy 98.50 %" in text
+    assert "FIDLE's numbers are on real GTSRB; these runs are on synthetic data" in text
+    assert "ValueError: boom" in text and "5/16 epochs done" in text
+    assert "malformed result.json" in text
+    assert "no result.json: the run stopped before it started training" in text
+    assert "best checkpoint deleted" in text
+
+
+def test_exports_hold_the_same_report(tree, tmp_path):
+    report = build_report([tree])
+    md, runs_csv, js = report.write(tmp_path / "report")
+    rows = list(csv.DictReader(io.StringIO(runs_csv.read_text())))
+    assert len(rows) == 9
+    assert [(r["source"], r["test acc %"]) for r in rows[:2]] == [("synthetic", "99.00"),
+                                                                  ("real", "95.00")]
+    assert {r["status"] for r in rows} == {"completed", "failed", "running", "unreadable"}
+    data = json.loads(js.read_text())
+    assert data["matrices"][0]["winner"]["model"] == "cnn_v2"
+    assert data["matrices"][0]["test_acc"]["set-24x24-L"] == {"cnn_v1": 0.95, "cnn_v2": 0.97}
+    text = md.read_text()
+    assert "| set-48x48-RGB | 96.00 | 96.39 | 98.50\\*\\* | 98.54 | cnn_v2 |" in text
+    assert not list((tmp_path / "report").glob(".*tmp*")), "written atomically"
+
+
+def test_fidle_reference_is_the_mean_of_its_two_runs():
+    assert fidle_test_acc("set-48x48-RGB", "cnn_v2") == 98.54
+    assert fidle_test_acc("set-24x24-L", "cnn_v1") == 95.91
+    assert fidle_test_acc("set-32x32-L", "cnn_v1") is None
+
+
+def test_report_command(tree, tmp_path):
+    proc = run_module("fidle_runs.report", str(tree), "--out", str(tmp_path / "r"),
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("9 runs: 5 completed")
+    assert (tmp_path / "r" / "report.md").is_file()
+    empty = run_module("fidle_runs.report", str(tmp_path / "r"), cwd=tmp_path)
+    assert empty.returncode == 2 and "no run found below" in empty.stderr
+    missing = run_module("fidle_runs.report", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "not a directory" in missing.stderr
