@@ -74,6 +74,15 @@ def _squeue(*args: str) -> list[str]:
     return out.split("\n")[:-1]
 
 
+def _sbatch(script: str, *overrides: str, cwd: Path) -> str:
+    """Submit slurm/<script> to the local partition with these overrides; its job id."""
+    env = {**os.environ, "FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
+    submit = subprocess.run(["sbatch", "--parsable", str(SLURM_DIR / script), *overrides],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert submit.returncode == 0, submit.stderr
+    return submit.stdout.strip()
+
+
 def _wait_until(condition, timeout: float, what: str) -> None:
     deadline = time.time() + timeout
     while not condition():
@@ -195,12 +204,7 @@ def test_time_limit_requeues_the_job_until_the_run_is_done(small_sweep, tmp_path
 def test_requeue_signal_resumes_a_run_sbatch_job_from_its_checkpoint(small_sweep, tmp_path):
     """The warning signal sent by hand (`scancel --signal=USR1`, as Slurm does before the time
     limit) once the first epoch is checkpointed: at most that epoch's remainder is lost."""
-    env = {**os.environ, "FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
-    submit = subprocess.run(["sbatch", "--parsable", str(SLURM_DIR / "run.sbatch"),
-                             *small_sweep, "trainer.max_epochs=3"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert submit.returncode == 0, submit.stderr
-    job = submit.stdout.strip()
+    job = _sbatch("run.sbatch", *small_sweep, "trainer.max_epochs=3", cwd=tmp_path)
     run_dir = tmp_path / "outputs" / "runs" / f"slurm-{job}"
     _wait_until((run_dir / "checkpoints" / "last.ckpt").exists, 300, "the first checkpoint")
     subprocess.run(["scancel", "--signal=USR1", job], check=True)
@@ -216,12 +220,8 @@ def test_requeue_signal_resumes_a_run_sbatch_job_from_its_checkpoint(small_sweep
 def test_requeued_sweep_job_skips_its_completed_run_and_resumes_the_other(small_sweep, tmp_path):
     """slurm/sweep.sbatch runs a whole sweep in one job; requeued during its second run, the job
     comes back, skips the first run and finishes the second from its checkpoint."""
-    env = {**os.environ, "FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
-    submit = subprocess.run(["sbatch", "--parsable", str(SLURM_DIR / "sweep.sbatch"),
-                             *small_sweep, "trainer.max_epochs=3", "model=cnn_v1,cnn_v2"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert submit.returncode == 0, submit.stderr
-    job = submit.stdout.strip()
+    job = _sbatch("sweep.sbatch", *small_sweep, "trainer.max_epochs=3", "model=cnn_v1,cnn_v2",
+                  cwd=tmp_path)
     sweep_dir = tmp_path / "outputs" / "sweeps" / f"slurm-{job}"
     _wait_until((sweep_dir / "1" / "checkpoints" / "last.ckpt").exists, 600,
                 "the second run's first checkpoint")
