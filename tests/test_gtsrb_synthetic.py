@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fidle_runs.data.gtsrb_h5 import SetSpec
+from fidle_runs.data.gtsrb_prepare import prepare_sets
 from fidle_runs.data.gtsrb_raw import read_raw_gtsrb
 from fidle_runs.data.gtsrb_synthetic import (
     N_CLASSES,
@@ -205,3 +207,21 @@ def test_classes_are_distinguishable_in_grayscale(raw_kaggle, roi, floor):
     distances = ((x_test[:, None, :] - means[None]) ** 2).sum(-1)
     accuracy = (distances.argmin(1) == y_test).mean()
     assert accuracy > floor, accuracy
+
+
+def _write_and_prepare(root: Path) -> list[str]:
+    """Data preparation as a local_parallel sweep job does it: both pools, two workers each."""
+    write_synthetic_gtsrb(root / "raw", fraction=0.01, layout="kaggle", seed=0, workers=2)
+    raw = read_raw_gtsrb(root / "raw")
+    made = prepare_sets(raw, "synthetic", [SetSpec(24, "L")], root / "sets", workers=2)
+    return sorted(path.name for path in made.values())
+
+
+def test_preparation_pools_start_inside_a_joblib_worker(tmp_path):
+    """In a loky worker (hydra/launcher=local_parallel) a plain spawn pool's children died with
+    "cannot find context for 'loky'" and the pool respawned them forever."""
+    from joblib import Parallel, delayed
+
+    jobs = Parallel(n_jobs=2, backend="loky", timeout=120)(
+        delayed(_write_and_prepare)(tmp_path / str(n)) for n in range(2))
+    assert jobs == [["set-24x24-L.h5"], ["set-24x24-L.h5"]]

@@ -7,7 +7,6 @@ bounded whatever the size of the raw set. Files appear under their final name on
 
 import datetime as dt
 import logging
-import multiprocessing
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from fidle_runs.data.gtsrb_h5 import (
     set_filename,
 )
 from fidle_runs.data.gtsrb_raw import RawGTSRB, RawSplit
+from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.errors import UserError
 from fidle_runs.progress import Progress
 
@@ -95,7 +95,7 @@ def _build(raw: RawGTSRB, specs: list[SetSpec], paths: dict[SetSpec, Path], want
     log.info("preparing %s from %s (%s layout, %d train / %d test images, %d workers)", names,
              raw.root, raw.layout, len(splits["train"]), len(splits["test"]), workers)
     try:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with spawn_pool(workers) as pool:
             for split, data in splits.items():
                 # FIDLE: meta pictograms always in RGB, whole image.
                 split_specs = [SetSpec(s.size, "RGB") for s in specs] if split == "meta" else specs

@@ -10,7 +10,6 @@ track's from (seed, split, class, track), so the files do not depend on the numb
 
 import csv
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
@@ -21,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.errors import UserError
 
 N_CLASSES = 43
@@ -163,8 +163,7 @@ def _render_all(jobs: list[_Job], workers: int,
     geometry: list[tuple[int, ...]] = []
     with ExitStack() as stack:
         if workers > 1 and len(chunks) > 1:
-            ctx = multiprocessing.get_context("spawn")
-            pool = stack.enter_context(ctx.Pool(min(workers, len(chunks))))
+            pool = stack.enter_context(spawn_pool(min(workers, len(chunks))))
             results = pool.imap(_render_chunk, chunks)
         else:
             results = map(_render_chunk, chunks)
