@@ -3,8 +3,10 @@ directories (single runs, local or Slurm sweeps, finished or still running) in o
 
 import argparse
 import datetime as dt
+import time
 from pathlib import Path
 
+from fidle_runs import atomic
 from fidle_runs.report.report import build_report
 
 
@@ -13,20 +15,37 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="run, sweep or output directories")
     parser.add_argument("--out", type=Path, default=None,
-                        help="where report.md, runs.csv and report.json go "
+                        help="where report.html, report.md, runs.csv and report.json go "
                              "(default: outputs/reports/<date>_<time>)")
+    parser.add_argument("--no-html", action="store_true",
+                        help="tables and exports only: no figures, no checkpoint evaluation")
     args = parser.parse_args(argv)
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     if missing:
         parser.error(f"not a directory: {', '.join(missing)}")
+    start = time.perf_counter()
     report = build_report(args.dirs)
     if not report.rows:
         parser.error(f"no run found below {', '.join(map(str, args.dirs))} (a run directory "
                      "holds result.json, config.yaml or fidle_runs.log)")
+    read_s = time.perf_counter() - start
     print(report.text(), end="")
     out = args.out or Path("outputs") / "reports" / f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}"
     written = report.write(out)
-    print(f"\nwritten: {', '.join(str(p) for p in written)}")
+    print(f"\n{len(report.rows)} runs read in {read_s:.2f} s")
+    if not args.no_html:
+        from fidle_runs.report.html_page import render_html
+
+        start = time.perf_counter()
+        page, timings = render_html(report, args.dirs)
+        html_file = out / "report.html"
+        atomic.write_text(html_file, page)
+        written.insert(0, html_file)
+        print(f"HTML in {time.perf_counter() - start:.1f} s: learning curves of "
+              f"{timings.curves_read} runs read in {timings.curves_s:.1f} s")
+        for line in timings.analyses:
+            print(f"best run, {line}")
+    print(f"written: {', '.join(str(p) for p in written)}")
 
 
 if __name__ == "__main__":

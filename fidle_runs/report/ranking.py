@@ -1,5 +1,5 @@
 """Rank completed runs: the dataset x model matrix of test accuracy, the best model per dataset
-and the overall winner, one matrix per data source (real and synthetic never mix)."""
+and the overall winner, one matrix per data source and scale (they never mix)."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +17,19 @@ class Cell:
 @dataclass
 class Matrix:
     source: str
+    scale: float
     datasets: list[str]
     models: list[str]
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return data_label(self.source, self.scale)
+
+    @property
+    def merged(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, runs) of the cells that keep the best of several runs."""
+        return [(d, m, c.runs) for (d, m), c in self.cells.items() if c.runs > 1]
 
     def best_model(self, dataset: str) -> str | None:
         scored = [(self.cells[(dataset, m)].test_acc, m) for m in self.models
@@ -35,13 +45,20 @@ class Matrix:
                                                -self.models.index(key[1])))
 
 
+def data_label(source: str, scale: float) -> str:
+    """`real`, or `synthetic, scale 0.25` for runs on a share of the sets."""
+    return source if scale == 1 else f"{source}, scale {scale:g}"
+
+
 def rank(rows: list[RunRow]) -> list[Matrix]:
-    """One matrix per data source, from the completed runs that have a test accuracy."""
+    """One matrix per data source and scale, from the completed runs that have a test accuracy:
+    runs trained on other data (synthetic, or a share of the sets) are never ranked together."""
     scored = [r for r in rows if r.status == "completed" and r.test_acc is not None]
     matrices = []
-    for source in sorted({r.source for r in scored}):
-        runs = [r for r in scored if r.source == source]
-        matrix = Matrix(source, sorted({r.dataset for r in runs}, key=_dataset_order),
+    for source, scale in sorted({(r.source, r.scale) for r in scored},
+                                key=lambda key: (key[0], -key[1])):
+        runs = [r for r in scored if (r.source, r.scale) == (source, scale)]
+        matrix = Matrix(source, scale, sorted({r.dataset for r in runs}, key=_dataset_order),
                         sorted({r.model for r in runs}))
         for r in runs:
             key = (r.dataset, r.model)

@@ -35,20 +35,23 @@ class Report:
         """(title, table or lines) in reading order: what every rendering shows."""
         sections: list[tuple[str, Any]] = [("Runs", runs_table(self.rows))]
         if len(self.matrices) > 1:
-            sources = ", ".join(f"{m.source} ({len(m.cells)} cells)" for m in self.matrices)
-            sections.append(("Data sources", [f"runs on different data sources are ranked "
-                                              f"separately, never together: {sources}"]))
+            sources = ", ".join(f"{m.label} ({len(m.cells)} cells)" for m in self.matrices)
+            sections.append(("Data sources", [f"runs on different data (source or scale) are "
+                                              f"ranked separately, never together: {sources}"]))
         for matrix in self.matrices:
             dataset, model = matrix.winner()
             cell = matrix.cells[(dataset, model)]
-            sections.append((f"Test accuracy (%), {matrix.source} data: * best model of the "
+            sections.append((f"Test accuracy (%), {matrix.label} data: * best model of the "
                              f"dataset, ** winner", matrix_table(matrix)))
             lines = [f"{model} on {dataset}: test accuracy {percent(cell.test_acc)} % "
                      f"({shown_path(cell.run_dir)})"]
-            if matrix.source != "real":
-                lines.append(f"FIDLE's numbers are on real GTSRB; these runs are on "
-                             f"{matrix.source} data")
-            sections.append((f"Winner on {matrix.source} data", lines))
+            if matrix.label != "real":
+                lines.append(f"FIDLE's numbers are on the whole real GTSRB; these runs are on "
+                             f"{matrix.label} data")
+            if matrix.merged:
+                merged = ", ".join(f"{d} {m} ({n} runs)" for d, m, n in matrix.merged)
+                lines.append(f"cells that keep the best of several runs: {merged}")
+            sections.append((f"Winner on {matrix.label} data", lines))
         unfinished = [r for r in self.rows if r.status != "completed"]
         if unfinished:
             sections.append(("Not completed", [f"{r.status:<11} {shown_path(r.run_dir)}: "
@@ -89,7 +92,7 @@ class Report:
         for m in self.matrices:
             dataset, model = m.winner()
             matrices.append({
-                "source": m.source, "datasets": m.datasets, "models": m.models,
+                "source": m.source, "scale": m.scale, "datasets": m.datasets, "models": m.models,
                 "test_acc": {d: {mo: m.cells[(d, mo)].test_acc for mo in m.models
                                  if (d, mo) in m.cells} for d in m.datasets},
                 "best_model": {d: m.best_model(d) for d in m.datasets},

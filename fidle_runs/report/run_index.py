@@ -23,12 +23,14 @@ class RunRow:
     model: str = "?"
     dataset: str = "?"
     source: str = "?"
+    scale: float = 1.0  # share of the prepared set the run trained on (data.scale)
     test_acc: float | None = None
     best_val_acc: float | None = None
     epochs: int = 0
     max_epochs: int = 0
     duration_s: float = 0.0
     params: int = 0
+    n_train: int | None = None
     data_mib: float | None = None
     detail: str = ""
     problems: list[str] = field(default_factory=list)
@@ -71,11 +73,12 @@ def read_run(run_dir: Path) -> RunRow:
     data = result.data or {}
     row = RunRow(run_dir, result.status, model=result.model or "?",
                  dataset=data.get("name") or "?", source=data.get("source") or "?",
+                 scale=float(data.get("scale") or 1.0),
                  test_acc=result.metrics.get("test_acc"),
                  best_val_acc=result.metrics.get("best_val_acc"), epochs=result.epochs,
                  max_epochs=result.max_epochs,
                  duration_s=sum(v for v in result.duration_s.values() if v),
-                 params=result.params, data_mib=data.get("file_mib"))
+                 params=result.params, n_train=data.get("n_train"), data_mib=data.get("file_mib"))
     if result.status in ("failed", "interrupted"):
         row.detail = result.error or ""
     elif result.status == "running":

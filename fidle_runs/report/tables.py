@@ -10,7 +10,7 @@ from fidle_runs.report.run_index import RunRow
 Table = tuple[list[str], list[list[str]]]
 
 RUN_COLUMNS = ["status", "dataset", "model", "source", "test acc %", "best val acc %", "epochs",
-               "duration s", "params", "data MiB", "run"]
+               "duration s", "params", "train images", "data MiB", "run"]
 
 
 def percent(fraction: float | None) -> str:
@@ -26,7 +26,7 @@ def shown_path(path: Path) -> str:
 def runs_table(rows: list[RunRow]) -> Table:
     body = [[r.status, r.dataset, r.model, r.source, percent(r.test_acc), percent(r.best_val_acc),
              f"{r.epochs}/{r.max_epochs}" if r.max_epochs else "", f"{r.duration_s:.1f}",
-             f"{r.params:,}" if r.params else "",
+             f"{r.params:,}" if r.params else "", "" if r.n_train is None else str(r.n_train),
              "" if r.data_mib is None else f"{r.data_mib:.2f}", shown_path(r.run_dir)]
             for r in rows]
     return RUN_COLUMNS, body
