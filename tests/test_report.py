@@ -10,41 +10,13 @@ import pytest
 
 from fidle_runs.report.fidle_reference import fidle_test_acc
 from fidle_runs.report.report import build_report
-from fidle_runs.result import RunResult
 from tests.conftest import run_module
-
-REAL_ACC = {("set-24x24-L", "cnn_v1"): 0.95, ("set-24x24-L", "cnn_v2"): 0.97,
-            ("set-48x48-RGB", "cnn_v1"): 0.96, ("set-48x48-RGB", "cnn_v2"): 0.985}
-
-
-def _run(run_dir: Path, status: str, dataset: str, model: str, source: str = "real",
-         test_acc: float | None = None, **fields) -> None:
-    RunResult(status=status, model=model, data={"name": dataset, "source": source,
-                                                "file_mib": 1.5},
-              metrics={"test_acc": test_acc, "test_loss": None, "best_val_acc": test_acc},
-              epochs=fields.pop("epochs", 16), max_epochs=16,
-              duration_s={"fit": 40.0, "test": 2.0}, params=1_297_899, **fields).write(run_dir)
-    (run_dir / "tensorboard").mkdir()
-    (run_dir / "tensorboard" / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+from tests.report_tree import write_tree
 
 
 @pytest.fixture
 def tree(tmp_path) -> Path:
-    sweep = tmp_path / "outputs" / "sweeps" / "grid"
-    for n, ((dataset, model), acc) in enumerate(REAL_ACC.items()):
-        _run(sweep / str(n), "completed", dataset, model, test_acc=acc)
-    _run(sweep / "10", "failed", "set-24x24-L", "cnn_v3", error="ValueError: boom")
-    _run(sweep / "11", "running", "set-48x48-RGB", "cnn_v3", epochs=5)
-    (sweep / "12").mkdir()
-    (sweep / "12" / "result.json").write_text("{not json")
-    (sweep / "13").mkdir()
-    (sweep / "13" / "fidle_runs.log").write_text("died before training")
-    (sweep / ".submitit").mkdir()
-    (sweep / ".submitit" / "result.json").write_text("{}")  # never a run
-    single = tmp_path / "outputs" / "runs" / "one"
-    _run(single, "completed", "set-24x24-L", "cnn_v1", source="synthetic", test_acc=0.99,
-         checkpoints={"best": str(single / "checkpoints" / "gone.ckpt"), "last": None})
-    return tmp_path / "outputs"
+    return write_tree(tmp_path)
 
 
 def test_report_finds_every_run_and_ranks_each_source_apart(tree):
@@ -62,13 +34,13 @@ def test_report_finds_every_run_and_ranks_each_source_apart(tree):
 
 def test_text_report_shows_matrix_winner_fidle_and_what_went_wrong(tree):
     text = build_report([tree]).text()
-    assert "runs on different data sources are ranked separately" in text
+    assert "runs on different data (source or scale) are ranked separately" in text
     matrix_line = next(line for line in text.splitlines() if line.startswith("set-48x48-RGB")
                        and "**" in line)
     assert matrix_line.split() == ["set-48x48-RGB", "96.00", "96.39", "98.50**", "98.54",
                                    "cnn_v2"]
     assert "cnn_v2 on set-48x48-RGB: test accuracy 98.50 %" in text
-    assert "FIDLE's numbers are on real GTSRB; these runs are on synthetic data" in text
+    assert "FIDLE's numbers are on the whole real GTSRB; these runs are on synthetic data" in text
     assert "ValueError: boom" in text and "5/16 epochs done" in text
     assert "malformed result.json" in text
     assert "no result.json: the run stopped before it started training" in text
@@ -99,10 +71,11 @@ def test_fidle_reference_is_the_mean_of_its_two_runs():
 
 def test_report_command(tree, tmp_path):
     proc = run_module("fidle_runs.report", str(tree), "--out", str(tmp_path / "r"),
-                      cwd=tmp_path)
+                      "--no-html", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("9 runs: 5 completed")
     assert (tmp_path / "r" / "report.md").is_file()
+    assert not (tmp_path / "r" / "report.html").exists()
     empty = run_module("fidle_runs.report", str(tmp_path / "r"), cwd=tmp_path)
     assert empty.returncode == 2 and "no run found below" in empty.stderr
     missing = run_module("fidle_runs.report", str(tmp_path / "nope"), cwd=tmp_path)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from fidle_runs.errors import UserError
+from fidle_runs.report.learning_curves import read_curves
+from fidle_runs.report.predictions import run_predictions
 from fidle_runs.result import read_result
 from fidle_runs.train import train
 from tests.conftest import REPO, run_module, tensorboard_epochs, tensorboard_scalars
@@ -45,6 +47,14 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     csv = (run_dir / "csv" / "metrics.csv").read_text()
     assert "val_acc" in csv and "train_loss" in csv
+    # What the report reads back: the curves TensorBoard shows, and the best checkpoint's
+    # predictions on the test set, which must reproduce the recorded test accuracy.
+    curves = read_curves(run_dir)
+    assert curves.series["val_acc"][0] == [1, 2, 3]
+    assert max(curves.series["val_acc"][1]) == pytest.approx(metrics["best_val_acc"], abs=1e-6)
+    predictions = run_predictions(result, run_dir, 43)
+    assert len(predictions.y_true) == 630
+    assert predictions.accuracy == pytest.approx(metrics["test_acc"], abs=1e-6)
 
 
 def test_same_seed_same_metrics(small_run, tmp_path):

@@ -18,7 +18,7 @@ from fidle_runs.report.confusion import confusion_matrix, most_confused, per_cla
 from fidle_runs.report.learning_curves import Curves, read_curves
 from fidle_runs.report.predictions import Predictions, run_predictions
 from fidle_runs.report.ranking import Matrix, data_label
-from fidle_runs.report.report import Report
+from fidle_runs.report.report import STATUSES, Report
 from fidle_runs.report.run_index import RunRow
 from fidle_runs.report.tables import Table, matrix_table, percent, runs_table, shown_path
 from fidle_runs.result import read_result
@@ -93,10 +93,9 @@ def _summary(report: Report, roots: list[Path]) -> str:
                      ": each is ranked on its own, never together.</div>")
     unfinished = [r for r in report.rows if r.status != "completed"]
     if unfinished:
-        counted = {s: sum(r.status == s for r in unfinished) for s in
-                   dict.fromkeys(r.status for r in unfinished)}
+        counted = {s: sum(r.status == s for r in unfinished) for s in STATUSES}
         parts.append("<div class=\"alert\">Not completed: " +
-                     ", ".join(f"{n} {s}" for s, n in counted.items()) +
+                     ", ".join(f"{n} {s}" for s, n in counted.items() if n) +
                      " (<a href=\"#not-completed\">why</a>)</div>")
     return "\n".join(parts)
 

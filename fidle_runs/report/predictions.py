@@ -117,7 +117,7 @@ def _evaluate(run_dir: Path, checkpoint: Path, test_set: Path, n_classes: int) -
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
         net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()
                              if k.startswith("net.")})
-    except (OSError, RuntimeError, KeyError, EOFError) as e:
+    except Exception as e:  # torch.load fails on a damaged file with many different errors
         raise UserError(f"its checkpoint {checkpoint} cannot be loaded ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
     net.eval()

@@ -1,0 +1,163 @@
+"""The report's HTML page over a generated tree of runs: every figure present and rendered by a
+real browser (headless Chromium), the best run's analysis from its checkpoint, and its cache."""
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from fidle_runs.report.confusion import confusion_matrix, most_confused, per_class_accuracy
+from fidle_runs.report.learning_curves import read_curves
+from fidle_runs.report.predictions import CACHE_FILE, run_predictions
+from fidle_runs.result import read_result
+from tests.conftest import REPO, run_module
+from tests.report_tree import N_TEST, N_WRONG, write_run, write_tree, write_winner
+
+FIGURES = ["accuracy heatmap, real data", "accuracy heatmap, synthetic data",
+           "accuracy vs duration, real data", "accuracy vs duration, synthetic data",
+           "learning curves (accuracy), real data", "learning curves (loss), real data",
+           "learning curves (accuracy), synthetic data", "learning curves (loss), synthetic data",
+           "confusion matrix", "per-class accuracy", "misclassified test images"]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """The report command, as users type it, over the generated tree."""
+    root = tmp_path_factory.mktemp("html")
+    outputs = write_tree(root)
+    proc = run_module("fidle_runs.report", str(outputs), "--out", str(root / "report"),
+                      cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, root / "report" / "report.html"
+
+
+def test_page_holds_every_figure_and_says_what_went_wrong(reported):
+    proc, page_file = reported
+    page = page_file.read_text()
+    alts = re.findall(r'<img alt="([^"]+)"[^>]* src="data:image/png;base64,', page)
+    assert [a for a in alts if not a.startswith("pictogram")] == FIGURES
+    with h5py.File(page_file.parent.parent / "sets" / "set-48x48-RGB.h5") as f:
+        wrong = {(int(y), (int(y) - 1) % 43) for y in f["y_test"][-N_WRONG:]}
+    assert sum(a.startswith("pictogram of class") for a in alts) == 2 * min(10, len(wrong))
+    assert "http" not in page.replace("http-equiv", ""), "self-contained: no external resource"
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    assert "Winner on real data: cnn_v2 on set-48x48-RGB, test accuracy 98.50 %" in text
+    assert "each is ranked on its own, never together" in text
+    assert "Not completed: 1 running, 1 failed, 2 unreadable" in text
+    assert f"on {N_TEST} test images: accuracy 75.00 %" in text
+    assert "differs from the 98.50 % its result.json records" in text
+    assert "No analysis of this run: it has no checkpoint left" in text
+    assert "cnn_v3 (running 5/16)" not in text, "legends are inside the figure"
+    assert "ValueError: boom" in text and "malformed result.json" in text
+    assert "best checkpoint deleted" in text
+    assert f"{N_TEST} test images evaluated, cached in" in proc.stdout
+    assert "learning curves of 6 runs read" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's Chromium, installed by scripts/chromium_install.sh where it is missing (root)."""
+    found = shutil.which("chromium")
+    if found is None:
+        install = subprocess.run(["bash", str(REPO / "scripts" / "chromium_install.sh")],
+                                 capture_output=True, text=True, timeout=900)
+        found = install.stdout.strip() if install.returncode == 0 else None
+        why = install.stderr.strip().splitlines()[-1:] or ["no output"]
+        if found is None:
+            if os.environ.get("FIDLE_REQUIRE_CHROMIUM") == "1":
+                pytest.fail(f"chromium cannot be installed: {why[0]}")
+            pytest.skip(f"chromium cannot be installed here: {why[0]}")
+    return found
+
+
+def test_page_renders_in_headless_chromium_with_its_images(reported, chromium, tmp_path):
+    """A page next to the report loads it in a frame and lists what the browser made of it:
+    every image decoded with its size, the section titles, the page height."""
+    _, page_file = reported
+    probe = tmp_path / "probe.html"
+    probe.write_text(f"""<!DOCTYPE html><html><body>
+<iframe id="report" src="{page_file.as_uri()}" style="width:1300px;height:900px"></iframe>
+<script>
+window.addEventListener("load", () => {{
+  const doc = document.getElementById("report").contentDocument;
+  const images = [...doc.images].map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);
+  const found = {{title: doc.title, height: doc.body.scrollHeight, images: images,
+                 sections: [...doc.querySelectorAll("h2")].map(h => h.textContent)}};
+  const out = document.createElement("pre");
+  out.id = "found";
+  out.textContent = JSON.stringify(found);
+  document.body.appendChild(out);
+}});
+</script></body></html>""")
+    proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                           "--allow-file-access-from-files", "--virtual-time-budget=10000",
+                           "--dump-dom", probe.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="found">(.*?)</pre>', proc.stdout, re.S)
+    assert match, f"chromium printed no result: {proc.stderr[-2000:]}"
+    found = json.loads(html.unescape(match.group(1)))
+    assert found["title"] == "fidle_runs report"
+    assert [alt for alt, *_ in found["images"] if not alt.startswith("pictogram")] == FIGURES
+    broken = [alt for alt, complete, width, height in found["images"]
+              if not complete or width < 10 or height < 10]
+    assert broken == [], "every embedded image decodes"
+    sizes = {alt: (w, h) for alt, _, w, h in found["images"]}
+    assert sizes["confusion matrix"][0] > 600
+    assert {s for alt, s in sizes.items() if alt.startswith("pictogram")} == {(40, 40)}
+    assert found["sections"][:2] == ["Test accuracy, real data", "Test accuracy, synthetic data"]
+    assert "All runs" in found["sections"] and "Problems" in found["sections"]
+    assert found["height"] > 5000, "the figures take their room on the page"
+
+
+def test_best_run_predictions_are_its_checkpoints_and_cached(tmp_path):
+    run_dir = tmp_path / "run"
+    expected = write_winner(run_dir, tmp_path / "set.h5")
+    result = read_result(run_dir)
+    first = run_predictions(result, run_dir, 43)
+    assert not first.from_cache and (run_dir / CACHE_FILE).is_file()
+    assert first.accuracy == (N_TEST - N_WRONG) / N_TEST
+    assert (first.y_pred == expected).all()
+    assert sorted(first.mistakes.tolist()) == list(range(N_TEST - N_WRONG, N_TEST))
+    assert first.mistake_images.shape == (N_WRONG, 48, 48, 3)
+    assert (np.diff(first.confidence[first.mistakes]) <= 0).all(), "most confident first"
+    again = run_predictions(result, run_dir, 43)
+    assert again.from_cache and (again.y_pred == first.y_pred).all()
+    checkpoint = Path(result.checkpoints["best"])
+    os.utime(checkpoint, ns=(0, 0))
+    assert not run_predictions(result, run_dir, 43).from_cache, "a changed checkpoint re-runs"
+    checkpoint.write_bytes(b"truncated")
+    with pytest.raises(Exception, match="cannot be loaded"):
+        run_predictions(result, run_dir, 43)
+
+
+def test_confusion_numbers():
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2, 0, 0, 2])
+    counts = confusion_matrix(y_true, y_pred, 4)
+    assert counts.tolist() == [[1, 2, 0, 0], [0, 1, 1, 0], [2, 0, 2, 0], [0, 0, 0, 0]]
+    accuracy = per_class_accuracy(counts)
+    assert accuracy[:3].tolist() == [1 / 3, 0.5, 0.5] and np.isnan(accuracy[3])
+    assert [(p.true, p.predicted, p.count, p.share) for p in most_confused(counts, k=5)] == \
+        [(0, 1, 2, 2 / 3), (2, 0, 2, 0.5), (1, 2, 1, 0.5)]
+
+
+def test_learning_curves_read_with_tensorboards_reader(tmp_path):
+    write_run(tmp_path / "run", "completed", "set-24x24-L", "cnn_v1", test_acc=0.9, epochs=4)
+    curves = read_curves(tmp_path / "run")
+    assert curves.problem is None and curves.epochs == 4
+    epochs, values = curves.series["val_acc"]
+    assert epochs == [1, 2, 3, 4]
+    assert values == pytest.approx([1 - 0.6 / e for e in epochs])
+    assert read_curves(tmp_path / "nothing").problem == "no tensorboard folder"
+    (tmp_path / "empty" / "tensorboard").mkdir(parents=True)
+    assert "no per-epoch metrics" in read_curves(tmp_path / "empty").problem
