@@ -1,5 +1,7 @@
-"""Time to report N runs: generates N run directories (result.json and an event file each, as
-a finished gtsrb_full sweep leaves them), then times finding, reading, ranking and writing.
+"""Time to report N runs: generates N run directories as a finished gtsrb_full sweep leaves them
+(result.json, TensorBoard events of 16 epochs; the winner with its best checkpoint and a test set
+of GTSRB's size), then times reading and ranking, the text and exports, and the HTML page twice:
+first with the winner's checkpoint evaluated on the test set, then from its cache.
 
     python scripts/benchmark_report.py [--runs 500]
 """
@@ -10,22 +12,64 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from fidle_runs.models.cnn import cnn_v1
+from fidle_runs.report.html_page import render_html
 from fidle_runs.report.report import build_report
 from fidle_runs.result import RunResult
 
 DATASETS = [f"set-{s}x{s}-{m}" for s in (24, 48) for m in ("RGB", "RGB-HE", "L", "L-LHE")]
 MODELS = ["cnn_v1", "cnn_v2", "cnn_v3"]
+N_TEST = 12630  # GTSRB's test set
+WINNER_CONFIG = "model:\n  name: cnn_v1\n  net:\n    _target_: fidle_runs.models.cnn.cnn_v1\n" \
+                "    _partial_: true\n"
 
 
 def make_runs(root: Path, n: int) -> None:
     grid = itertools.cycle(itertools.product(DATASETS, MODELS))
     for i, (dataset, model) in zip(range(n), grid, strict=False):
         run_dir = root / f"sweep-{i // 24}" / str(i % 24)
-        RunResult(status="completed", model=model, data={"name": dataset, "source": "real"},
-                  metrics={"test_acc": 0.9 + (i % 97) / 1000, "best_val_acc": 0.9},
-                  epochs=16, max_epochs=16, params=1_297_899).write(run_dir)
-        (run_dir / "tensorboard").mkdir()
-        (run_dir / "tensorboard" / "events.out.tfevents.0.host.0.0").write_bytes(b"")
+        acc = 0.999 if i == 0 else 0.9 + (i % 97) / 1000
+        data = {"name": dataset, "source": "real", "n_train": 35288}
+        checkpoints = {"best": None, "last": None}
+        if i == 0:  # the winner: cnn_v1 on set-24x24-RGB
+            checkpoints["best"], data["file"] = make_winner(run_dir, root.parent)
+        RunResult(status="completed", model=model, data=data,
+                  metrics={"test_acc": acc, "best_val_acc": acc}, epochs=16, max_epochs=16,
+                  duration_s={"fit": 60.0 + i % 50, "test": 2.0}, params=1_297_899,
+                  checkpoints=checkpoints).write(run_dir)
+        writer = SummaryWriter(str(run_dir / "tensorboard"))
+        for epoch in range(16):
+            step = 550 * epoch + 549
+            for tag, value in (("epoch", epoch), ("train_loss", 1 / (epoch + 1)),
+                               ("val_loss", 1.1 / (epoch + 1)),
+                               ("train_acc", 1 - 0.1 / (epoch + 1)),
+                               ("val_acc", acc - 0.1 / (epoch + 1))):
+                writer.add_scalar(tag, value, step)
+        writer.close()
+
+
+def make_winner(run_dir: Path, sets_dir: Path) -> tuple[str, str]:
+    """A cnn_v1 checkpoint, its config and a test set of GTSRB's size: (checkpoint, test set)."""
+    torch.manual_seed(0)
+    net = cnn_v1((3, 24, 24))
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, checkpoint)
+    (run_dir / "config.yaml").write_text(WINNER_CONFIG)
+    test_set = sets_dir / "set-24x24-RGB.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(test_set, "w") as f:
+        f["x_train"], f["y_train"] = np.zeros((1, 24, 24, 3), np.uint8), np.zeros(1, np.int64)
+        f["x_test"] = rng.integers(0, 256, (N_TEST, 24, 24, 3), dtype=np.uint8)
+        f["y_test"] = rng.integers(0, 43, N_TEST)
+        f["x_meta"] = rng.integers(0, 256, (43, 24, 24, 3), dtype=np.uint8)
+        f["y_meta"] = np.arange(43)
+    return str(checkpoint), str(test_set)
 
 
 def main() -> None:
@@ -40,10 +84,19 @@ def main() -> None:
         built = time.perf_counter()
         report.text()
         report.write(root / "report")
-        done = time.perf_counter()
-    print(f"{len(report.rows)} runs: found, read and ranked in {built - start:.2f}s, rendered and "
-          f"written in {done - built:.2f}s, total {done - start:.2f}s "
-          f"({1000 * (done - start) / len(report.rows):.1f} ms per run)")
+        written = time.perf_counter()
+        _, first = render_html(report, [root / "outputs"])
+        html_first = time.perf_counter()
+        _, second = render_html(report, [root / "outputs"])
+        html_second = time.perf_counter()
+    n = len(report.rows)
+    print(f"{n} runs: found, read and ranked in {built - start:.2f} s "
+          f"({1000 * (built - start) / n:.1f} ms per run); text and exports in "
+          f"{written - built:.2f} s")
+    print(f"HTML, first: {html_first - written:.1f} s (learning curves of {first.curves_read} "
+          f"runs in {first.curves_s:.1f} s; {first.analyses[0]})")
+    print(f"HTML, again: {html_second - html_first:.1f} s ({second.analyses[0]}); "
+          f"first / again = {(html_first - written) / (html_second - html_first):.1f}x")
 
 
 if __name__ == "__main__":
