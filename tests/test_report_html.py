@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from fidle_runs.report.confusion import confusion_matrix, most_confused, per_class_accuracy
+from fidle_runs.report.html_page import render_html
 from fidle_runs.report.learning_curves import read_curves
 from fidle_runs.report.predictions import CACHE_FILE, run_predictions
+from fidle_runs.report.report import build_report
 from fidle_runs.result import read_result
 from tests.conftest import REPO, run_module
 from tests.report_tree import N_TEST, N_WRONG, write_run, write_tree, write_winner
@@ -161,3 +163,18 @@ def test_learning_curves_read_with_tensorboards_reader(tmp_path):
     assert read_curves(tmp_path / "nothing").problem == "no tensorboard folder"
     (tmp_path / "empty" / "tensorboard").mkdir(parents=True)
     assert "no per-epoch metrics" in read_curves(tmp_path / "empty").problem
+
+
+def test_page_of_a_sweep_that_only_started(tmp_path):
+    """Nothing completed yet: no ranking, but the curves of the runs in progress."""
+    write_run(tmp_path / "sweep" / "0", "running", "set-24x24-L", "cnn_v1", epochs=3)
+    write_run(tmp_path / "sweep" / "1", "running", "set-24x24-L", "cnn_v2", epochs=0)
+    report = build_report([tmp_path / "sweep"])
+    page, timings = render_html(report, [tmp_path / "sweep"])
+    assert report.matrices == [] and timings.analyses == []
+    assert "No completed run with a test accuracy yet" in page
+    assert "Not completed: 2 running" in page
+    alts = re.findall(r'<img alt="([^"]+)"', page)
+    assert alts == ["learning curves (accuracy), real data", "learning curves (loss), real data"]
+    assert "no per-epoch metrics" not in page, "a run with no epoch yet is not a problem"
+    assert 'href="#best-run"' not in page

@@ -75,8 +75,9 @@ def _summary(report: Report, roots: list[Path]) -> str:
              f"<p class=\"meta\">{dt.datetime.now():%Y-%m-%d %H:%M} · runs below "
              f"{e(', '.join(shown_path(Path(r).resolve()) for r in roots))} · "
              f"{e(report.counts())}</p>"]
-    links = [("matrix", "Accuracy matrix"), ("duration", "Accuracy vs duration"),
-             ("curves", "Learning curves"), ("best-run", "Best run"), ("runs", "All runs")]
+    ranked = [("matrix", "Accuracy matrix"), ("duration", "Accuracy vs duration")]
+    links = [*(ranked if report.matrices else []), ("curves", "Learning curves"),
+             *([("best-run", "Best run")] if report.matrices else []), ("runs", "All runs")]
     parts.append("<nav>" + "".join(f"<a href=\"#{a}\">{t}</a>" for a, t in links) + "</nav>")
     for matrix in report.matrices:
         dataset, model = matrix.winner()
