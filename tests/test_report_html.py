@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -41,6 +42,22 @@ def reported(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
                       cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, root / "report" / "report.html"
+
+
+def test_second_report_reads_the_cache_without_torch(reported):
+    _, page_file = reported
+    root = page_file.parent.parent
+    code = ("import sys, runpy; sys.argv = ['report', 'outputs', '--out', 'again']; "
+            "runpy.run_module('fidle_runs.report', run_name='__main__'); "
+            "print('torch imported:', 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{N_TEST} test images read from cache" in proc.stdout
+    assert "torch imported: False" in proc.stdout
+    page, again = page_file.read_text(), (root / "again" / "report.html").read_text()
+    same = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")  # the time it was made
+    assert same.sub("", page) == same.sub("", again), "the same page from the cache"
 
 
 def test_page_holds_every_figure_and_says_what_went_wrong(reported):
