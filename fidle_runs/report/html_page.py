@@ -206,12 +206,12 @@ def _best_run_section(matrix: Matrix, timings: Timings, anchor: bool) -> str:
 def _analysis(p: Predictions, recorded: float | None, title: str) -> str:
     e = html.escape
     counts = confusion_matrix(p.y_true, p.y_pred, N_CLASSES)
-    parts = [f"<p>Checkpoint <code>{e(p.checkpoint.name)}</code> on {len(p.y_true)} test "
-             f"images: accuracy {percent(p.accuracy)} %"]
+    sentence = (f"<p>Checkpoint <code>{e(p.checkpoint.name)}</code> on {len(p.y_true)} test "
+                f"images: accuracy {percent(p.accuracy)} %")
     if recorded is not None and abs(recorded - p.accuracy) > 5e-4:
-        parts.append(f" — <b>differs from the {percent(recorded)} % its result.json records"
-                     "</b> (checkpoint or test set changed since)")
-    parts.append(".</p>")
+        sentence += (f" — <b>differs from the {percent(recorded)} % its result.json records</b>"
+                     " (checkpoint or test set changed since)")
+    parts = [sentence + ".</p>"]
     parts.append(_figure(plots.confusion_heatmap(counts, f"confusion matrix, {title}"),
                          "confusion matrix", "Share of each true class predicted as each "
                          "class (power scale: small confusions stay visible)."))
