@@ -133,7 +133,9 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     assert first == [0] and resumed == [1, 2, 3], "no epoch lost, none trained twice"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGUSR1])
+# SIGUSR1 (Slurm's warning) also runs in the default suite through test_slurm.py's requeue tests.
+@pytest.mark.parametrize("signum", [signal.SIGINT,
+                                    pytest.param(signal.SIGUSR1, marks=pytest.mark.slow)])
 def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum, tmp_path,
                                                                          shared_data_dir):
     """Ctrl-C, or Slurm's requeue warning (SIGUSR1) outside Slurm: the run stops at a batch end
