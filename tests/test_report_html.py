@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
+from fidle_runs.errors import UserError
 from fidle_runs.report.confusion import confusion_matrix, most_confused, per_class_accuracy
 from fidle_runs.report.html_page import render_html
 from fidle_runs.report.learning_curves import read_curves
@@ -155,7 +156,10 @@ def test_best_run_predictions_are_its_checkpoints_and_cached(tmp_path):
     os.utime(checkpoint, ns=(0, 0))
     assert not run_predictions(result, run_dir, 43).from_cache, "a changed checkpoint re-runs"
     checkpoint.write_bytes(b"truncated")
-    with pytest.raises(Exception, match="cannot be loaded"):
+    with pytest.raises(UserError, match="cannot be loaded"):
+        run_predictions(result, run_dir, 43)
+    (tmp_path / "set.h5").unlink()
+    with pytest.raises(UserError, match=r"set\.h5 is gone: prepare it again"):
         run_predictions(result, run_dir, 43)
 
 
@@ -171,6 +175,9 @@ def test_confusion_numbers():
 
 
 def test_learning_curves_read_with_tensorboards_reader(tmp_path):
+    (tmp_path / "garbage" / "tensorboard").mkdir(parents=True)
+    (tmp_path / "garbage" / "tensorboard" / "events.out.tfevents.1.h.1.0").write_bytes(b"\x07" * 99)
+    assert read_curves(tmp_path / "garbage").problem is not None
     write_run(tmp_path / "run", "completed", "set-24x24-L", "cnn_v1", test_acc=0.9, epochs=4)
     curves = read_curves(tmp_path / "run")
     assert curves.problem is None and curves.epochs == 4
