@@ -47,6 +47,20 @@ def test_text_report_shows_matrix_winner_fidle_and_what_went_wrong(tree):
     assert "best checkpoint deleted" in text
 
 
+def test_result_json_with_wrong_content_is_unreadable_not_fatal(tree):
+    (tree / "sweeps" / "grid" / "14").mkdir()
+    (tree / "sweeps" / "grid" / "14" / "result.json").write_text(
+        '{"status": "completed", "metrics": {"test_acc": "high"}}')
+    (tree / "sweeps" / "grid" / "15").mkdir()
+    (tree / "sweeps" / "grid" / "15" / "result.json").write_text('{"status": "completed", '
+                                                                 '"metrics": null}')
+    report = build_report([tree])
+    assert report.counts() == "11 runs: 6 completed, 1 running, 1 failed, 3 unreadable"
+    text = report.text()
+    assert "result.json with unexpected content (metrics.test_acc is 'high', not a number)" in text
+    assert report.matrices[0].winner() == ("set-48x48-RGB", "cnn_v2")
+
+
 def test_exports_hold_the_same_report(tree, tmp_path):
     report = build_report([tree])
     md, runs_csv, js = report.write(tmp_path / "report")

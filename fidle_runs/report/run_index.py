@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fidle_runs.result import RESULT_FILE, read_result
+from fidle_runs.result import RESULT_FILE, RunResult, read_result
 from fidle_runs.run_dir import CONFIG_FILE, LOG_FILE
 
 RUN_MARKERS = (RESULT_FILE, CONFIG_FILE, LOG_FILE)
@@ -64,21 +64,34 @@ def _natural_key(path: Path) -> tuple:
 
 
 def read_run(run_dir: Path) -> RunRow:
-    result_file = run_dir / RESULT_FILE
     result = read_result(run_dir)
     if result is None:
-        why = ("malformed result.json" if result_file.exists()
+        why = ("malformed result.json" if (run_dir / RESULT_FILE).exists()
                else "no result.json: the run stopped before it started training")
-        return RunRow(run_dir, "unreadable", detail=f"{why} (see {LOG_FILE})", problems=[why])
+        return _unreadable(run_dir, why)
+    try:
+        return _row(run_dir, result)
+    except (AttributeError, TypeError, ValueError) as e:
+        return _unreadable(run_dir, f"result.json with unexpected content ({e})")
+
+
+def _unreadable(run_dir: Path, why: str) -> RunRow:
+    return RunRow(run_dir, "unreadable", detail=f"{why} (see {LOG_FILE})", problems=[why])
+
+
+def _row(run_dir: Path, result: RunResult) -> RunRow:
     data = result.data or {}
-    row = RunRow(run_dir, result.status, model=result.model or "?",
-                 dataset=data.get("name") or "?", source=data.get("source") or "?",
+    metrics = result.metrics or {}
+    row = RunRow(run_dir, str(result.status), model=str(result.model or "?"),
+                 dataset=str(data.get("name") or "?"), source=str(data.get("source") or "?"),
                  scale=float(data.get("scale") or 1.0),
-                 test_acc=result.metrics.get("test_acc"),
-                 best_val_acc=result.metrics.get("best_val_acc"), epochs=result.epochs,
-                 max_epochs=result.max_epochs,
-                 duration_s=sum(v for v in result.duration_s.values() if v),
-                 params=result.params, n_train=data.get("n_train"), data_mib=data.get("file_mib"))
+                 test_acc=_number(metrics.get("test_acc"), "metrics.test_acc"),
+                 best_val_acc=_number(metrics.get("best_val_acc"), "metrics.best_val_acc"),
+                 epochs=int(result.epochs), max_epochs=int(result.max_epochs),
+                 duration_s=sum(_number(v, "duration_s") or 0.0
+                                for v in (result.duration_s or {}).values()),
+                 params=int(result.params or 0), n_train=data.get("n_train"),
+                 data_mib=_number(data.get("file_mib"), "data.file_mib"))
     if result.status in ("failed", "interrupted"):
         row.detail = result.error or ""
     elif result.status == "running":
@@ -92,6 +105,12 @@ def read_run(run_dir: Path) -> RunRow:
     if not _has_events(run_dir / "tensorboard"):
         row.problems.append("no TensorBoard events")
     return row
+
+
+def _number(value: object, key: str) -> float | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"{key} is {value!r}, not a number")
 
 
 def _has_events(folder: Path) -> bool:
