@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
@@ -67,9 +68,7 @@ def accuracy_heatmap(matrix: Matrix) -> bytes:
     return png(fig)
 
 
-def _frame(x: float, y: float, color: str):
-    from matplotlib.patches import Rectangle
-
+def _frame(x: float, y: float, color: str) -> Rectangle:
     return Rectangle((x - 0.47, y - 0.45), 0.94, 0.9, fill=False, edgecolor=color, linewidth=2)
 
 
