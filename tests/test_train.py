@@ -108,7 +108,7 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     """SIGKILL after the first epoch's checkpoint, then the same command again."""
     run_dir = tmp_path / "run"
     args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
-            "data.synthetic_fraction=0.05", "trainer.max_epochs=4", "model=cnn_v2",
+            "data.synthetic_fraction=0.05", "trainer.max_epochs=3",
             f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,11 +126,11 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming from" in again.stdout + again.stderr
     result = read_result(run_dir)
-    assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
+    assert result.status == "completed" and result.epochs == 3 and result.resumed == 1
     assert result.duration_s["fit"] > interrupted.duration_s["fit"]
     first = _epochs_trained(run_dir / "csv" / "metrics.csv")
     resumed = _epochs_trained(run_dir / "csv" / "resume-1" / "metrics.csv")
-    assert first == [0] and resumed == [1, 2, 3], "no epoch lost, none trained twice"
+    assert first == [0] and resumed == [1, 2], "no epoch lost, none trained twice"
 
 
 # SIGUSR1 (Slurm's warning) also runs in the default suite through test_slurm.py's requeue tests.
@@ -163,7 +163,7 @@ def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum
     again = run_module(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     result = read_result(run_dir)
-    assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
+    assert result.status == "completed" and result.epochs == 3 and result.resumed == 1
     assert tensorboard_epochs(run_dir, "val_acc") == [0, 1, 2, 3]
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == 4, "each epoch's lr logged once"
 
