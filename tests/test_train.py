@@ -163,7 +163,7 @@ def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum
     again = run_module(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     result = read_result(run_dir)
-    assert result.status == "completed" and result.epochs == 3 and result.resumed == 1
+    assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
     assert tensorboard_epochs(run_dir, "val_acc") == [0, 1, 2, 3]
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == 4, "each epoch's lr logged once"
 
