@@ -130,23 +130,29 @@ def _duration_section(report: Report) -> str:
     return "\n".join(parts)
 
 
-def _curves_section(report: Report, timings: Timings) -> str:
-    """Per data label: one panel per dataset, one line per model (the run its matrix cell
-    keeps), plus the runs still in progress."""
-    e = html.escape
-    start = time.perf_counter()
+def _curve_runs(report: Report) -> dict[str, dict[str, list[tuple[str, str, RunRow]]]]:
+    """data label -> dataset -> [(model, legend, run)]: the run each matrix cell keeps, then the
+    runs in progress."""
     groups: dict[str, dict[str, list[tuple[str, str, RunRow]]]] = {}
+    by_dir = {r.run_dir: r for r in report.rows}
     for matrix in report.matrices:
         for (dataset, model), cell in sorted(matrix.cells.items(),
                                              key=lambda kv: matrix.datasets.index(kv[0][0])):
-            row = next(r for r in report.rows if r.run_dir == cell.run_dir)
             groups.setdefault(matrix.label, {}).setdefault(dataset, []).append(
-                (model, model, row))
+                (model, model, by_dir[cell.run_dir]))
     for row in report.rows:
         if row.status in ("running", "interrupted"):
             legend = f"{row.model} ({row.status} {row.epochs}/{row.max_epochs})"
             groups.setdefault(data_label(row.source, row.scale), {}).setdefault(
                 row.dataset, []).append((row.model, legend, row))
+    return groups
+
+
+def _curves_section(report: Report, timings: Timings) -> str:
+    """Per data label: one panel per dataset, one line per model."""
+    e = html.escape
+    start = time.perf_counter()
+    groups = _curve_runs(report)
     parts = ["<h2 id=\"curves\">Learning curves</h2>"]
     problems = []
     for label, panels in groups.items():
