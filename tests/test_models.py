@@ -39,19 +39,3 @@ def test_v3_batchnorm_statistics_complete_keras_count():
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
         cnn_v1((1, 8, 8))
-
-
-@pytest.mark.parametrize("builder", [cnn_v1, cnn_v2, cnn_v3])
-def test_weights_start_as_keras_starts_them(builder):
-    """glorot_uniform kernels (bound sqrt(6 / (fan_in + fan_out))), zero biases."""
-    torch.manual_seed(0)
-    layers = [m for m in builder((1, 24, 24)).modules()
-              if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
-    assert layers
-    for layer in layers:
-        w = layer.weight.detach()
-        receptive = w[0, 0].numel() if w.dim() == 4 else 1
-        bound = (6 / ((w.shape[1] + w.shape[0]) * receptive)) ** 0.5
-        assert 0.95 * bound < w.abs().max() <= bound
-        assert float(w.std()) == pytest.approx(bound / 3 ** 0.5, rel=0.05)
-        assert (layer.bias == 0).all()

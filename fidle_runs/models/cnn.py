@@ -1,9 +1,7 @@
 """FIDLE's GTSRB CNNs (fidle.md §2 and §5.2), layer for layer as the Keras originals.
 
 Keras Conv2D/Dense carry their ReLU inside the layer, so "Conv -> BN" in v3 is conv, ReLU, then
-BatchNorm. Weights start as Keras starts them (glorot_uniform, zero biases), not as PyTorch does:
-with PyTorch's smaller default, the deep un-normalized v2 stays at chance for epochs on small sets.
-Each builder takes the input shape (channels, height, width) and the class count.
+BatchNorm. Each builder takes the input shape (channels, height, width) and the class count.
 """
 
 import torch
@@ -19,25 +17,17 @@ def _flat_features(features: nn.Module, in_shape: tuple[int, int, int]) -> int:
         raise ValueError(f"input shape {tuple(in_shape)} is too small for this network") from e
 
 
-def _keras_init(net: nn.Sequential) -> nn.Sequential:
-    for layer in net.modules():
-        if isinstance(layer, nn.Conv2d | nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-    return net
-
-
 def cnn_v1(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
     """96/192 convolutions, Dense 1500. 4,841,083 parameters at 24x24x1."""
     features = nn.Sequential(
         nn.Conv2d(in_shape[0], 96, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
         nn.Conv2d(96, 192, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
     )
-    return _keras_init(nn.Sequential(
+    return nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 1500), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(1500, n_classes),
-    ))
+    )
 
 
 def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
@@ -49,11 +39,11 @@ def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
                    nn.Conv2d(width, width, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2)]
         channels = width
     features = nn.Sequential(*layers)
-    return _keras_init(nn.Sequential(
+    return nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(512, n_classes),
-    ))
+    )
 
 
 def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
@@ -65,8 +55,8 @@ def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
         nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(128),
         nn.MaxPool2d(2), nn.Dropout(0.2),
     )
-    return _keras_init(nn.Sequential(
+    return nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.BatchNorm1d(512),
         nn.Dropout(0.4), nn.Linear(512, n_classes),
-    ))
+    )
