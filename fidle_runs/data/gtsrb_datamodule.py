@@ -22,7 +22,7 @@ from fidle_runs.data.gtsrb_h5 import (
 )
 from fidle_runs.data.gtsrb_prepare import prepare_sets
 from fidle_runs.data.gtsrb_source import SOURCES, RawSource, materialize, source_for
-from fidle_runs.data.tensor_batches import batch_loader
+from fidle_runs.data.tensor_batches import batch_loader, images_to_tensor, network_input
 from fidle_runs.errors import UserError
 
 
@@ -150,7 +150,7 @@ class GTSRBDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         x, y = batch
-        x = x.float().div_(255.0)
+        x = network_input(x)
         if self.augment and self.trainer is not None and self.trainer.training:
             x = random_affine(x)
         return x, y
@@ -184,6 +184,4 @@ def _check(name: str, value: Any, ok: bool, expected: str) -> None:
 
 
 def _to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """NHWC uint8 -> contiguous NCHW uint8 tensor (one copy, kept for the whole run)."""
-    return (torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
-            torch.from_numpy(y.astype(np.int64)))
+    return images_to_tensor(x), torch.from_numpy(y.astype(np.int64))

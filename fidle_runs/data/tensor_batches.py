@@ -4,8 +4,19 @@ A DataLoader with `batch_size=None` over a sampler that yields whole index batch
 sees an ordinary DataLoader (and calls `set_epoch`), each step costs one gather per tensor.
 """
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """NHWC uint8 images -> one contiguous NCHW uint8 tensor (one copy, kept in memory)."""
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def network_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> the floats in [0, 1] the networks see, in training and in reports."""
+    return images.float().div_(255.0)
 
 
 class IndexedTensors(Dataset):

@@ -98,12 +98,13 @@ def _write_cache(cache: Path, key: str, p: Predictions) -> None:
 
 def _evaluate(run_dir: Path, checkpoint: Path, test_set: Path, n_classes: int) -> Predictions:
     """Rebuild the run's network from its config.yaml, load the checkpoint's weights and
-    predict the test set as training tested it (uint8 images scaled to [0, 1])."""
+    predict the test set with the input training gave it."""
     import torch
     from omegaconf import OmegaConf
 
     from fidle_runs.config import build
     from fidle_runs.data.gtsrb_h5 import load_arrays
+    from fidle_runs.data.tensor_batches import images_to_tensor, network_input
 
     config = run_dir / CONFIG_FILE
     if not config.is_file():
@@ -111,7 +112,7 @@ def _evaluate(run_dir: Path, checkpoint: Path, test_set: Path, n_classes: int) -
     cfg = OmegaConf.load(config)
     arrays = load_arrays(test_set, ("x_test", "y_test", "x_meta"))
     images = arrays["x_test"]
-    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    x = images_to_tensor(images)
     net = build(cfg.model.net, "model.net")(in_shape=tuple(x.shape[1:]), n_classes=n_classes)
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
@@ -124,7 +125,7 @@ def _evaluate(run_dir: Path, checkpoint: Path, test_set: Path, n_classes: int) -
     probabilities = []
     with torch.inference_mode():
         for batch in x.split(BATCH):
-            probabilities.append(net(batch.float().div_(255.0)).softmax(dim=1))
+            probabilities.append(net(network_input(batch)).softmax(dim=1))
     confidence, y_pred = torch.cat(probabilities).max(dim=1)
     y_true = arrays["y_test"].astype(np.int64)
     y_pred, confidence = y_pred.numpy(), confidence.numpy().astype(np.float32)
