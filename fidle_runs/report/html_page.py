@@ -18,7 +18,7 @@ from fidle_runs.report.confusion import confusion_matrix, most_confused, per_cla
 from fidle_runs.report.learning_curves import Curves, read_curves
 from fidle_runs.report.predictions import Predictions, run_predictions
 from fidle_runs.report.ranking import Matrix, data_label
-from fidle_runs.report.report import STATUSES, Report
+from fidle_runs.report.report import Report, tally
 from fidle_runs.report.run_index import RunRow
 from fidle_runs.report.tables import Table, matrix_table, percent, runs_table, shown_path
 from fidle_runs.result import read_result
@@ -92,38 +92,26 @@ def _summary(report: Report, roots: list[Path]) -> str:
         labels = ", ".join(m.label for m in report.matrices)
         parts.append(f"<div class=\"alert\">These runs were trained on different data ({e(labels)})"
                      ": each is ranked on its own, never together.</div>")
-    unfinished = [r for r in report.rows if r.status != "completed"]
-    if unfinished:
-        counted = {s: sum(r.status == s for r in unfinished) for s in STATUSES}
-        parts.append("<div class=\"alert\">Not completed: " +
-                     ", ".join(f"{n} {s}" for s, n in counted.items() if n) +
-                     " (<a href=\"#not-completed\">why</a>)</div>")
+    if report.unfinished:
+        parts.append(f"<div class=\"alert\">Not completed: {tally(report.unfinished)} "
+                     "(<a href=\"#not-completed\">why</a>)</div>")
     return "\n".join(parts)
 
 
 def _matrix_section(matrix: Matrix, anchor: bool) -> str:
-    e = html.escape
-    notes = []
-    if matrix.label != "real":
-        notes.append(f"FIDLE's numbers are on the whole real GTSRB; these runs are on "
-                     f"{e(matrix.label)} data.")
-    if matrix.merged:
-        notes.append("Cells that keep the best of several runs: " + ", ".join(
-            f"{e(d)} {e(m)} ({n} runs)" for d, m, n in matrix.merged) + ".")
     return (_h2(f"Test accuracy, {matrix.label} data", "matrix" if anchor else None) +
             _figure(plots.accuracy_heatmap(matrix), f"accuracy heatmap, {matrix.label} data",
                     "Dataset × model test accuracy (%); the best model of each dataset framed, "
                     "the winner in red.") +
             _table(matrix_table(matrix)) +
-            "".join(f"<p class=\"meta\">{n}</p>" for n in notes))
+            "".join(f"<p class=\"meta\">{html.escape(n[0].upper() + n[1:])}.</p>"
+                    for n in matrix.notes()))
 
 
 def _duration_section(report: Report) -> str:
     parts = ["<h2 id=\"duration\">Accuracy vs duration</h2>"]
     for matrix in report.matrices:
-        rows = [r for r in report.rows if r.status == "completed" and r.test_acc is not None
-                and data_label(r.source, r.scale) == matrix.label]
-        parts.append(_figure(plots.accuracy_vs_duration(rows, matrix.label),
+        parts.append(_figure(plots.accuracy_vs_duration(matrix.runs, matrix.label),
                              f"accuracy vs duration, {matrix.label} data",
                              "Each completed run; the grey steps are the best accuracy reached "
                              "within a given time."))
@@ -252,11 +240,10 @@ def _runs_section(report: Report) -> str:
         lines.append(f"<tr class=\"{e(run.status)}\">{cells}</tr>")
     parts = ["<h2 id=\"runs\">All runs</h2>",
              "<div class=\"wide\"><table>" + "\n".join(lines) + "</table></div>"]
-    unfinished = [r for r in report.rows if r.status != "completed"]
-    if unfinished:
+    if report.unfinished:
         parts.append("<h2 id=\"not-completed\">Not completed</h2><ul>" + "".join(
             f"<li><b>{e(r.status)}</b> {e(shown_path(r.run_dir))}: {e(r.detail)}</li>"
-            for r in unfinished) + "</ul>")
+            for r in report.unfinished) + "</ul>")
     problems = [r for r in report.rows if r.problems]
     if problems:
         parts.append("<h2 id=\"problems\">Problems</h2><ul>" + "".join(

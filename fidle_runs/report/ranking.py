@@ -20,6 +20,7 @@ class Matrix:
     scale: float
     datasets: list[str]
     models: list[str]
+    runs: list[RunRow] = field(default_factory=list)  # every run this matrix ranks
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
     @property
@@ -30,6 +31,17 @@ class Matrix:
     def merged(self) -> list[tuple[str, str, int]]:
         """(dataset, model, runs) of the cells that keep the best of several runs."""
         return [(d, m, c.runs) for (d, m), c in self.cells.items() if c.runs > 1]
+
+    def notes(self) -> list[str]:
+        """What a reader must know before comparing this matrix with FIDLE or across cells."""
+        notes = []
+        if self.label != "real":
+            notes.append(f"FIDLE's numbers are on the whole real GTSRB; these runs are on "
+                         f"{self.label} data")
+        if self.merged:
+            notes.append("cells that keep the best of several runs: " + ", ".join(
+                f"{d} {m} ({n} runs)" for d, m, n in self.merged))
+        return notes
 
     def best_model(self, dataset: str) -> str | None:
         scored = [(self.cells[(dataset, m)].test_acc, m) for m in self.models
@@ -59,7 +71,7 @@ def rank(rows: list[RunRow]) -> list[Matrix]:
                                 key=lambda key: (key[0], -key[1])):
         runs = [r for r in scored if (r.source, r.scale) == (source, scale)]
         matrix = Matrix(source, scale, sorted({r.dataset for r in runs}, key=_dataset_order),
-                        sorted({r.model for r in runs}))
+                        sorted({r.model for r in runs}), runs)
         for r in runs:
             key = (r.dataset, r.model)
             cell = matrix.cells.get(key)

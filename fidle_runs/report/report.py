@@ -27,9 +27,12 @@ class Report:
     rows: list[RunRow]
     matrices: list[Matrix]
 
+    @property
+    def unfinished(self) -> list[RunRow]:
+        return [r for r in self.rows if r.status != "completed"]
+
     def counts(self) -> str:
-        counted = {s: sum(r.status == s for r in self.rows) for s in STATUSES}
-        return f"{len(self.rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counted.items() if n)
+        return f"{len(self.rows)} runs: {tally(self.rows)}"
 
     def sections(self) -> list[tuple[str, Any]]:
         """(title, table or lines) in reading order: what every rendering shows."""
@@ -44,18 +47,11 @@ class Report:
             sections.append((f"Test accuracy (%), {matrix.label} data: * best model of the "
                              f"dataset, ** winner", matrix_table(matrix)))
             lines = [f"{model} on {dataset}: test accuracy {percent(cell.test_acc)} % "
-                     f"({shown_path(cell.run_dir)})"]
-            if matrix.label != "real":
-                lines.append(f"FIDLE's numbers are on the whole real GTSRB; these runs are on "
-                             f"{matrix.label} data")
-            if matrix.merged:
-                merged = ", ".join(f"{d} {m} ({n} runs)" for d, m, n in matrix.merged)
-                lines.append(f"cells that keep the best of several runs: {merged}")
+                     f"({shown_path(cell.run_dir)})", *matrix.notes()]
             sections.append((f"Winner on {matrix.label} data", lines))
-        unfinished = [r for r in self.rows if r.status != "completed"]
-        if unfinished:
+        if self.unfinished:
             sections.append(("Not completed", [f"{r.status:<11} {shown_path(r.run_dir)}: "
-                                               f"{r.detail}" for r in unfinished]))
+                                               f"{r.detail}" for r in self.unfinished]))
         problems = [f"{shown_path(r.run_dir)}: {', '.join(r.problems)}" for r in self.rows
                     if r.problems]
         if problems:
@@ -107,6 +103,12 @@ class Report:
         atomic.write_text(written[1], self.csv())
         atomic.write_json(written[2], self.json())
         return written
+
+
+def tally(rows: list[RunRow]) -> str:
+    """`5 completed, 1 running, 1 failed`: the runs per status, in STATUSES order."""
+    counted = {s: sum(r.status == s for r in rows) for s in STATUSES}
+    return ", ".join(f"{n} {s}" for s, n in counted.items() if n)
 
 
 def build_report(roots: list[Path]) -> Report:
