@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from fidle_runs.config import CONF_DIR, check_config, register_resolvers
 from fidle_runs.errors import UserError
 from fidle_runs.requeue import RequeueRequested, install_handler, requested, requeue_and_exit
+from fidle_runs.run_dir import mark_launched
 
 log = logging.getLogger("fidle_runs")
 register_resolvers()
@@ -26,6 +27,8 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     install_handler()
+    if sweeping:
+        mark_launched(Path(cfg.paths.run_dir))
     if requested():  # arrived during the previous run of a sweep, after its training ended
         requeue_and_exit("requeue signal received before this run started")
     try:

@@ -4,6 +4,7 @@ shared caches once when several jobs start together."""
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,19 @@ from typing import Any
 def temporary_path(path: Path) -> Path:
     """A sibling of `path` that is unique to this process (same filesystem, so rename is atomic)."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def remove_temporaries(folder: Path, name: str = "*") -> list[Path]:
+    """Remove what interrupted writes left in `folder` (temporary files or folders of targets
+    matching `name`). Only for a caller that owns those targets now (holds their lock, or owns
+    the run directory): another process's write in progress would be destroyed."""
+    found = sorted(Path(folder).glob(f".{name}.tmp-*")) if Path(folder).is_dir() else []
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
 
 
 def write_text(path: Path, text: str) -> None:

@@ -2,8 +2,11 @@
 checks that must fail before any data is touched."""
 
 import datetime as dt
+import hashlib
 import os
+import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs import slurm_presets
 from fidle_runs.errors import UserError
+from fidle_runs.run_dir import NOT_PART_OF_THE_RUN
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+MAX_JOB_DIR = 120
 
 
 def run_name() -> str:
@@ -31,8 +36,28 @@ def run_name() -> str:
     return f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
 
 
+def sweep_job_dir(overrides: Sequence[str]) -> str:
+    """A sweep job's folder, named after what the job is: its overrides, sorted, without those
+    that only say how or where to launch (`rerun`, `paths.*`). A sweep launched again with other
+    values trains them in new folders and finds its earlier jobs by name, whatever their order.
+    Names that would be too long or need escaping get a hash of the overrides instead of a
+    tail."""
+    kept = sorted(o for o in overrides if not _launch_only(o.split("=", 1)[0].lstrip("+~")))
+    name = ",".join(kept) or "defaults"
+    safe = re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
+    if safe == name and len(name) <= MAX_JOB_DIR:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{safe[:MAX_JOB_DIR - 11]}-{digest}"
+
+
+def _launch_only(key: str) -> bool:
+    return key in NOT_PART_OF_THE_RUN or key.split(".")[0] in ("paths", "hydra")
+
+
 def register_resolvers() -> None:
-    resolvers = {"fidle_run_name": run_name, "fidle_output_root": slurm_presets.output_root,
+    resolvers = {"fidle_run_name": run_name, "fidle_job_dir": sweep_job_dir,
+                 "fidle_output_root": slurm_presets.output_root,
                  "jeanzay_qos": slurm_presets.jeanzay_qos,
                  "jeanzay_account": slurm_presets.jeanzay_account}
     for name, resolver in resolvers.items():

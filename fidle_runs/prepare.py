@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fidle_runs.config import CONF_DIR, register_resolvers
+from fidle_runs.data.gtsrb_enhance import CHANNELS
 from fidle_runs.data.gtsrb_h5 import SetSpec
 from fidle_runs.data.gtsrb_prepare import prepare_sets
 from fidle_runs.data.gtsrb_source import materialize, source_for
@@ -23,7 +24,7 @@ register_resolvers()
 
 def prepare(cfg: DictConfig) -> dict[SetSpec, str]:
     data = cfg.data
-    specs = [SetSpec(int(size), str(mode)) for size in cfg.sizes for mode in cfg.modes]
+    specs = set_specs(cfg.sizes, cfg.modes)
     src = source_for(data)
     start = time.perf_counter()
     raw = materialize(src, data.prepare_workers)
@@ -43,6 +44,19 @@ def prepare(cfg: DictConfig) -> dict[SetSpec, str]:
              "process %.0f MiB", len(specs), done - generated,
              n_images / max(done - generated, 1e-9), peak_mib)
     return {spec: str(path) for spec, path in paths.items()}
+
+
+def set_specs(sizes: list, modes: list) -> list[SetSpec]:
+    """The sets asked for, checked before any data is generated or read."""
+    for size in sizes:
+        if not (isinstance(size, int) and size >= 8):
+            raise UserError(f"sizes={list(sizes)} is invalid: {size!r} is not an integer >= 8; "
+                            "e.g. sizes=[24,48]")
+    for mode in modes:
+        if mode not in CHANNELS:
+            raise UserError(f"modes={list(modes)} is invalid: {mode!r} is not one of "
+                            f"{', '.join(CHANNELS)}; e.g. modes=[RGB,L]")
+    return [SetSpec(size, str(mode)) for size in sizes for mode in modes]
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare")

@@ -1,7 +1,18 @@
-"""The run directory's lifecycle: a finished run is never overwritten (rerun=true sets it aside),
-an interrupted one is resumed only with the config it was started with."""
+"""The run directory's lifecycle: one run per directory, identified by its config.
+
+- A completed run is never overwritten (rerun=true sets it aside first).
+- A run that trained something (an epoch checkpointed, or completed) resumes only with the config
+  it was started with; one that never completed an epoch may start again with another config.
+- What a killed attempt left behind is cleared before the next one starts: logs and checkpoints
+  of an attempt that checkpointed nothing, checkpoints that last.ckpt does not name, temporary
+  files of interrupted writes.
+- Paths under the run's own folders are compared relative to them, so a moved or copied run
+  directory resumes.
+"""
 
 import datetime as dt
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +20,33 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs import atomic
 from fidle_runs.errors import UserError
+from fidle_runs.result import RunResult
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
 # Top-level keys that say how to launch, not what the run is.
 NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing")
 LOG_FILE = "fidle_runs.log"  # hydra.job.name + .log, written by Hydra's job logging
+LAUNCH_MARK = ".launched"  # touched by each sweep job when its launch reaches it
+# `paths` entries under which a run's own files lie; values below them are compared relative.
+RELOCATABLE_ROOTS = ("run_dir", "output_root", "data_dir")
+
+
+def mark_launched(run_dir: Path) -> None:
+    """Record that a launch of a sweep reached this job (its summary lists only those jobs)."""
+    path = Path(run_dir) / LAUNCH_MARK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+def launched_since(run_dir: Path, when: dt.datetime) -> bool:
+    try:
+        return (Path(run_dir) / LAUNCH_MARK).stat().st_mtime >= when.timestamp()
+    except OSError:
+        return False
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -22,23 +54,51 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def save_config(run_dir: Path, cfg: DictConfig) -> None:
-    """Write the composed config; refuse when the directory holds a run with another config."""
+def check_same_run(run_dir: Path, cfg: DictConfig, previous: RunResult | None) -> None:
+    """Refuse `cfg` when the directory holds a run that trained something with another config."""
     path = Path(run_dir) / CONFIG_FILE
-    text = OmegaConf.to_yaml(cfg, resolve=True)
-    if path.is_file():
-        before = OmegaConf.to_container(OmegaConf.create(path.read_text()))
-        now = OmegaConf.to_container(OmegaConf.create(text))
-        for key in NOT_PART_OF_THE_RUN:
-            before.pop(key, None)
-            now.pop(key, None)
-        difference = _first_difference(before, now)
-        if difference is not None:
-            key, before, now = difference
-            raise UserError(f"{run_dir} holds a run started with {key}={before!r}, not {now!r}: "
-                            "resume it with its own config or choose another hydra.run.dir")
+    if not path.is_file():
         return
-    atomic.write_text(path, text)
+    difference = _first_difference(run_identity(OmegaConf.create(path.read_text())),
+                                   run_identity(cfg))
+    if difference is None:
+        return
+    key, before, now = difference
+    trained = last_checkpoint(run_dir) is not None or (
+        previous is not None and (previous.status == "completed" or previous.epochs > 0))
+    if not trained:
+        log.warning("%s held a run started with %s=%r that never completed an epoch: starting "
+                    "again with %s=%r", run_dir, key, before, key, now)
+        return
+    if previous is not None and previous.status == "completed" and cfg.get("rerun", False):
+        return
+    raise UserError(f"{run_dir} holds a run started with {key}={before!r}, not {now!r}: resume "
+                    "it with its own config, choose another hydra.run.dir, or rerun=true to set "
+                    "it aside and train this config there")
+
+
+def run_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What makes a run this run: its resolved config without the launch keys and `paths`, with
+    every path under the run directory, the output root or the data cache written relative to
+    it (`${paths.run_dir}/checkpoints`)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    paths = config.get("paths") or {}
+    roots = sorted(((str(paths[k]).rstrip("/"), f"${{paths.{k}}}") for k in RELOCATABLE_ROOTS
+                    if paths.get(k)), key=lambda root: -len(root[0]))
+
+    def relative(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: relative(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [relative(v) for v in value]
+        if isinstance(value, str):
+            for root, name in roots:
+                if value == root or value.startswith(root + "/"):
+                    return name + value[len(root):]
+        return value
+
+    return {k: relative(v) for k, v in config.items()
+            if k not in NOT_PART_OF_THE_RUN and k != "paths"}
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
@@ -49,6 +109,52 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] 
                 return found
         return None
     return None if a == b else (prefix.rstrip("."), a, b)
+
+
+def save_config(run_dir: Path, cfg: DictConfig) -> None:
+    """Write the composed config, resolved (what the run really used)."""
+    atomic.write_text(Path(run_dir) / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def clear_unfinished_attempt(run_dir: Path, previous: RunResult | None,
+                             outputs: list[Path]) -> None:
+    """Before a fresh start (no last.ckpt): remove what an attempt killed before its first
+    checkpoint left in `outputs` (its log and checkpoint folders), so that no step is logged
+    twice. Refuses when the directory says epochs were trained but last.ckpt is gone."""
+    if previous is not None and previous.epochs > 0 and previous.status != "completed":
+        raise UserError(f"{run_dir} holds {previous.epochs} trained epoch(s) but no "
+                        f"{LAST_CHECKPOINT} to resume from: put it back to resume, or move the "
+                        "directory away and launch again to start over")
+    run_dir = Path(run_dir).resolve()
+    for output in outputs:
+        output = Path(output).resolve()
+        if output != run_dir and run_dir in output.parents and output.exists():
+            log.info("removing %s, left by an attempt killed before its first checkpoint", output)
+            shutil.rmtree(output)
+
+
+def clear_unreferenced_checkpoints(checkpoint: Path) -> None:
+    """Remove the checkpoints beside `checkpoint` (last.ckpt) that its callback state does not
+    name: a best checkpoint saved by an attempt killed before it updated last.ckpt."""
+    import torch  # the report reads this module's names without loading torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    named = {checkpoint.name}
+    for callback_state in (state.get("callbacks") or {}).values():
+        if isinstance(callback_state, dict) and "best_k_models" in callback_state:
+            paths = [callback_state.get("best_model_path"), callback_state.get("last_model_path"),
+                     *callback_state["best_k_models"]]
+            named.update(Path(p).name for p in paths if p)
+    for path in checkpoint.parent.glob("*.ckpt"):
+        if path.name not in named:
+            log.info("removing %s: saved by an attempt killed before last.ckpt named it", path)
+            path.unlink()
+
+
+def clear_temporaries(*folders: Path) -> None:
+    """Remove the temporary files of writes a kill interrupted in the run's own folders."""
+    for folder in folders:
+        atomic.remove_temporaries(Path(folder))
 
 
 def set_aside(run_dir: Path) -> Path:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from fidle_runs.requeue import requested
 from fidle_runs.result import RESULT_FILE, RunResult, read_result
+from fidle_runs.run_dir import launched_since
 
 
 class SweepSummary(Callback):
@@ -47,11 +48,15 @@ class SweepSummary(Callback):
 
 def summarize(sweep_dir: Path, launched: dt.datetime | None,
               finished: bool = True) -> list[tuple[str, str, str]]:
-    """(job folder, status, detail) for every job folder of the sweep, in job order. Once the
-    sweep has `finished`, a run still marked running was killed: it counts as interrupted."""
+    """(job folder, status, detail) for every job folder of the sweep, in job order; with the
+    time it was `launched`, only the jobs of that launch (a folder of the same sweep directory
+    launched before with other values is not part of it). Once the sweep has `finished`, a run
+    still marked running was killed: it counts as interrupted."""
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0,
                                  p.name))
+    if launched is not None:
+        jobs = [job for job in jobs if launched_since(job, launched)]
     rows = []
     for job in jobs:
         result = read_result(job)
@@ -85,13 +90,31 @@ def _detail(result: RunResult) -> str:
 
 
 def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:
+    """One line per job, named by what sets it apart from the other jobs (the overrides that
+    all its job folders share are said once, on the first line)."""
     shown = ("completed", "skipped", "failed", "interrupted")
     if any(status == "running" for _, status, _ in rows):
         shown += ("running",)
     counts = {s: sum(1 for _, status, _ in rows if status == s) for s in shown}
     lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
-    lines += [f"  {job:>4}  {status:<11} {detail}" for job, status, detail in rows]
+    names, shared = distinguishing_names([job for job, _, _ in rows])
+    if shared:
+        lines.append(f"  every job: {shared}")
+    width = max((len(n) for n in names), default=0)
+    lines += [f"  {name:<{width}}  {status:<11} {detail}"
+              for name, (_, status, detail) in zip(names, rows, strict=True)]
     return "\n".join(lines)
+
+
+def distinguishing_names(folders: list[str]) -> tuple[list[str], str]:
+    """The job folder names (comma-separated overrides) without the overrides they all share,
+    and those shared overrides."""
+    parts = [folder.split(",") for folder in folders]
+    if len(parts) < 2:
+        return folders, ""
+    shared = [p for p in parts[0] if all(p in other for other in parts[1:])]
+    names = [",".join(p for p in part if p not in shared) or "(defaults)" for part in parts]
+    return names, ",".join(shared)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,15 +1,18 @@
 """One run, top to bottom: config -> data -> model -> fit -> test -> result.json."""
 
+import inspect
 import logging
 import time
 import traceback
 import warnings
 from pathlib import Path
 
+import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
+from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from fidle_runs.callbacks.result_progress import ResultProgress
@@ -21,7 +24,16 @@ from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.models.classifier import ImageClassifier
 from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
-from fidle_runs.run_dir import last_checkpoint, save_config, set_aside
+from fidle_runs.run_dir import (
+    CHECKPOINT_DIR,
+    check_same_run,
+    clear_temporaries,
+    clear_unfinished_attempt,
+    clear_unreferenced_checkpoints,
+    last_checkpoint,
+    save_config,
+    set_aside,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,7 @@ def train(cfg: DictConfig) -> RunResult:
     check_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
+    check_same_run(run_dir, cfg, previous)
     if previous is not None and previous.status == "completed":
         if not cfg.get("rerun", False):
             log.info("%s already holds a completed run (test_acc %s): nothing to do (rerun=true "
@@ -41,13 +54,19 @@ def train(cfg: DictConfig) -> RunResult:
             return previous
         log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
         previous = None
-    save_config(run_dir, cfg)
     checkpoint = last_checkpoint(run_dir)
+    if checkpoint is None:
+        clear_unfinished_attempt(run_dir, previous, _outputs(cfg))
+        previous = None
+    else:
+        clear_unreferenced_checkpoints(checkpoint)
+    clear_temporaries(run_dir, run_dir / CHECKPOINT_DIR)
+    save_config(run_dir, cfg)
     step, epochs_before = _checkpoint_position(checkpoint) if checkpoint else (0, 0)
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs)
     result.epochs = epochs_before
-    if previous is not None and checkpoint is not None:
+    if previous is not None:
         result.resumed = previous.resumed + 1
         result.duration_s["fit"] = previous.duration_s.get("fit", 0.0)
         result.started = previous.started or result.started
@@ -96,8 +115,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     datamodule.setup("fit")
     result.data = datamodule.describe()
 
-    net = build(cfg.model.net, "model.net")(in_shape=datamodule.shape,
-                                            n_classes=datamodule.n_classes)
+    net = _network(cfg, datamodule)
     scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     module = ImageClassifier(net, build(cfg.optimizer, "optimizer"), scheduler,
                              n_classes=datamodule.n_classes, model_name=cfg.model.name)
@@ -106,7 +124,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     progress = ResultProgress(result, str(run_dir))
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
                  if c is not None] + [progress, StopOnRequeueSignal()]
-    loggers = _loggers(cfg, result.resumed, resume[1] if resume else None)
+    loggers = _loggers(cfg, resume[1] if resume else None)
     placement = {"devices": devices} if devices is not None else {}
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
                                 plugins=_plugins(cfg), **placement)
@@ -145,23 +163,45 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
 
 
-def _loggers(cfg: DictConfig, resumed: int, purge_step: int | None) -> list:
-    """Loggers from config. A resumed run's CSV logs go to a new version folder, because
-    Lightning's CSVLogger deletes an existing metrics.csv. TensorBoard appends to the same folder
-    and purges what the interrupted segment logged after its last checkpoint, so no step is
-    shown twice."""
+def _network(cfg: DictConfig, datamodule: GTSRBDataModule) -> torch.nn.Module:
+    """The model's network sized from the data; a model that cannot take it is one clear line."""
+    try:
+        return build(cfg.model.net, "model.net")(in_shape=datamodule.shape,
+                                                 n_classes=datamodule.n_classes)
+    except ValueError as e:
+        raise UserError(f"model={cfg.model.name} cannot take {datamodule.describe()['name']} "
+                        f"samples of shape {tuple(datamodule.shape)}: {e}; choose another model "
+                        "or other data (e.g. a larger data.size)") from None
+
+
+def _loggers(cfg: DictConfig, purge_step: int | None) -> list:
+    """Loggers from config. A resumed run's TensorBoard and CSV logs stay in their folders:
+    both drop what the interrupted attempt logged from the checkpoint's step on (`purge_step`),
+    so each epoch is logged once."""
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        target = str(logger_cfg.get("_target_", ""))
-        if resumed and target.endswith("CSVLogger"):
-            logger_cfg = OmegaConf.merge(logger_cfg, {"version": f"resume-{resumed}"})
-        if purge_step is not None and target.endswith("TensorBoardLogger"):
+        if purge_step is not None and _purges(hydra.utils.get_class(logger_cfg._target_)):
             with open_dict(logger_cfg):
                 logger_cfg.purge_step = purge_step
         loggers.append(build(logger_cfg, f"logger.{name}"))
     return loggers
+
+
+def _purges(logger_class: type) -> bool:
+    """Whether a logger takes `purge_step` (TensorBoard's passes it on to its SummaryWriter)."""
+    return (issubclass(logger_class, TensorBoardLogger)
+            or "purge_step" in inspect.signature(logger_class).parameters)
+
+
+def _outputs(cfg: DictConfig) -> list[Path]:
+    """The folders a run writes besides its own files: checkpoints and each logger's folder."""
+    outputs = [Path(cfg.paths.run_dir) / CHECKPOINT_DIR]
+    for logger_cfg in (cfg.get("logger") or {}).values():
+        if logger_cfg is not None and logger_cfg.get("save_dir") and logger_cfg.get("name"):
+            outputs.append(Path(logger_cfg.save_dir) / logger_cfg.name)
+    return outputs
 
 
 def _checkpoint_position(checkpoint: Path) -> tuple[int, int]:

@@ -1,3 +1,4 @@
+import csv
 import os
 import subprocess
 import sys
@@ -92,3 +93,17 @@ def tensorboard_epochs(run_dir: Path, tag: str) -> list[int]:
     steps = [step for step, _ in tensorboard_scalars(run_dir, tag)]
     epoch_at = dict(tensorboard_scalars(run_dir, "epoch"))
     return [int(epoch_at[step]) for step in steps]
+
+
+def csv_epochs(run_dir: Path, column: str) -> list[int]:
+    """The epochs of the rows of the run's csv/metrics.csv that have `column`, in file order."""
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f) if row.get(column)]
+
+
+def job_dir(sweep_dir: Path, *overrides: str) -> Path:
+    """The one job folder of a sweep whose overrides include `overrides`."""
+    found = [p for p in sweep_dir.iterdir()
+             if p.is_dir() and set(overrides) <= set(p.name.split(","))]
+    assert len(found) == 1, f"{overrides} match {[p.name for p in found]} in {sweep_dir}"
+    return found[0]

@@ -6,6 +6,7 @@ import torch
 from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule, validation_indices
 from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
+from fidle_runs.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,33 @@ def test_reads_fidle_float_sets_as_they_are(tmp_path):
     with h5py.File(path) as f:
         expected = np.rint(f["x_test"][:5, :, :, 0] * 255)
     np.testing.assert_array_equal(dm.tensors["test"][0][:5, 0].numpy(), expected)
+
+
+def _write_set(path, n_train=300, labels=None):
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for split, n in (("train", n_train), ("test", 50), ("meta", 43)):
+            f[f"x_{split}"] = rng.integers(0, 255, (n, 24, 24, 3 if split == "meta" else 1),
+                                           dtype=np.uint8)
+            f[f"y_{split}"] = rng.integers(0, 43, n)
+        if labels is not None:
+            f["y_train"][: len(labels)] = labels
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: _write_set(p, labels=[43]), r"1 label\(s\) in y_train outside 0..42 \(e.g. 43\)"),
+    (lambda p: _write_set(p, labels=[-1, 7, 99]), r"2 label\(s\) in y_train outside 0..42"),
+    (lambda p: _write_set(p, n_train=0), "it holds 0 train and 50 test images"),
+    (lambda p: p.mkdir(), "is a directory, not an H5 file"),
+])
+def test_a_users_own_h5_that_cannot_train_is_refused_before_training(tmp_path, make, message):
+    """Labels out of range used to fail mid-training in the loss (IndexError); the user's own
+    file is theirs to fix: no advice to delete it and rebuild."""
+    path = tmp_path / "set.h5"
+    make(path)
+    dm = GTSRBDataModule(h5_file=str(path))
+    with pytest.raises(UserError, match=message) as failure:
+        dm.setup("fit")
+    if path.is_file():
+        assert "fix or replace it, or drop data.h5_file" in str(failure.value)
+        assert "rebuild" not in str(failure.value)

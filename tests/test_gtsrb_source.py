@@ -38,6 +38,12 @@ def test_explicit_raw_dir_must_hold_gtsrb(tmp_path):
         resolve_source("auto", str(tmp_path), None, str(tmp_path / "s"))
 
 
+def test_raw_dir_with_a_synthetic_source_is_refused(tmp_path):
+    with pytest.raises(UserError, match=r"data.raw_dir=/data/GTSRB is not read with "
+                                        r"data.source=synthetic"):
+        resolve_source("synthetic", "/data/GTSRB", None, str(tmp_path / "s"))
+
+
 def test_synthetic_source_is_generated_once(tmp_path):
     src = resolve_source("synthetic", None, None, str(tmp_path), 0.01, 0)
     raw = materialize(src, workers=2)
@@ -80,6 +86,19 @@ def test_prepare_command_builds_fidle_sets(tmp_path, raw_kaggle):
     built = sorted(p.name for p in (tmp_path / "GTSRB" / "enhanced" / "real").glob("*.h5"))
     assert built == ["set-24x24-L.h5", "set-24x24-RGB-HE.h5"]
     assert "source images/s" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("modes=[XYZ]", "modes=['XYZ'] is invalid: 'XYZ' is not one of RGB,"),
+    ("sizes=[0]", "sizes=[0] is invalid: 0 is not an integer >= 8"),
+])
+def test_prepare_command_refuses_bad_sets_before_touching_data(tmp_path, override, message):
+    proc = run_module("fidle_runs.prepare", "data.source=synthetic", override,
+                      f"paths.data_dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"fidle_runs.prepare: error: {message}")
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.rglob("*.png")), "nothing generated"
 
 
 def test_prepare_command_does_not_import_torch():

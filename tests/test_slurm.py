@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from fidle_runs.config import build
+from fidle_runs.config import build, sweep_job_dir
 from fidle_runs.result import read_result
-from tests.conftest import REPO, compose_train, run_module, tensorboard_epochs
+from tests.conftest import REPO, compose_train, job_dir, run_module, tensorboard_epochs
 
 pytestmark = pytest.mark.slurm
 
@@ -101,7 +101,7 @@ def test_sweep_through_a_jeanzay_preset_completes_three_runs(small_sweep, tmp_pa
                       f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"sweep {sweep_dir}: 3 completed, 0 skipped, 0 failed" in proc.stdout
-    results = [read_result(sweep_dir / str(n)) for n in range(3)]
+    results = [read_result(job_dir(sweep_dir, f"model=cnn_v{n}")) for n in (1, 2, 3)]
     assert [r.model for r in results] == ["cnn_v1", "cnn_v2", "cnn_v3"]
     assert all(r.status == "completed" and r.epochs == 1 for r in results)
     assert all(r.metrics["test_acc"] is not None for r in results)
@@ -125,7 +125,8 @@ def test_sweep_with_a_failing_run_completes_the_others_and_reports_it(small_swee
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert f"sweep {sweep_dir}: 1 completed, 0 skipped, 1 failed, 0 interrupted" in proc.stdout
     assert "optimizer.lr=-1 is invalid" in proc.stdout
-    failed, completed = read_result(sweep_dir / "0"), read_result(sweep_dir / "1")
+    failed = read_result(job_dir(sweep_dir, "optimizer.lr=-1"))
+    completed = read_result(job_dir(sweep_dir, "optimizer.lr=0.001"))
     assert failed.status == "failed" and "optimizer.lr=-1 is invalid" in failed.error
     assert completed.status == "completed" and completed.slurm["job_id"]
 
@@ -172,8 +173,9 @@ def test_scontrol_requeue_of_a_sweep_job_resumes_it_from_its_checkpoint(small_sw
          "hydra/launcher=slurm", "hydra.launcher.partition=local", f"hydra.launcher.name={name}",
          f"hydra.sweep.dir={sweep_dir}"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_dir = sweep_dir / "0"
-    _wait_until((run_dir / "checkpoints" / "last.ckpt").exists, 300, "the first checkpoint")
+    _wait_until(lambda: list(sweep_dir.glob("*/checkpoints/last.ckpt")), 300,
+                "the first checkpoint")
+    (run_dir,) = (p for p in sweep_dir.iterdir() if (p / "checkpoints").is_dir())
     (job,) = (line.split()[0] for line in _squeue("-n", name))
     subprocess.run(["scontrol", "requeue", job], check=True)
     out, err = launcher.communicate(timeout=600)
@@ -198,7 +200,8 @@ def test_time_limit_requeues_the_job_until_the_run_is_done(small_sweep, tmp_path
                       f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "1 completed" in proc.stdout
-    assert 1 <= _assert_resumed(sweep_dir / "0", 60) <= 5
+    (run_dir,) = (p for p in sweep_dir.iterdir() if (p / "checkpoints").is_dir())
+    assert 1 <= _assert_resumed(run_dir, 60) <= 5
 
 
 def test_requeue_signal_resumes_a_run_sbatch_job_from_its_checkpoint(small_sweep, tmp_path):
@@ -223,14 +226,17 @@ def test_requeued_sweep_job_skips_its_completed_run_and_resumes_the_other(small_
     job = _sbatch("sweep.sbatch", *small_sweep, "trainer.max_epochs=3", "model=cnn_v1,cnn_v2",
                   cwd=tmp_path)
     sweep_dir = tmp_path / "outputs" / "sweeps" / f"slurm-{job}"
-    _wait_until((sweep_dir / "1" / "checkpoints" / "last.ckpt").exists, 600,
+    first_dir, second_dir = (sweep_dir / sweep_job_dir([*small_sweep, "trainer.max_epochs=3",
+                                                          f"model={m}"])
+                             for m in ("cnn_v1", "cnn_v2"))
+    _wait_until((second_dir / "checkpoints" / "last.ckpt").exists, 600,
                 "the second run's first checkpoint")
-    first = read_result(sweep_dir / "0")
+    first = read_result(first_dir)
     subprocess.run(["scancel", "--signal=USR1", job], check=True)
-    _wait_until(lambda: (r := read_result(sweep_dir / "1")) is not None and r.resumed == 1, 300,
+    _wait_until(lambda: (r := read_result(second_dir)) is not None and r.resumed == 1, 300,
                 "the requeued sweep to resume its second run")
     _wait_until(lambda: not _squeue("-j", job), 300, f"job {job} to finish")
     out = (tmp_path / f"fidle_sweep-{job}.out").read_text()
     assert f"sweep outputs/sweeps/slurm-{job}: 1 completed, 1 skipped, 0 failed" in out, out[-3000:]
-    assert read_result(sweep_dir / "0").updated == first.updated, "the completed run not retrained"
-    assert _assert_resumed(sweep_dir / "1", 3) == 1
+    assert read_result(first_dir).updated == first.updated, "the completed run not retrained"
+    assert _assert_resumed(second_dir, 3) == 1

@@ -8,30 +8,56 @@ import math
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from fidle_runs.config import CONF_DIR
+from fidle_runs.config import CONF_DIR, sweep_job_dir
 from fidle_runs.result import RunResult, read_result
+from fidle_runs.run_dir import mark_launched
 from fidle_runs.sweep_summary import SweepSummary, format_summary, summarize
 from fidle_runs.train import train
-from tests.conftest import run_module
+from tests.conftest import job_dir, run_module
 
 
-def test_failing_run_does_not_stop_the_sweep_and_relaunch_skips_completed(tmp_path,
-                                                                          shared_data_dir):
+def test_failing_run_does_not_stop_the_sweep_and_relaunch_is_keyed_by_config(tmp_path,
+                                                                              shared_data_dir):
+    """Relaunched with one value changed (and the others in another order), the sweep trains the
+    new value, skips the completed run and retries the failed one; the run of the value no longer
+    asked for is neither retrained nor reported."""
     sweep_dir = tmp_path / "sweep"
-    args = ["fidle_runs", "-m", "+experiment=gtsrb_cnn", "data.source=synthetic",
-            "data.synthetic_fraction=0.05", "trainer.max_epochs=1", "optimizer.lr=-1,0.001",
-            f"paths.data_dir={shared_data_dir}", f"hydra.sweep.dir={sweep_dir}"]
-    first = run_module(*args, cwd=tmp_path)
+    common = ["fidle_runs", "-m", "+experiment=gtsrb_cnn", "data.source=synthetic",
+              "data.synthetic_fraction=0.05", "trainer.max_epochs=1",
+              f"paths.data_dir={shared_data_dir}", f"hydra.sweep.dir={sweep_dir}"]
+    first = run_module(*common, "optimizer.lr=-1,0.001,0.002", cwd=tmp_path)
     assert first.returncode == 1
-    assert f"sweep {sweep_dir}: 1 completed, 0 skipped, 1 failed, 0 interrupted" in first.stdout
-    failed, completed = read_result(sweep_dir / "0"), read_result(sweep_dir / "1")
+    assert f"sweep {sweep_dir}: 2 completed, 0 skipped, 1 failed, 0 interrupted" in first.stdout
+    failed = read_result(job_dir(sweep_dir, "optimizer.lr=-1"))
+    completed = read_result(job_dir(sweep_dir, "optimizer.lr=0.001"))
     assert failed.status == "failed" and "optimizer.lr=-1 is invalid" in failed.error
     assert completed.status == "completed" and completed.epochs == 1
+    assert "  every job: +experiment=gtsrb_cnn,data.source=synthetic," in first.stdout
+    assert "\n  optimizer.lr=-1     failed      cnn_v1 on ?: UserError: optimizer.lr=-1" \
+        in first.stdout
 
-    again = run_module(*args, cwd=tmp_path)
+    again = run_module(*common, "optimizer.lr=0.005,0.001,-1", cwd=tmp_path)
     assert again.returncode == 1
-    assert f"sweep {sweep_dir}: 0 completed, 1 skipped, 1 failed, 0 interrupted" in again.stdout
-    assert read_result(sweep_dir / "1").updated == completed.updated, "not retrained"
+    assert f"sweep {sweep_dir}: 1 completed, 1 skipped, 1 failed, 0 interrupted" in again.stdout
+    assert "lr=0.002" not in again.stdout, "a run of another launch is not reported"
+    assert read_result(job_dir(sweep_dir, "optimizer.lr=0.001")).updated == completed.updated
+    new = job_dir(sweep_dir, "optimizer.lr=0.005")
+    assert read_result(new).status == "completed"
+    assert "lr: 0.005" in (new / "config.yaml").read_text()
+    assert len([p for p in sweep_dir.iterdir() if p.is_dir()]) == 4
+
+
+def test_job_folders_are_named_by_what_the_job_is():
+    assert sweep_job_dir(["model=cnn_v2", "+experiment=gtsrb_full", "data.size=48"]) == \
+        "+experiment=gtsrb_full,data.size=48,model=cnn_v2"
+    assert sweep_job_dir(["model=cnn_v1", "rerun=true", "paths.data_dir=/x",
+                          "hydra.launcher.n_jobs=2"]) == "model=cnn_v1"
+    escaped = sweep_job_dir(["data.h5_file=/data/set.h5", "model=cnn_v1"])
+    assert escaped.startswith("data.h5_file=_data_set.h5,model=cnn_v1-") and "/" not in escaped
+    assert escaped != sweep_job_dir(["data.h5_file=/data_set.h5", "model=cnn_v1"])
+    long = sweep_job_dir([f"x{i}=0.123456789" for i in range(20)])
+    assert len(long) == 120 and long != sweep_job_dir([f"x{i}=0.123456788" for i in range(20)])
+    assert sweep_job_dir([]) == "defaults"
 
 
 def test_rerun_sets_the_completed_run_aside(small_run, tmp_path):
@@ -77,6 +103,9 @@ def test_summary_reads_every_kind_of_run(tmp_path):
     (tmp_path / "3").mkdir()
     (tmp_path / "3" / "fidle_runs.log").write_text("crashed before writing a result")
 
+    for name in ("0", "1", "2", "3", "10"):
+        mark_launched(tmp_path / name)
+    RunResult(status="completed", model="cnn_v1").write(tmp_path / "11")  # not in this launch
     rows = summarize(tmp_path, launched)
     assert [(job, status) for job, status, _ in rows] == [
         ("0", "completed"), ("1", "failed"), ("2", "interrupted"), ("3", "failed"),
@@ -95,7 +124,7 @@ def test_local_parallel_sweep_runs_two_at_once(tmp_path, shared_data_dir):
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"sweep {sweep_dir}: 2 completed, 0 skipped, 0 failed" in proc.stdout
-    a, b = (read_result(sweep_dir / n) for n in ("0", "1"))
+    a, b = (read_result(job_dir(sweep_dir, f"model={m}")) for m in ("cnn_v1", "cnn_v3"))
     assert (a.model, b.model) == ("cnn_v1", "cnn_v3")
     start_a, end_a, start_b, end_b = (dt.datetime.fromisoformat(t) for t in
                                       (a.started, a.updated, b.started, b.updated))
@@ -108,6 +137,8 @@ def test_summary_is_printed_even_when_the_launcher_aborts(tmp_path, capsys):
     RunResult(status="completed", model="cnn_v1", data={"name": "set-24x24-L"},
               metrics={"test_acc": 0.5}, epochs=1).write(tmp_path / "0")
     RunResult(status="running", model="cnn_v2", epochs=1, max_epochs=3).write(tmp_path / "1")
+    for job in ("0", "1"):
+        mark_launched(tmp_path / job)
     summary.summary_if_aborted()
     out = capsys.readouterr().out
     assert out.startswith("the launcher stopped before every run returned")

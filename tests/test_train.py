@@ -1,6 +1,5 @@
 """End-to-end runs of the real gtsrb_cnn experiment on a small synthetic set, on the CPU."""
 
-import csv
 import json
 import os
 import signal
@@ -16,7 +15,13 @@ from fidle_runs.report.learning_curves import read_curves
 from fidle_runs.report.predictions import run_predictions
 from fidle_runs.result import read_result
 from fidle_runs.train import train
-from tests.conftest import REPO, run_module, tensorboard_epochs, tensorboard_scalars
+from tests.conftest import (
+    REPO,
+    csv_epochs,
+    run_module,
+    tensorboard_epochs,
+    tensorboard_scalars,
+)
 
 CHANCE = 1 / 43
 
@@ -78,6 +83,45 @@ def test_completed_run_is_never_overwritten(small_run, tmp_path):
     assert (run_dir / "result.json").stat().st_mtime_ns == stamp
 
 
+def test_a_completed_run_refuses_another_config(small_run, tmp_path):
+    """A different model, learning rate or epoch count sent into a completed run's directory was
+    answered "already holds a completed run ... nothing to do" (exit 0), reporting the old run."""
+    run_dir = tmp_path / "run"
+    train(small_run("trainer.max_epochs=1", run_dir=run_dir))
+    for override, difference in (("model=cnn_v2", "model.name='cnn_v1', not 'cnn_v2'"),
+                                 ("optimizer.lr=0.01", "optimizer.lr=0.001, not 0.01"),
+                                 ("trainer.max_epochs=3", "trainer.max_epochs=1, not 3")):
+        cfg = small_run("trainer.max_epochs=1", override, run_dir=run_dir)
+        with pytest.raises(UserError, match=f"holds a run started with {difference}"):
+            train(cfg)
+    assert read_result(run_dir).model == "cnn_v1"
+
+
+def test_a_run_that_failed_before_its_first_epoch_takes_a_corrected_config(small_run, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match=r"data.batch_size=0 is invalid"):
+        train(small_run("trainer.max_epochs=1", "data.batch_size=0", run_dir=run_dir))
+    assert read_result(run_dir).status == "failed"
+    result = train(small_run("trainer.max_epochs=1", "data.batch_size=64", run_dir=run_dir))
+    assert result.status == "completed" and result.epochs == 1
+    assert "batch_size: 64" in (run_dir / "config.yaml").read_text()
+
+
+def test_last_checkpoint_follows_every_epoch_even_without_improvement(small_run, tmp_path):
+    """Lightning writes last.ckpt only with a new best: with validation accuracy flat (a learning
+    rate too small to move it) last.ckpt stayed at epoch 1 of 3."""
+    import torch
+
+    run_dir = tmp_path / "run"
+    result = train(small_run("trainer.max_epochs=3", "optimizer.lr=1e-12", run_dir=run_dir))
+    accuracies = [v for _, v in tensorboard_scalars(run_dir, "val_acc")]
+    assert len(set(accuracies)) == 1, "validation accuracy never improved"
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2 and result.epochs == 3
+    (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
+    assert best.name.startswith("best-epoch000")
+
+
 def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
     run_dir = tmp_path / "run"
     train(small_run("trainer.max_epochs=1", run_dir=run_dir))
@@ -88,15 +132,16 @@ def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
         train(small_run("trainer.max_epochs=1", "data.mode=RGB", run_dir=run_dir))
 
 
-def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
-    """SIGKILL after the first epoch's checkpoint, then the same command again, which resumes and
-    completes the run as users see it on a terminal or in a Slurm log."""
-    run_dir = tmp_path / "run"
+def test_killed_run_moved_elsewhere_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
+    """SIGKILL after the first epoch's checkpoint, the run directory moved to another place, then
+    the same command there, which resumes and completes the run as users see it on a terminal or
+    in a Slurm log."""
+    run_dir, moved = tmp_path / "run", tmp_path / "elsewhere" / "run"
     args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
             "data.synthetic_fraction=0.05", "trainer.max_epochs=3",
-            f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            f"paths.data_dir={shared_data_dir}"]
+    proc = subprocess.Popen([sys.executable, "-m", *args, f"hydra.run.dir={run_dir}"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while not last.exists() and proc.poll() is None and time.time() < deadline:
@@ -106,21 +151,25 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
     interrupted = read_result(run_dir)
     assert interrupted.status == "running" and interrupted.epochs == 1
     assert interrupted.duration_s["fit"] > 0, "result.json follows training epoch by epoch"
+    moved.parent.mkdir()
+    run_dir.rename(moved)
 
-    again = run_module(*args, cwd=tmp_path)
+    again = run_module(*args, f"hydra.run.dir={moved}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     out = again.stdout + again.stderr
     assert "resuming from" in out and "epoch 3/3" in out
+    assert "dirpath has changed" not in out, "the best checkpoint is known in the new place"
     assert "\r" not in again.stdout, "plain lines when stdout is a file"
-    assert str(run_dir / "result.json") in out and "tensorboard --logdir" in out
-    assert (run_dir / "fidle_runs.log").is_file()
-    result = read_result(run_dir)
+    assert str(moved / "result.json") in out and "tensorboard --logdir" in out
+    assert (moved / "fidle_runs.log").is_file()
+    result = read_result(moved)
     assert result.status == "completed" and result.epochs == 3 and result.resumed == 1
     assert result.metrics["test_acc"] > 10 * CHANCE
     assert result.duration_s["fit"] > interrupted.duration_s["fit"]
-    first = _epochs_trained(run_dir / "csv" / "metrics.csv")
-    resumed = _epochs_trained(run_dir / "csv" / "resume-1" / "metrics.csv")
-    assert first == [0] and resumed == [1, 2], "no epoch lost, none trained twice"
+    assert Path(result.checkpoints["best"]).parent == moved / "checkpoints"
+    assert Path(result.checkpoints["best"]).is_file()
+    assert csv_epochs(moved, "train_loss") == [0, 1, 2], "no epoch lost, none trained twice"
+    assert csv_epochs(moved, "val_acc") == [0, 1, 2]
 
 
 # SIGUSR1 (Slurm's warning) also runs in the default suite through test_slurm.py's requeue tests.
@@ -158,11 +207,6 @@ def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == 4, "each epoch's lr logged once"
 
 
-def _epochs_trained(metrics_csv: Path) -> list[int]:
-    with open(metrics_csv) as f:
-        return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("train_loss")})
-
-
 def _fails(*overrides: str, cwd: Path, env: dict | None = None) -> str:
     proc = run_module("fidle_runs", "+experiment=gtsrb_cnn", *overrides, cwd=cwd, env=env)
     assert proc.returncode != 0
@@ -180,6 +224,17 @@ def test_bad_input_is_one_clear_line(override, culprit, tmp_path):
     stderr = _fails(override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines[-1].startswith(culprit), stderr[-2000:]
+    assert "Traceback" not in stderr
+
+
+def test_a_model_that_cannot_take_the_data_is_one_clear_line(tmp_path, shared_data_dir):
+    stderr = _fails("data.source=synthetic", "data.synthetic_fraction=0.05", "data.size=8",
+                    "model=cnn_v2", f"paths.data_dir={shared_data_dir}",
+                    f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert stderr.strip().splitlines()[-1] == (
+        "fidle_runs: error: model=cnn_v2 cannot take set-8x8-L samples of shape (1, 8, 8): input "
+        "shape (1, 8, 8) is too small for this network; choose another model or other data "
+        "(e.g. a larger data.size)"), stderr[-2000:]
     assert "Traceback" not in stderr
 
 

@@ -12,8 +12,11 @@ class ResultProgress(pl.Callback):
     def __init__(self, result: RunResult, run_dir: str) -> None:
         self.result, self.run_dir = result, run_dir
         self.fit_before = result.duration_s["fit"]
+        self.start = time.perf_counter()
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Not on_train_start: resumed from a checkpoint with every epoch done (killed while
+        # testing), fit ends without starting to train.
         self.start = time.perf_counter()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -16,6 +16,7 @@ from fidle_runs.data.gtsrb_h5 import (
     N_CLASSES,
     TRACK_KEY,
     SetSpec,
+    check_labels,
     load_arrays,
     read_attrs,
     set_filename,
@@ -84,8 +85,12 @@ class GTSRBDataModule(pl.LightningDataModule):
         else:
             src = self.raw_source
             path = self.h5_path(src)
-        arrays = load_arrays(path, ("x_train", "y_train", "x_test", "y_test", TRACK_KEY))
-        attrs = read_attrs(path)
+        user_file = bool(hp.h5_file)
+        arrays = load_arrays(path, ("x_train", "y_train", "x_test", "y_test", TRACK_KEY),
+                             user_file)
+        attrs = read_attrs(path, user_file)
+        for key in ("y_train", "y_test"):
+            check_labels(arrays[key], key, path, user_file)
         self.set_path = path
         self.source_kind = attrs.get("source", "unknown")
         x_train, y_train = _to_tensors(arrays["x_train"], arrays["y_train"])

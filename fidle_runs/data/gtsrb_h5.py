@@ -41,17 +41,19 @@ def set_filename(spec: SetSpec, roi: bool, scale: float, subset_seed: int) -> st
     return name + ".h5"
 
 
-def read_attrs(path: Path) -> dict[str, Any]:
-    """The attributes of a valid set file (raises UserError when it is corrupt or incomplete)."""
-    with _open(path) as f:
-        _check_layout(f, path)
+def read_attrs(path: Path, user_file: bool = False) -> dict[str, Any]:
+    """The attributes of a valid set file (raises UserError when it is corrupt or incomplete).
+    `user_file`: the user gave it (data.h5_file), so the fix is theirs, not a rebuild."""
+    with _open(path, user_file) as f:
+        _check_layout(f, path, user_file)
         return {k: _plain(v) for k, v in f.attrs.items()}
 
 
-def load_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarray]:
+def load_arrays(path: Path, keys: tuple[str, ...] = KEYS,
+                user_file: bool = False) -> dict[str, np.ndarray]:
     """Arrays of a valid set file, images as uint8 NHWC (FIDLE's float [0, 1] files converted)."""
-    with _open(path) as f:
-        _check_layout(f, path)
+    with _open(path, user_file) as f:
+        _check_layout(f, path, user_file)
         out = {}
         if TRACK_KEY in keys and TRACK_KEY not in f:
             keys = tuple(k for k in keys if k != TRACK_KEY)
@@ -64,26 +66,37 @@ def load_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarra
         return out
 
 
-def _open(path: Path) -> h5py.File:
-    if not Path(path).is_file():
+def fix_for(user_file: bool) -> str:
+    """What to do about a bad set file: the user's own is theirs to fix; ours is rebuilt."""
+    if user_file:
+        return "fix or replace it, or drop data.h5_file to prepare the set from raw data"
+    return "delete it and run again to rebuild it (python -m fidle_runs.prepare)"
+
+
+def _open(path: Path, user_file: bool) -> h5py.File:
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"H5 set {path} is a directory, not an H5 file: give data.h5_file the "
+                        "path of the .h5 file itself")
+    if not path.is_file():
         raise UserError(f"H5 set {path} does not exist: fix data.h5_file or drop it to prepare "
                         "the set from raw data")
     try:
         return h5py.File(path, "r")
     except OSError as e:
-        raise UserError(f"H5 set {path} is corrupt or truncated ({e}): delete it and run again "
-                        "to rebuild it (python -m fidle_runs.prepare)") from None
+        raise UserError(f"H5 set {path} is corrupt or truncated ({e}): "
+                        f"{fix_for(user_file)}") from None
 
 
-def _check_layout(f: h5py.File, path: Path) -> None:
+def _check_layout(f: h5py.File, path: Path, user_file: bool) -> None:
     missing = [k for k in KEYS if k not in f]
     if missing:
         raise UserError(f"H5 set {path} lacks key(s) {', '.join(missing)}: it is not a GTSRB "
-                        "enhanced set; delete it and rebuild it (python -m fidle_runs.prepare)")
+                        f"enhanced set; {fix_for(user_file)}")
     try:
         shapes = {k: f[k].shape for k in KEYS}
     except (OSError, RuntimeError) as e:
-        raise UserError(f"H5 set {path} is corrupt ({e}): delete it and rebuild it") from None
+        raise UserError(f"H5 set {path} is corrupt ({e}): {fix_for(user_file)}") from None
     problems = []
     for split in ("train", "test", "meta"):
         x, y = shapes[f"x_{split}"], shapes[f"y_{split}"]
@@ -93,8 +106,19 @@ def _check_layout(f: h5py.File, path: Path) -> None:
             problems.append(f"y_{split} has shape {y}, expected ({x[0]},)")
     if not problems and shapes["x_train"][1:] != shapes["x_test"][1:]:
         problems.append(f"x_train {shapes['x_train']} and x_test {shapes['x_test']} differ")
+    if not problems and (shapes["x_train"][0] == 0 or shapes["x_test"][0] == 0):
+        problems.append(f"it holds {shapes['x_train'][0]} train and {shapes['x_test'][0]} test "
+                        "images")
     if problems:
-        raise UserError(f"H5 set {path} has wrong shapes: {problems[0]}; delete it and rebuild it")
+        raise UserError(f"H5 set {path} has wrong shapes: {problems[0]}; {fix_for(user_file)}")
+
+
+def check_labels(labels: np.ndarray, key: str, path: Path, user_file: bool) -> None:
+    """Labels must be class ids 0..42: anything else fails mid-training in the loss."""
+    bad = labels[(labels < 0) | (labels >= N_CLASSES)]
+    if len(bad):
+        raise UserError(f"H5 set {path} has {len(bad)} label(s) in {key} outside "
+                        f"0..{N_CLASSES - 1} (e.g. {int(bad[0])}): {fix_for(user_file)}")
 
 
 def _float_to_uint8(data: h5py.Dataset, chunk: int = 4096) -> np.ndarray:

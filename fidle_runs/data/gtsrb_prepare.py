@@ -63,6 +63,8 @@ def prepare_sets(raw: RawGTSRB, source: str, specs: list[SetSpec], out_dir: Path
     if not missing():
         return paths
     with atomic.exclusive_lock(out_dir / ".prepare.lock"):
+        # Holding the lock, we own every write of these sets: what is there was left by a kill.
+        atomic.remove_temporaries(out_dir, "set-*.h5")
         todo = missing()
         if todo:
             _build(raw, todo, {s: paths[s] for s in todo}, wanted, roi, scale, subset_seed,

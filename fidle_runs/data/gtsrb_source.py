@@ -40,6 +40,10 @@ def resolve_source(source: str, raw_dir: str | None, datasets_dir: str | None,
     """Decide where the raw data is, without touching it (no download, no generation)."""
     if source not in SOURCES:
         raise UserError(f"data.source={source!r} is not one of {', '.join(SOURCES)}")
+    if source == "synthetic" and raw_dir:
+        raise UserError(f"data.raw_dir={raw_dir} is not read with data.source=synthetic: drop "
+                        "data.raw_dir to train on synthetic signs, or set data.source=auto to "
+                        "train on it")
     raw_dir = str(Path(raw_dir).expanduser()) if raw_dir else None
     datasets_dir = str(Path(datasets_dir).expanduser()) if datasets_dir else None
     if source in ("auto", "real"):
@@ -114,8 +118,9 @@ def _generate_synthetic(src: RawSource, workers: int | None) -> None:
     with atomic.exclusive_lock(src.root.with_name(src.root.name + ".lock")):
         if src.root.is_dir():
             return
+        # Holding the lock, we own every write of this set: what is there was left by a kill.
+        atomic.remove_temporaries(src.root.parent, src.root.name)
         tmp = atomic.temporary_path(src.root)
-        shutil.rmtree(tmp, ignore_errors=True)
         train, test = class_counts(src.synthetic_fraction)
         progress = Progress(sum(train) + sum(test), "generate synthetic GTSRB")
         log.info("generating a synthetic raw GTSRB (%d train / %d test images) in %s",

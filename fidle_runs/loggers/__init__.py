@@ -1,0 +1,1 @@
+"""Lightning loggers of our own (the rest come from Lightning, configured in conf/logger)."""
