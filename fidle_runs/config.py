@@ -19,7 +19,7 @@ from fidle_runs.errors import UserError
 from fidle_runs.run_dir import NOT_PART_OF_THE_RUN
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-MAX_JOB_DIR = 120
+MAX_JOB_DIR = 200  # of the 255 bytes a file name may have
 
 
 def run_name() -> str:
@@ -52,7 +52,8 @@ def sweep_job_dir(overrides: Sequence[str]) -> str:
 
 
 def _launch_only(key: str) -> bool:
-    return key in NOT_PART_OF_THE_RUN or key.split(".")[0] in ("paths", "hydra")
+    """`rerun`, `paths.data_dir`, `hydra.launcher.n_jobs`, `hydra/launcher`..."""
+    return key in NOT_PART_OF_THE_RUN or re.split(r"[./]", key)[0] in ("paths", "hydra")
 
 
 def register_resolvers() -> None:

@@ -17,7 +17,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from fidle_runs.config import CONF_DIR, register_resolvers
+from fidle_runs.config import CONF_DIR, register_resolvers, sweep_job_dir
 
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 # Keys the hydra-submitit-launcher hands to submitit.AutoExecutor unprefixed (BaseQueueConf).
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"{len(jobs)} jobs, sweep directory {cfg.hydra.sweep.dir}")
     for number, job in enumerate(jobs):
-        print(f"  #{number}: {shlex.join(job)}")
+        print(f"  #{number}: {shlex.join(job)}\n       in {sweep_job_dir(job)}/")
     launcher = cfg.hydra.launcher
     print(f"launcher: {launcher._target_}")
     if launcher._target_ == SLURM_LAUNCHER:

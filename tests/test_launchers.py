@@ -102,7 +102,9 @@ def test_dry_run_prints_the_sbatch_script_and_submits_nothing(tmp_path):
     out = proc.stdout
     assert out.startswith(f"24 jobs, sweep directory {tmp_path / 's'}")
     assert ("#23: data.size=48 data.mode=L-LHE model=cnn_v3 +experiment=gtsrb_full data.scale=0.2 "
-            "hydra/launcher=jeanzay_a100") in out
+            f"hydra/launcher=jeanzay_a100 hydra.sweep.dir={tmp_path / 's'}\n"
+            "       in +experiment=gtsrb_full,data.mode=L-LHE,data.scale=0.2,data.size=48,"
+            "model=cnn_v3/") in out
     for line in ("#SBATCH --array=0-23%24", "#SBATCH --partition=gpu_p5",
                  "#SBATCH --constraint=a100", "#SBATCH --cpus-per-task=8",
                  "#SBATCH --qos=qos_gpu_a100-dev", "#SBATCH --signal=USR1@180",
