@@ -15,15 +15,19 @@ What `keras_init` sets, per layer type:
 - Embedding: uniform in [-0.05, 0.05] (the padding row, if any, stays zero as PyTorch keeps it).
 """
 
+from typing import TypeVar
+
 import torch
 from torch import nn
+
+Net = TypeVar("Net", bound=nn.Module)
 
 EMBEDDING_BOUND = 0.05
 BATCHNORM_MOMENTUM = 0.01
 BATCHNORM_EPS = 1e-3
 
 
-def keras_init(net: nn.Module) -> nn.Module:
+def keras_init(net: Net) -> Net:
     """Re-initialize every supported layer of `net` in place, as Keras would; returns `net`."""
     for layer in net.modules():
         if isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d):
