@@ -45,6 +45,26 @@ def test_too_small_input_is_a_clear_error():
         cnn_v1((1, 8, 8))
 
 
+@pytest.mark.parametrize("builder", [cnn_v1, cnn_v2, cnn_v3])
+def test_gtsrb_cnns_start_as_keras_does(builder):
+    """Zero biases and glorot_uniform kernels (bound sqrt(6 / (fan_in + fan_out)))."""
+    torch.manual_seed(0)
+    layers = [m for m in builder((1, 24, 24)).modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert layers
+    for layer in layers:
+        w = layer.weight.detach()
+        receptive = w[0, 0].numel() if w.dim() == 4 else 1
+        assert w.abs().max() <= (6 / ((w.shape[0] + w.shape[1]) * receptive)) ** 0.5
+        assert (layer.bias == 0).all()
+
+
+def test_v3_batchnorm_is_keras_batchnorm():
+    norms = [m for m in cnn_v3((1, 24, 24)).modules()
+             if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)]
+    assert len(norms) == 4
+    assert all(b.momentum == pytest.approx(0.01) and b.eps == pytest.approx(1e-3) for b in norms)
+
+
 # LMNIST2 from its layers: conv 1->8 (3x3), conv 8->16 (3x3), 16 x 5 x 5 = 400 -> 100 -> 10.
 LMNIST2_PARAMS = (1 * 8 * 9 + 8) + (8 * 16 * 9 + 16) + (400 * 100 + 100) + (100 * 10 + 10)
 

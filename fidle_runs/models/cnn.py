@@ -2,8 +2,9 @@
 MNIST2's CNN and LMNIST2's PyTorch one (fidle.md §8).
 
 Keras Conv2D/Dense carry their ReLU inside the layer, so "Conv -> BN" in v3 is conv, ReLU, then
-BatchNorm. Each builder takes the input shape (channels, height, width) and the class count.
-The MNIST networks start as the Keras originals do (`keras_init`).
+BatchNorm. Each builder takes the input shape (channels, height, width) and the class count, and
+its network starts as the Keras original does (`keras_init`): glorot_uniform kernels, zero biases,
+Keras BatchNorm (momentum 0.99 / eps 1e-3, i.e. PyTorch momentum 0.01).
 """
 
 from collections.abc import Sequence
@@ -33,11 +34,11 @@ def cnn_v1(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
         nn.Conv2d(in_shape[0], 96, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
         nn.Conv2d(96, 192, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
     )
-    return nn.Sequential(
+    return keras_init(nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 1500), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(1500, n_classes),
-    )
+    ))
 
 
 def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
@@ -50,11 +51,11 @@ def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
                    nn.Conv2d(width, width, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2)]
         channels = width
     features = nn.Sequential(*layers)
-    return nn.Sequential(
+    return keras_init(nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(512, n_classes),
-    )
+    ))
 
 
 def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
@@ -67,11 +68,11 @@ def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
         nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(128),
         nn.MaxPool2d(2), nn.Dropout(0.2),
     )
-    return nn.Sequential(
+    return keras_init(nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.BatchNorm1d(512),
         nn.Dropout(0.4), nn.Linear(512, n_classes),
-    )
+    ))
 
 
 def mnist_cnn(in_shape: Sequence[int], n_outputs: int = 10,
