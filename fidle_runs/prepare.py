@@ -12,10 +12,10 @@ import hydra
 from omegaconf import DictConfig
 
 from fidle_runs.config import CONF_DIR, register_resolvers
-from fidle_runs.data.gtsrb_enhance import CHANNELS
-from fidle_runs.data.gtsrb_h5 import SetSpec
-from fidle_runs.data.gtsrb_prepare import prepare_sets
-from fidle_runs.data.gtsrb_source import materialize, source_for
+from fidle_runs.data.gtsrb.enhance import CHANNELS
+from fidle_runs.data.gtsrb.h5 import SetSpec
+from fidle_runs.data.gtsrb.prepare import prepare_sets
+from fidle_runs.data.gtsrb.source import materialize, source_for
 from fidle_runs.errors import UserError
 
 log = logging.getLogger("fidle_runs.prepare")

@@ -18,7 +18,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
-from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
+from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
 from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.models.classifier import ImageClassifier

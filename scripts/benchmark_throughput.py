@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule
+from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
 from fidle_runs.models import cnn
 from fidle_runs.models.classifier import ImageClassifier
 

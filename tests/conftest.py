@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from fidle_runs.config import CONF_DIR, register_resolvers
-from fidle_runs.data.gtsrb_synthetic import write_synthetic_gtsrb
+from fidle_runs.data.gtsrb.synthetic import write_synthetic_gtsrb
 
 REPO = Path(__file__).resolve().parent.parent
 register_resolvers()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fidle_runs.data.augment import random_affine
-from fidle_runs.data.gtsrb_datamodule import GTSRBDataModule, validation_indices
+from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule, validation_indices
 from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
 from fidle_runs.errors import UserError
 

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from fidle_runs.data.gtsrb_raw import read_raw_gtsrb
-from fidle_runs.data.gtsrb_source import materialize, resolve_source
-from fidle_runs.data.gtsrb_synthetic import class_counts, write_synthetic_gtsrb
+from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
+from fidle_runs.data.gtsrb.source import materialize, resolve_source
+from fidle_runs.data.gtsrb.synthetic import class_counts, write_synthetic_gtsrb
 from fidle_runs.errors import UserError
 from tests.conftest import run_module
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fidle_runs.data.gtsrb_h5 import SetSpec
-from fidle_runs.data.gtsrb_prepare import prepare_sets
-from fidle_runs.data.gtsrb_raw import read_raw_gtsrb
-from fidle_runs.data.gtsrb_synthetic import (
+from fidle_runs.data.gtsrb.h5 import SetSpec
+from fidle_runs.data.gtsrb.prepare import prepare_sets
+from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
+from fidle_runs.data.gtsrb.synthetic import (
     N_CLASSES,
     TEST_COUNTS,
     TRAIN_COUNTS,

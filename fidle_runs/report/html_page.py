@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.data.gtsrb_classes import CLASS_NAMES
-from fidle_runs.data.gtsrb_h5 import N_CLASSES
+from fidle_runs.data.gtsrb.classes import CLASS_NAMES
+from fidle_runs.data.gtsrb.h5 import N_CLASSES
 from fidle_runs.errors import UserError
 from fidle_runs.report import plots
 from fidle_runs.report.confusion import confusion_matrix, most_confused, per_class_accuracy

@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from fidle_runs.data.gtsrb_classes import CLASS_NAMES
+from fidle_runs.data.gtsrb.classes import CLASS_NAMES
 from fidle_runs.report.fidle_reference import fidle_test_acc
 from fidle_runs.report.learning_curves import Curves
 from fidle_runs.report.ranking import Matrix

@@ -103,7 +103,7 @@ def _evaluate(run_dir: Path, checkpoint: Path, test_set: Path, n_classes: int) -
     from omegaconf import OmegaConf
 
     from fidle_runs.config import build
-    from fidle_runs.data.gtsrb_h5 import load_arrays
+    from fidle_runs.data.gtsrb.h5 import load_arrays
     from fidle_runs.data.tensor_batches import images_to_tensor, network_input
 
     config = run_dir / CONFIG_FILE

@@ -15,15 +15,15 @@ import h5py
 import numpy as np
 
 from fidle_runs import __version__, atomic
-from fidle_runs.data.gtsrb_enhance import apply_mode, load_rgb, resize
-from fidle_runs.data.gtsrb_h5 import (
+from fidle_runs.data.gtsrb.enhance import apply_mode, load_rgb, resize
+from fidle_runs.data.gtsrb.h5 import (
     FORMAT_VERSION,
     TRACK_KEY,
     SetSpec,
     read_attrs,
     set_filename,
 )
-from fidle_runs.data.gtsrb_raw import RawGTSRB, RawSplit
+from fidle_runs.data.gtsrb.raw import RawGTSRB, RawSplit
 from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.errors import UserError
 from fidle_runs.progress import Progress

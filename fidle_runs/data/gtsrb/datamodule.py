@@ -11,8 +11,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from fidle_runs.data.augment import random_affine
-from fidle_runs.data.gtsrb_enhance import CHANNELS
-from fidle_runs.data.gtsrb_h5 import (
+from fidle_runs.data.gtsrb.enhance import CHANNELS
+from fidle_runs.data.gtsrb.h5 import (
     N_CLASSES,
     TRACK_KEY,
     SetSpec,
@@ -21,8 +21,8 @@ from fidle_runs.data.gtsrb_h5 import (
     read_attrs,
     set_filename,
 )
-from fidle_runs.data.gtsrb_prepare import prepare_sets
-from fidle_runs.data.gtsrb_source import SOURCES, RawSource, materialize, source_for
+from fidle_runs.data.gtsrb.prepare import prepare_sets
+from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source_for
 from fidle_runs.data.tensor_batches import batch_loader, images_to_tensor, network_input
 from fidle_runs.errors import UserError
 

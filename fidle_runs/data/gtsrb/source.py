@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fidle_runs import atomic
-from fidle_runs.data.gtsrb_raw import RawGTSRB, find_layout, read_raw_gtsrb
+from fidle_runs.data.gtsrb.raw import RawGTSRB, find_layout, read_raw_gtsrb
 from fidle_runs.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def download_gtsrb(root: Path) -> None:
 
 
 def _generate_synthetic(src: RawSource, workers: int | None) -> None:
-    from fidle_runs.data.gtsrb_synthetic import class_counts, write_synthetic_gtsrb
+    from fidle_runs.data.gtsrb.synthetic import class_counts, write_synthetic_gtsrb
     from fidle_runs.progress import Progress
 
     with atomic.exclusive_lock(src.root.with_name(src.root.name + ".lock")):

@@ -1,0 +1,75 @@
+"""The LightningModule every task shares: a network, a loss, metrics logged per stage as
+`<stage>_<metric>` (train_loss, val_acc, test_mae...), and the optimizer and scheduler the config
+gives as partials."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import Metric
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+STAGES = ("train", "val", "test")
+# What ReduceLROnPlateau watches: every task logs a validation loss.
+SCHEDULER_MONITOR = "val_loss"
+
+
+class TaskModule(pl.LightningModule):
+    """Subclasses say what the network's outputs mean: `loss`, `metrics` and `predictions`."""
+
+    def __init__(self, net: nn.Module, optimizer: OptimizerFactory,
+                 scheduler: SchedulerFactory | None = None, model_name: str = "") -> None:
+        super().__init__()
+        # Only plain values go into checkpoints (loadable with weights_only=True): the network's
+        # weights are in the state dict, and the run's config.yaml says how to rebuild the rest.
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.stage_metrics = nn.ModuleDict({stage: nn.ModuleDict(self.metrics())
+                                            for stage in STAGES})
+
+    def metrics(self) -> dict[str, Metric]:
+        """Fresh metric objects by name (one set per stage)."""
+        raise NotImplementedError
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What the metrics compare with the targets (class ids, values)."""
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        outputs = self(x)
+        loss = self.loss(outputs, y)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        predicted = self.predictions(outputs.detach())
+        for name, metric in self.stage_metrics[stage].items():
+            metric(predicted, y)
+            self.log(f"{stage}_{name}", metric, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch",
+                                 "monitor": SCHEDULER_MONITOR}}
