@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config import CONF_DIR, check_config, register_resolvers
 from fidle_runs.errors import UserError
@@ -48,7 +48,7 @@ def main(cfg: DictConfig) -> float | None:
             raise
         _record_failure(cfg, f"{type(e).__name__}: {e}")
         return None
-    return result.metrics.get("test_acc")
+    return result.primary["value"]  # what a sweeper (Optuna) optimises
 
 
 def _record_failure(cfg: DictConfig, error: str) -> None:
@@ -61,7 +61,8 @@ def _record_failure(cfg: DictConfig, error: str) -> None:
     log.error("run %s failed: %s", run_dir, error)
     if read_result(run_dir) is None:
         model = cfg.get("model", {}).get("name", "")
-        RunResult(status="failed", error=error, run_dir=str(run_dir.resolve()), model=model,
+        RunResult(status="failed", error=error, run_dir=str(run_dir.resolve()),
+                  task=str(OmegaConf.select(cfg, "task.name", default="")), model=model,
                   seed=cfg.get("seed"),
                   overrides=list(HydraConfig.get().overrides.task)).write(run_dir)
 

@@ -80,7 +80,8 @@ def check_config(cfg: DictConfig) -> None:
     if seed is not None and not isinstance(seed, int):
         raise UserError(f"seed={seed!r} is invalid: it must be an integer, e.g. seed=0")
     if "name" not in cfg.get("model", {}):
-        raise UserError("the model config has no name: choose one with model=cnn_v1|cnn_v2|cnn_v3")
+        models = "|".join(sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))
+        raise UserError(f"the model config has no name: choose one with model={models}")
 
 
 def build(node: DictConfig, key: str, **kwargs: Any) -> Any:

@@ -1,25 +1,33 @@
 """result.json: the machine-readable record of one run, read by reports and sweeps.
 
-Schema (version 1; accuracies are fractions in [0, 1], durations seconds):
-  schema            1
+Schema (version 2; durations in seconds):
+  schema            2
   status            "running" | "completed" | "failed" | "interrupted" (Ctrl-C, Slurm's requeue
                     signal: resumable; a killed run stays "running")
   error             one line, when failed or interrupted (else null)
   run_dir           absolute path of the run directory
-  model             model name (cnn_v1, ...)
-  metrics           {test_acc, test_loss, best_val_acc}  (null until known)
+  task              classification | regression | forecasting (conf/task)
+  model             model name (cnn_v1, mnist_dnn, ...)
+  primary           {name, mode, fraction, value}: what the run is ranked by (test_acc, max, a
+                    fraction shown as %), and its value once tested
+  monitor           {name, mode, best}: what the best checkpoint follows, and its best value
+  metrics           the test metrics under the task's names ({test_acc, test_loss}, ...)
   epochs            epochs completed
   max_epochs        epochs requested
   duration_s        {fit, test}  (fit summed over resumed segments)
   params            trainable parameters
-  data              {name, source, size, mode, roi, scale, val_on_test, augment, val_split, shape,
-                     n_train, n_val, n_test, file, file_mib}
+  data              {name, family, source, scale, val_on_test, val_split, shape, n_outputs,
+                     n_train, n_val, n_test, file, file_mib} + the family's own keys (GTSRB:
+                     size, mode, roi, augment)
   seed, overrides   the run's seed and command-line overrides
   checkpoints       {best, last}
   started, updated  ISO 8601 UTC times
   resumed           how many times the run was resumed from last.ckpt
   host, git_rev, versions {python, fidle_runs, torch, pytorch_lightning, ...}
   slurm             {job_id, array_job_id, array_task_id, ...} (empty outside Slurm)
+
+Schema 1 (before tasks) is read as a classification: primary test_acc, monitor val_acc with
+metrics.best_val_acc as its best.
 """
 
 import datetime as dt
@@ -28,6 +36,7 @@ import os
 import platform
 import socket
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -36,7 +45,7 @@ from typing import Any
 from fidle_runs import atomic
 
 RESULT_FILE = "result.json"
-SCHEMA = 1
+SCHEMA = 2
 SLURM_VARIABLES = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID",
                    "array_task_id": "SLURM_ARRAY_TASK_ID", "job_name": "SLURM_JOB_NAME",
                    "partition": "SLURM_JOB_PARTITION", "nodelist": "SLURM_JOB_NODELIST",
@@ -50,9 +59,13 @@ class RunResult:
     status: str = "running"
     error: str | None = None
     run_dir: str = ""
+    task: str = ""
     model: str = ""
-    metrics: dict[str, float | None] = field(
-        default_factory=lambda: {"test_acc": None, "test_loss": None, "best_val_acc": None})
+    primary: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(
+        ("name", "mode", "fraction", "value")))
+    monitor: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(
+        ("name", "mode", "best")))
+    metrics: dict[str, float | None] = field(default_factory=dict)
     epochs: int = 0
     max_epochs: int = 0
     duration_s: dict[str, float] = field(default_factory=lambda: {"fit": 0.0, "test": 0.0})
@@ -77,19 +90,39 @@ class RunResult:
 
 
 def read_result(run_dir: Path) -> RunResult | None:
-    """The run's result, or None when it has none (or an unreadable one)."""
+    """The run's result (schema 1 read as schema 2), or None when it has none (or an
+    unreadable one)."""
     try:
         data = json.loads((Path(run_dir) / RESULT_FILE).read_text())
+        if data.get("schema", 1) == 1:
+            data = _from_schema_1(data)
         known = RunResult.__dataclass_fields__
         return RunResult(**{k: v for k, v in data.items() if k in known})
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
+def _from_schema_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Runs recorded before tasks: GTSRB classifications ranked by test accuracy."""
+    metrics = dict(data.get("metrics") or {})
+    best = metrics.pop("best_val_acc", None)
+    data.update(schema=SCHEMA, task="classification", metrics=metrics,
+                primary={"name": "test_acc", "mode": "max", "fraction": True,
+                         "value": metrics.get("test_acc")},
+                monitor={"name": "val_acc", "mode": "max", "best": best})
+    data["data"] = {"family": "gtsrb", **(data.get("data") or {})}
+    return data
+
+
 def new_result(run_dir: Path, model: str, seed: int | None, overrides: list[str],
-               max_epochs: int) -> RunResult:
-    return RunResult(run_dir=str(Path(run_dir).resolve()), model=model, seed=seed,
-                     overrides=overrides, max_epochs=max_epochs, started=_now(),
+               max_epochs: int, task: Mapping[str, Any]) -> RunResult:
+    """A running run's first record; `task` is its conf/task group (name, monitor, primary)."""
+    primary, monitor = task["primary"], task["monitor"]
+    return RunResult(run_dir=str(Path(run_dir).resolve()), task=str(task["name"]), model=model,
+                     primary={"name": primary["name"], "mode": primary["mode"],
+                              "fraction": bool(primary["fraction"]), "value": None},
+                     monitor={"name": monitor["name"], "mode": monitor["mode"], "best": None},
+                     seed=seed, overrides=overrides, max_epochs=max_epochs, started=_now(),
                      git_rev=git_revision(), versions=package_versions(), slurm=slurm_ids())
 
 

@@ -82,8 +82,8 @@ def _status(result: RunResult, launched: dt.datetime | None, finished: bool) -> 
 def _detail(result: RunResult) -> str:
     what = f"{result.model or '?'} on {result.data.get('name', '?')}"
     if result.status == "completed":
-        return (f"{what}: test_acc {result.metrics.get('test_acc')}, {result.epochs} epochs, "
-                f"fit {result.duration_s.get('fit', 0):.0f}s")
+        return (f"{what}: {result.primary['name']} {result.primary['value']}, {result.epochs} "
+                f"epochs, fit {result.duration_s.get('fit', 0):.0f}s")
     if result.status == "failed":
         return f"{what}: {result.error}"
     return f"{what}: {result.epochs}/{result.max_epochs} epochs done"

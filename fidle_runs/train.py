@@ -15,13 +15,12 @@ from omegaconf import DictConfig, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
+from fidle_runs.assemble import build_datamodule, build_network, build_task_module, task_config
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
-from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
 from fidle_runs.errors import UserError
 from fidle_runs.gpu_slots import devices_for_run
-from fidle_runs.models.classifier import ImageClassifier
 from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import (
@@ -49,8 +48,9 @@ def train(cfg: DictConfig) -> RunResult:
     check_same_run(run_dir, cfg, previous)
     if previous is not None and previous.status == "completed":
         if not cfg.get("rerun", False):
-            log.info("%s already holds a completed run (test_acc %s): nothing to do (rerun=true "
-                     "trains it again)", run_dir, previous.metrics.get("test_acc"))
+            log.info("%s already holds a completed run (%s %s): nothing to do (rerun=true "
+                     "trains it again)", run_dir, previous.primary["name"],
+                     previous.primary["value"])
             return previous
         log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
         previous = None
@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> RunResult:
     save_config(run_dir, cfg)
     step, epochs_before = _checkpoint_position(checkpoint) if checkpoint else (0, 0)
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
-                        cfg.trainer.max_epochs)
+                        cfg.trainer.max_epochs, task_config(cfg))
     result.epochs = epochs_before
     if previous is not None:
         result.resumed = previous.resumed + 1
@@ -110,15 +110,12 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     checkpoint = resume[0] if resume else None
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
-    datamodule: GTSRBDataModule = build(cfg.data, "data")
+    datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
     result.data = datamodule.describe()
-
-    net = _network(cfg, datamodule)
-    scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
-    module = ImageClassifier(net, build(cfg.optimizer, "optimizer"), scheduler,
-                             n_classes=datamodule.n_classes, model_name=cfg.model.name)
+    net = build_network(cfg, datamodule.dims, datamodule.name)
+    module = build_task_module(cfg, net, datamodule.dims)
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
 
     progress = ResultProgress(result, str(run_dir))
@@ -140,7 +137,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     checkpointer = trainer.checkpoint_callback
     best = checkpointer.best_model_path if checkpointer is not None else ""
     if checkpointer is not None and checkpointer.best_model_score is not None:
-        result.metrics["best_val_acc"] = round(float(checkpointer.best_model_score), 6)
+        result.monitor["best"] = round(float(checkpointer.best_model_score), 6)
     result.checkpoints = {"best": best or None,
                           "last": str(last_checkpoint(run_dir) or "") or None}
     result.write(run_dir)
@@ -150,28 +147,17 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         tested = trainer.test(module, datamodule=datamodule, ckpt_path=best or None,
                               verbose=False)[0]
         result.duration_s["test"] = round(time.perf_counter() - start, 3)
-        result.metrics["test_acc"] = round(float(tested["test_acc"]), 6)
-        result.metrics["test_loss"] = round(float(tested["test_loss"]), 6)
+        result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
+        result.primary["value"] = result.metrics.get(result.primary["name"])
     result.status = "completed"
     result.write(run_dir)
-    log.info("completed: test_acc %s, best_val_acc %s, %d epochs, fit %.1fs",
-             result.metrics["test_acc"], result.metrics["best_val_acc"], result.epochs,
-             result.duration_s["fit"])
+    log.info("completed: %s %s, best %s %s, %d epochs, fit %.1fs", result.primary["name"],
+             result.primary["value"], result.monitor["name"], result.monitor["best"],
+             result.epochs, result.duration_s["fit"])
     log.info("run directory: %s", run_dir.resolve())
     log.info("  result:      %s", (run_dir / "result.json").resolve())
     log.info("  checkpoints: %s", (run_dir / "checkpoints").resolve())
     log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
-
-
-def _network(cfg: DictConfig, datamodule: GTSRBDataModule) -> torch.nn.Module:
-    """The model's network sized from the data; a model that cannot take it is one clear line."""
-    try:
-        return build(cfg.model.net, "model.net")(in_shape=datamodule.shape,
-                                                 n_classes=datamodule.n_classes)
-    except ValueError as e:
-        raise UserError(f"model={cfg.model.name} cannot take {datamodule.describe()['name']} "
-                        f"samples of shape {tuple(datamodule.shape)}: {e}; choose another model "
-                        "or other data (e.g. a larger data.size)") from None
 
 
 def _loggers(cfg: DictConfig, purge_step: int | None) -> list:

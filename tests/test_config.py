@@ -6,6 +6,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from fidle_runs.assemble import build_datamodule, build_network, build_task_module
 from fidle_runs.config import CONF_DIR, build, run_name
 from fidle_runs.errors import UserError
 from tests.conftest import compose_train
@@ -21,16 +22,16 @@ def test_there_are_experiments():
 def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
     cfg = compose_train([f"+experiment={experiment}", f"paths.run_dir={tmp_path}"])
     OmegaConf.resolve(cfg)
-    datamodule = instantiate(cfg.data)
-    net = instantiate(cfg.model.net)(in_shape=datamodule.shape, n_classes=43)
+    datamodule = build_datamodule(cfg)
+    net = build_network(cfg, datamodule.dims, "test")
     assert sum(p.numel() for p in net.parameters()) > 0
-    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
-    assert optimizer.defaults["lr"] > 0
+    module = build_task_module(cfg, net, datamodule.dims)
+    assert module.configure_optimizers().defaults["lr"] > 0
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     loggers = [instantiate(c) for c in cfg.logger.values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert trainer.max_epochs == cfg.trainer.max_epochs
-    assert trainer.checkpoint_callback.monitor == "val_acc"
+    assert trainer.checkpoint_callback.monitor == cfg.task.monitor.name
 
 
 def test_gtsrb_cnn_is_fidle_gtsrb2():

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from fidle_runs.data.augment import random_affine
-from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule, validation_indices
+from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
+from fidle_runs.data.in_memory import validation_indices
 from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
 from fidle_runs.errors import UserError
 
@@ -22,7 +23,8 @@ def datamodule(tmp_path_factory, raw_kaggle):
 
 def test_shapes_sizes_and_description(datamodule):
     x, y = datamodule.tensors["train"]
-    assert datamodule.shape == (3, 24, 24) and x.dtype == torch.uint8 and y.dtype == torch.int64
+    assert datamodule.dims == {"in_shape": (3, 24, 24), "n_outputs": 43}
+    assert x.dtype == torch.uint8 and y.dtype == torch.int64
     info = datamodule.describe()
     assert info["n_train"] + info["n_val"] == 782 and info["n_test"] == 251
     assert info["n_val"] > 0  # whole tracks only: small sets have few to spare

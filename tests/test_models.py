@@ -30,7 +30,7 @@ def test_parameter_counts_match_fidle(builder, shape, expected):
 @pytest.mark.parametrize("builder", [cnn_v1, cnn_v2, cnn_v3])
 @pytest.mark.parametrize("shape", [(1, 24, 24), (3, 48, 48)])
 def test_forward_gives_one_logit_per_class(builder, shape):
-    model = builder(shape, n_classes=43).eval()
+    model = builder(shape, n_outputs=43).eval()
     assert model(torch.zeros(5, *shape)).shape == (5, 43)
 
 

@@ -33,13 +33,18 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert on_disk["status"] == "completed" and on_disk["error"] is None
     assert on_disk["model"] == "cnn_v1" and on_disk["epochs"] == 3
     assert on_disk["params"] == 4_841_083
-    metrics = on_disk["metrics"]
-    assert 0.2 < metrics["test_acc"] <= 1 and 0.2 < metrics["best_val_acc"] <= 1
+    assert on_disk["schema"] == 2 and on_disk["task"] == "classification"
+    metrics, best_val_acc = on_disk["metrics"], on_disk["monitor"]["best"]
+    assert set(metrics) == {"test_acc", "test_loss"}
+    assert 0.2 < metrics["test_acc"] <= 1 and 0.2 < best_val_acc <= 1
     assert metrics["test_loss"] > 0
+    assert on_disk["primary"] == {"name": "test_acc", "mode": "max", "fraction": True,
+                                  "value": metrics["test_acc"]}
+    assert (on_disk["monitor"]["name"], on_disk["monitor"]["mode"]) == ("val_acc", "max")
     data = on_disk["data"]
-    assert (data["name"], data["source"], data["size"], data["mode"]) == \
-        ("set-24x24-L", "synthetic", 24, "L")
-    assert data["shape"] == [1, 24, 24]
+    assert (data["name"], data["family"], data["source"], data["size"], data["mode"]) == \
+        ("set-24x24-L", "gtsrb", "synthetic", 24, "L")
+    assert data["shape"] == [1, 24, 24] and data["n_outputs"] == 43
     assert data["n_train"] + data["n_val"] == 1960 and data["n_test"] == 630
     assert 100 < data["n_val"] < 300 and data["val_split"] == "by track" and data["file_mib"] > 0
     assert on_disk["duration_s"]["fit"] > 0 and on_disk["duration_s"]["test"] > 0
@@ -56,7 +61,7 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     # predictions on the test set, which must reproduce the recorded test accuracy.
     curves = read_curves(run_dir)
     assert curves.series["val_acc"][0] == [1, 2, 3]
-    assert max(curves.series["val_acc"][1]) == pytest.approx(metrics["best_val_acc"], abs=1e-6)
+    assert max(curves.series["val_acc"][1]) == pytest.approx(best_val_acc, abs=1e-6)
     predictions = run_predictions(result, run_dir, 43)
     assert len(predictions.y_true) == 630
     assert predictions.accuracy == pytest.approx(metrics["test_acc"], abs=1e-6)

@@ -52,18 +52,21 @@ class EpochLines(ProgressBar):
             self._last_line = now
             self._print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
                         f"batch {batch_idx + 1}/{self.total_train_batches} "
-                        f"{self._images / (now - self._epoch_start):.0f} img/s")
+                        f"{self._images / (now - self._epoch_start):.0f} samples/s")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         elapsed = time.perf_counter() - self._epoch_start
-        metrics = _format(trainer.callback_metrics, ("train_loss", "train_acc", "val_loss",
-                                                     "val_acc"))
+        metrics = _format(trainer.callback_metrics, ("train_", "val_"))
         self._print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {metrics} "
-                    f"{self._images / max(elapsed, 1e-9):.0f} img/s {elapsed:.1f}s")
+                    f"{self._images / max(elapsed, 1e-9):.0f} samples/s {elapsed:.1f}s")
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._print(f"test {_format(trainer.callback_metrics, ('test_loss', 'test_acc'))}")
+        self._print(f"test {_format(trainer.callback_metrics, ('test_',))}")
 
 
-def _format(metrics: dict[str, Any], names: tuple[str, ...]) -> str:
-    return " ".join(f"{n} {float(metrics[n]):.4f}" for n in names if n in metrics)
+def _format(metrics: dict[str, Any], stages: tuple[str, ...]) -> str:
+    """The task's metrics of `stages` (train_loss, train_acc, val_loss, val_acc...): whatever
+    its module logs, loss first."""
+    names = [n for stage in stages for n in sorted(metrics, key=lambda n: (n != f"{stage}loss", n))
+             if n.startswith(stage)]
+    return " ".join(f"{n} {float(metrics[n]):.4f}" for n in names)

@@ -31,7 +31,7 @@ class ResultProgress(pl.Callback):
         checkpointer = trainer.checkpoint_callback  # runs after us: its best lags an epoch
         score = checkpointer.best_model_score if checkpointer is not None else None
         if score is not None:
-            self.result.metrics["best_val_acc"] = round(float(score), 6)
+            self.result.monitor["best"] = round(float(score), 6)
         self.result.write(self.run_dir)
 
     def elapsed(self) -> float:

@@ -2,9 +2,9 @@
 MNIST2's CNN and LMNIST2's PyTorch one (fidle.md §8).
 
 Keras Conv2D/Dense carry their ReLU inside the layer, so "Conv -> BN" in v3 is conv, ReLU, then
-BatchNorm. Each builder takes the input shape (channels, height, width) and the class count, and
-its network starts as the Keras original does (`keras_init`): glorot_uniform kernels, zero biases,
-Keras BatchNorm (momentum 0.99 / eps 1e-3, i.e. PyTorch momentum 0.01).
+BatchNorm. Each builder takes the input shape (channels, height, width) and the number of
+outputs, and its network starts as the Keras original does (`keras_init`): glorot_uniform
+kernels, zero biases, Keras BatchNorm (momentum 0.99 / eps 1e-3, i.e. PyTorch momentum 0.01).
 """
 
 from collections.abc import Sequence
@@ -27,7 +27,7 @@ def _flat_features(features: nn.Module, in_shape: tuple[int, int, int]) -> int:
         raise ValueError(f"input shape {tuple(in_shape)} is too small for this network") from e
 
 
-def cnn_v1(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
+def cnn_v1(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential:
     """96/192 convolutions, Dense 1500. 4,841,083 parameters at 24x24x1."""
     in_shape = image_shape("cnn_v1", in_shape)
     features = nn.Sequential(
@@ -37,11 +37,11 @@ def cnn_v1(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
     return keras_init(nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 1500), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(1500, n_classes),
+        nn.Linear(1500, n_outputs),
     ))
 
 
-def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
+def cnn_v2(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential:
     """Blocks of same+valid 3x3 convolutions (64, 128, 256), Dense 512. 1,297,899 at 24x24x1."""
     in_shape = image_shape("cnn_v2", in_shape)
     layers: list[nn.Module] = []
@@ -54,11 +54,11 @@ def cnn_v2(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
     return keras_init(nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(512, n_classes),
+        nn.Linear(512, n_outputs),
     ))
 
 
-def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential:
+def cnn_v3(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential:
     """5x5 same convolutions (32 | 64, 128) with BatchNorm, Dense 512 + BatchNorm (GTSRB5's v3)."""
     in_shape = image_shape("cnn_v3", in_shape)
     features = nn.Sequential(
@@ -71,7 +71,7 @@ def cnn_v3(in_shape: tuple[int, int, int], n_classes: int = 43) -> nn.Sequential
     return keras_init(nn.Sequential(
         features, nn.Flatten(),
         nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.BatchNorm1d(512),
-        nn.Dropout(0.4), nn.Linear(512, n_classes),
+        nn.Dropout(0.4), nn.Linear(512, n_outputs),
     ))
 
 

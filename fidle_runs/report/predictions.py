@@ -113,7 +113,7 @@ def _evaluate(run_dir: Path, checkpoint: Path, test_set: Path, n_classes: int) -
     arrays = load_arrays(test_set, ("x_test", "y_test", "x_meta"))
     images = arrays["x_test"]
     x = images_to_tensor(images)
-    net = build(cfg.model.net, "model.net")(in_shape=tuple(x.shape[1:]), n_classes=n_classes)
+    net = build(cfg.model.net, "model.net")(in_shape=tuple(x.shape[1:]), n_outputs=n_classes)
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
         net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()

@@ -28,8 +28,9 @@ class TaskModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.stage_metrics = nn.ModuleDict({stage: nn.ModuleDict(self.metrics())
-                                            for stage in STAGES})
+        # One set per stage, by logged name: train_acc, val_acc, test_acc...
+        self.logged_metrics = nn.ModuleDict({f"{stage}_{name}": metric for stage in STAGES
+                                             for name, metric in self.metrics().items()})
 
     def metrics(self) -> dict[str, Metric]:
         """Fresh metric objects by name (one set per stage)."""
@@ -51,9 +52,10 @@ class TaskModule(pl.LightningModule):
         loss = self.loss(outputs, y)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
         predicted = self.predictions(outputs.detach())
-        for name, metric in self.stage_metrics[stage].items():
-            metric(predicted, y)
-            self.log(f"{stage}_{name}", metric, on_step=False, on_epoch=True, batch_size=len(y))
+        for name, metric in self.logged_metrics.items():
+            if name.startswith(f"{stage}_"):
+                metric(predicted, y)
+                self.log(name, metric, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:

@@ -24,22 +24,13 @@ from fidle_runs.data.gtsrb.h5 import (
     set_filename,
 )
 from fidle_runs.data.gtsrb.raw import RawGTSRB, RawSplit
+from fidle_runs.data.in_memory import subset_indices
 from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.errors import UserError
 from fidle_runs.progress import Progress
 
 log = logging.getLogger(__name__)
 CHUNK = 256
-
-
-def subset_indices(n: int, scale: float, seed: int) -> np.ndarray:
-    """FIDLE's `scale` as a seeded random subset of int(n * scale) items, in original order."""
-    if not 0 < scale <= 1:
-        raise UserError(f"data.scale={scale} must be in (0, 1]: e.g. data.scale=0.2")
-    if scale == 1:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=max(1, int(n * scale)), replace=False))
 
 
 def expected_attrs(raw: RawGTSRB, source: str, spec: SetSpec, roi: bool, scale: float,

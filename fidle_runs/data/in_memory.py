@@ -1,0 +1,218 @@
+"""The LightningDataModule every dataset family shares: the whole data in memory as tensors, the
+common options (`data.scale`, `data.batch_size`, `data.val_fraction`, `data.val_on_test`), a
+seeded validation split, batches by tensor indexing, and the `data` block of result.json.
+
+A family (fidle_runs/data/<family>/) only says how to read its data (`load`), what its samples
+are (`dims`, `class_names`), and how a batch becomes network input (`network_input`).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from fidle_runs.data.tensor_batches import batch_loader
+from fidle_runs.errors import UserError
+
+
+@dataclass
+class Splits:
+    """A family's data as read: train and test samples and targets, and optionally the groups
+    of train samples that must not be split between training and validation (GTSRB's tracks:
+    ~30 views of one physical sign)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    groups: np.ndarray | None = None
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    family: ClassVar[str] = ""  # the folder of fidle_runs/data the family lives in
+    task: ClassVar[str] = ""  # the task its targets are for (conf/task/<task>.yaml)
+    # True when `load` already applies data.scale (GTSRB prepares a file per scale).
+    loads_scaled: ClassVar[bool] = False
+    # How result.json's `val_split` names samples and groups ("random images", "by track").
+    sample_noun: ClassVar[str] = "samples"
+    group_noun: ClassVar[str] = "group"
+
+    def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, val_on_test: bool = False,
+                 split_seed: int = 0, scale: float = 1.0, subset_seed: int = 0) -> None:
+        super().__init__()
+        check_option("scale", scale, isinstance(scale, int | float) and 0 < scale <= 1,
+                     "in (0, 1], e.g. 0.2")
+        check_option("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1,
+                      "an integer >= 1, e.g. 64")
+        check_option("val_fraction", val_fraction,
+                     isinstance(val_fraction, int | float) and 0 <= val_fraction < 1,
+                     "in [0, 1), e.g. 0.1")
+        if not val_on_test and val_fraction == 0:
+            raise UserError("data.val_fraction=0 leaves no validation set: set data.val_fraction "
+                            "> 0 or data.val_on_test=true")
+        self.batch_size, self.val_fraction, self.val_on_test = batch_size, val_fraction, val_on_test
+        self.split_seed, self.scale, self.subset_seed = split_seed, scale, subset_seed
+        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.val_split = ""
+
+    # What a family provides.
+    @property
+    def name(self) -> str:
+        """The dataset's name in reports (`set-24x24-L`, `mnist`)."""
+        raise NotImplementedError
+
+    @property
+    def source(self) -> str:
+        """Where the data came from: `real`, `synthetic`..."""
+        return "real"
+
+    def load(self) -> Splits:
+        """Read the family's (prepared) data."""
+        raise NotImplementedError
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs the network must have (classes; 1 for a binary classifier)."""
+        raise NotImplementedError
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return None
+
+    def class_pictures(self) -> np.ndarray | None:
+        """One uint8 picture (H, W, C) per class for reports, where the family has them."""
+        return None
+
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as stored -> what the network sees (on the batch's device)."""
+        return x
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Training batches only, after network_input; none by default."""
+        return x
+
+    @property
+    def data_file(self) -> Path | None:
+        """The file the data was read from, where there is one."""
+        return None
+
+    def extras(self) -> dict[str, Any]:
+        """The family's own keys of result.json's `data` block."""
+        return {}
+
+    # What every family shares.
+    @property
+    def dims(self) -> dict[str, Any]:
+        """What the network is sized from: one sample's shape and the outputs (before the data
+        is loaded, the shape the family's config announces)."""
+        in_shape = (tuple(self.tensors["train"][0].shape[1:]) if self.tensors
+                    else self.announced_shape())
+        return {"in_shape": in_shape, "n_outputs": self.n_outputs}
+
+    def announced_shape(self) -> tuple[int, ...]:
+        """One sample's shape as the config says it will be, before loading."""
+        raise NotImplementedError(f"{type(self).__name__} knows its sample shape once loaded")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tensors:
+            return
+        splits = self.load()
+        if len(splits.y_train) == 0 or len(splits.y_test) == 0:
+            raise UserError(f"{self.name} holds {len(splits.y_train)} train and "
+                            f"{len(splits.y_test)} test samples: it cannot train")
+        if self.scale < 1 and not self.loads_scaled:
+            train = subset_indices(len(splits.y_train), self.scale, self.subset_seed)
+            test = subset_indices(len(splits.y_test), self.scale, self.subset_seed + 1)
+            splits = Splits(splits.x_train[train], splits.y_train[train], splits.x_test[test],
+                            splits.y_test[test],
+                            None if splits.groups is None else splits.groups[train])
+        self.tensors["test"] = (splits.x_test, splits.y_test)
+        if self.val_on_test:
+            self.val_split = "test set"
+            self.tensors["train"] = (splits.x_train, splits.y_train)
+            self.tensors["val"] = (splits.x_test, splits.y_test)
+            return
+        labels = splits.y_train.numpy()
+        val = validation_indices(labels, splits.groups, self.val_fraction, self.split_seed)
+        self.val_split = f"by {self.group_noun}"
+        if splits.groups is None or len(val) == 0:
+            # No groups, or too few per class to spare one: split by sample.
+            val = validation_indices(labels, None, self.val_fraction, self.split_seed)
+            self.val_split = f"random {self.sample_noun}"
+        is_val = torch.zeros(len(labels), dtype=torch.bool)
+        is_val[val] = True
+        self.tensors["train"] = (splits.x_train[~is_val], splits.y_train[~is_val])
+        self.tensors["val"] = (splits.x_train[is_val], splits.y_train[is_val])
+
+    def describe(self) -> dict[str, Any]:
+        """The `data` block of result.json: generic keys, then the family's own."""
+        path = self.data_file
+        return {"name": self.name, "family": self.family, "source": self.source,
+                "scale": float(self.scale), "val_on_test": bool(self.val_on_test),
+                "val_split": self.val_split, "shape": list(self.dims["in_shape"]),
+                "n_outputs": self.n_outputs, "n_train": len(self.tensors["train"][1]),
+                "n_val": 0 if self.val_on_test else len(self.tensors["val"][1]),
+                "n_test": len(self.tensors["test"][1]),
+                "file": str(path.resolve()) if path else None,
+                "file_mib": round(path.stat().st_size / 2**20, 2) if path else None,
+                **self.extras()}
+
+    def train_dataloader(self) -> DataLoader:
+        # Batch order follows the run's seed (set by seed_everything before this is called).
+        return batch_loader(*self.tensors["train"], self.batch_size, shuffle=True,
+                            seed=torch.initial_seed())
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(*self.tensors["val"], self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(*self.tensors["test"], self.batch_size, shuffle=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        x, y = batch
+        x = self.network_input(x)
+        if self.trainer is not None and self.trainer.training:
+            x = self.augment(x)
+        return x, y
+
+
+def check_option(name: str, value: Any, ok: bool, expected: str) -> None:
+    """One line naming the `data.<name>` override to fix."""
+    if not ok:
+        raise UserError(f"data.{name}={value!r} is invalid: it must be {expected}")
+
+
+def subset_indices(n: int, scale: float, seed: int) -> np.ndarray:
+    """FIDLE's `scale` as a seeded random subset of int(n * scale) items, in original order."""
+    if not 0 < scale <= 1:
+        raise UserError(f"data.scale={scale} must be in (0, 1]: e.g. data.scale=0.2")
+    if scale == 1:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max(1, int(n * scale)), replace=False))
+
+
+def validation_indices(labels: np.ndarray, groups: np.ndarray | None, fraction: float,
+                       seed: int) -> torch.Tensor:
+    """Indices of a seeded validation split of about `fraction` of the samples.
+
+    When samples come in groups of near-copies (GTSRB's tracks of ~30 views of one sign), a
+    split by sample puts near-copies of training samples in validation and inflates its
+    accuracy. So when groups are known, whole groups go to validation, per label (stochastic
+    rounding keeps the expected fraction), and every label keeps at least one group for training.
+    """
+    n = len(labels)
+    if groups is None or (groups < 0).any():
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randperm(n, generator=generator)[: max(1, round(n * fraction))]
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        label_groups = np.unique(groups[labels == label])
+        k = min(len(label_groups) - 1, int(len(label_groups) * fraction + rng.random()))
+        chosen.append(rng.choice(label_groups, size=k, replace=False))
+    return torch.from_numpy(np.flatnonzero(np.isin(groups, np.concatenate(chosen))))
