@@ -24,7 +24,7 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
     datamodule = build(cfg.data, "data")
     task = task_config(cfg).name
     if datamodule.task != task:
-        raise UserError(f"data {type(datamodule).__name__} has {datamodule.task} targets, which "
+        raise UserError(f"data {datamodule.name} has {datamodule.task} targets, which "
                         f"task={task} cannot learn: choose task={datamodule.task} (the "
                         "experiments of this data do)")
     return datamodule

@@ -1,0 +1,95 @@
+"""Each task module learns what it is for, through the shared in-memory datamodule, on small
+data generated here: a binary and a multi-class classification, a regression, a forecast."""
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from fidle_runs.data.in_memory import InMemoryDataModule, Splits
+from fidle_runs.models.dense import mlp
+from fidle_runs.tasks.classification import Classification
+from fidle_runs.tasks.forecasting import Forecasting
+from fidle_runs.tasks.regression import Regression
+
+
+class Toy(InMemoryDataModule):
+    """Samples x and targets y given as arrays, split 80/20 into train and test."""
+
+    family = "toy"
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, task: str, n_outputs: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.x, self.y, self.task, self.outputs = x, y, task, n_outputs
+
+    @property
+    def name(self) -> str:
+        return "toy"
+
+    @property
+    def n_outputs(self) -> int:
+        return self.outputs
+
+    def load(self) -> Splits:
+        n = int(len(self.x) * 0.8)
+        x, y = torch.from_numpy(self.x).float(), torch.from_numpy(self.y)
+        return Splits(x[:n], y[:n], x[n:], y[n:])
+
+
+def fit_and_test(module: pl.LightningModule, data: Toy, epochs: int) -> dict[str, float]:
+    pl.seed_everything(0)
+    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu", deterministic=True)
+    trainer.fit(module, datamodule=data)
+    return {k: float(v) for k, v in trainer.test(module, datamodule=data, verbose=False)[0].items()}
+
+
+def adam(params):
+    return torch.optim.Adam(params, lr=0.01)
+
+
+def test_binary_classification_has_one_output_and_learns():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 2))
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    data = Toy(x, y, "classification", 1, batch_size=50)
+    module = Classification(mlp((2,), 1, widths=[8]), adam, n_outputs=1)
+    tested = fit_and_test(module, data, 10)
+    assert set(tested) == {"test_acc", "test_loss"} and tested["test_acc"] > 0.95
+    probabilities = module.probabilities(torch.zeros(3, 1))
+    assert probabilities.shape == (3, 2) and torch.allclose(probabilities, torch.full((3, 2), .5))
+
+
+def test_multiclass_classification_learns():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 4], [4, 0], [-4, 0]])
+    y = rng.integers(0, 3, 900)
+    x = centres[y] + rng.normal(size=(900, 2))
+    data = Toy(x, y, "classification", 3, batch_size=50)
+    tested = fit_and_test(Classification(mlp((2,), 3, widths=[8]), adam, n_outputs=3), data, 10)
+    assert tested["test_acc"] > 0.95
+
+
+def test_regression_learns_a_linear_law_and_logs_mae_and_mse():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, size=(1000, 3))
+    y = (x @ np.array([2.0, -1.0, 0.5]) + 1.0).astype(np.float32)
+    data = Toy(x, y, "regression", 1, batch_size=50)
+    tested = fit_and_test(Regression(nn.Linear(3, 1), adam, n_outputs=1), data, 30)
+    assert set(tested) == {"test_loss", "test_mae", "test_mse"}
+    assert tested["test_mae"] < 0.05 and tested["test_mse"] == pytest.approx(
+        tested["test_loss"], rel=1e-4)
+
+
+def test_forecasting_predicts_the_next_steps_of_a_series():
+    """Windows of 8 steps of a 2-feature series -> the next 2 steps of both features."""
+    t = np.arange(3000) * 0.1
+    series = np.stack([np.sin(t), np.cos(0.5 * t)], axis=1).astype(np.float32)
+    windows = np.stack([series[i:i + 8] for i in range(len(series) - 10)])
+    targets = np.stack([series[i + 8:i + 10] for i in range(len(series) - 10)])
+    data = Toy(windows, targets, "forecasting", 4, batch_size=64)
+    module = Forecasting(mlp((8, 2), 4, widths=[32]), adam, n_outputs=4)
+    tested = fit_and_test(module, data, 15)
+    assert tested["test_mae"] < 0.05
