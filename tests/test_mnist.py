@@ -24,7 +24,7 @@ def test_real_mnist_is_served_like_every_family(tmp_path):
     x, _ = datamodule.tensors["train"]
     assert x.dtype == torch.uint8
     batch = datamodule.network_input(x[:4])
-    assert batch.dtype == torch.float32 and 0 <= batch.min() and batch.max() <= 1
+    assert batch.dtype == torch.float32 and batch.min() >= 0 and batch.max() <= 1
     assert datamodule.class_names == [str(d) for d in range(10)]
     assert datamodule.class_pictures().shape == (10, 28, 28, 1)
 
