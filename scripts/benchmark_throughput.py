@@ -1,4 +1,4 @@
-"""Training throughput of fidle_runs (Lightning Trainer + our DataModule and ImageClassifier)
+"""Training throughput of fidle_runs (Lightning Trainer + our DataModule and Classification)
 next to a plain PyTorch loop on the same model, data, batch size and optimizer, in one process.
 
     python scripts/benchmark_throughput.py [--model cnn_v1] [--size 24] [--mode L] [--epochs 2]
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
 from fidle_runs.models import cnn
-from fidle_runs.models.classifier import ImageClassifier
+from fidle_runs.tasks.classification import Classification
 
 
 class EpochTimer(pl.Callback):
@@ -39,8 +39,9 @@ class EpochTimer(pl.Callback):
 
 
 def runner_rate(datamodule: GTSRBDataModule, build, epochs: int, accelerator: str) -> float:
-    net = build(datamodule.shape, datamodule.n_classes)
-    module = ImageClassifier(net, lambda params: torch.optim.Adam(params, lr=1e-3))
+    net = build(**datamodule.dims)
+    module = Classification(net, lambda params: torch.optim.Adam(params, lr=1e-3),
+                            n_outputs=datamodule.n_outputs)
     timer = EpochTimer()
     trainer = pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1,
                          limit_val_batches=0, num_sanity_val_steps=0, logger=False,
@@ -52,7 +53,7 @@ def runner_rate(datamodule: GTSRBDataModule, build, epochs: int, accelerator: st
 
 def plain_rate(datamodule: GTSRBDataModule, build, epochs: int, device: torch.device) -> float:
     x, y = datamodule.tensors["train"]
-    net = build(datamodule.shape, datamodule.n_classes).to(device)
+    net = build(**datamodule.dims).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     batch = datamodule.batch_size
     rates = []

@@ -50,7 +50,7 @@ GTSRB = tuple(Reproduction(f"set-{size}x{size}-{mode}", model,
                             f"model={model}", "trainer.max_epochs=16", "data.source=real"))
               for size in (24, 48) for mode in ("RGB", "RGB-HE", "L", "L-LHE")
               for model in ("cnn_v1", "cnn_v2", "cnn_v3"))
-PROTOCOLS = {"ours": "data.val_on_test=false", "FIDLE's": "data.val_on_test=true"}
+PROTOCOLS = {"ours": False, "FIDLE's": True}  # data.val_on_test
 WITHIN_POINTS = 0.2  # FIDLE's protocol: |ours - FIDLE| at most this many points
 
 
@@ -77,8 +77,8 @@ def main() -> None:
     for reproduction in reproductions:
         sweep_dir = args.out / f"{reproduction.dataset}-{reproduction.model}"
         elapsed = run_sweep(reproduction, args, sweep_dir)
-        for protocol, override in PROTOCOLS.items():
-            values = [r.primary["value"] for r in results(sweep_dir, override)]
+        for protocol, val_on_test in PROTOCOLS.items():
+            values = [r.primary["value"] for r in results(sweep_dir, val_on_test)]
             rows.append(row(reproduction, protocol, values, elapsed))
     print_table(rows, args.quick)
 
@@ -102,13 +102,14 @@ def run_sweep(reproduction: Reproduction, args: argparse.Namespace, sweep_dir: P
     return time.perf_counter() - start
 
 
-def results(sweep_dir: Path, protocol_override: str) -> list:
+def results(sweep_dir: Path, val_on_test: bool) -> list:
+    """The completed runs of a sweep with this protocol."""
     found = []
-    for job in sorted(sweep_dir.iterdir()):
-        if job.is_dir() and protocol_override in job.name.split(","):
-            result = read_result(job)
-            if result is not None and result.status == "completed":
-                found.append(result)
+    for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
+        result = read_result(job)
+        if (result is not None and result.status == "completed"
+                and result.data.get("val_on_test") == val_on_test):
+            found.append(result)
     return found
 
 
