@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config import CONF_DIR, check_config, register_resolvers
-from fidle_runs.errors import UserError
+from fidle_runs.errors import UserError, one_line
 from fidle_runs.requeue import RequeueRequested, install_handler, requested, requeue_and_exit
 from fidle_runs.run_dir import mark_launched
 
@@ -41,12 +41,12 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as e:
         if not sweeping:
             raise SystemExit(f"fidle_runs: error: {e}") from None
-        _record_failure(cfg, f"UserError: {e}")
+        _record_failure(cfg, one_line(e))
         return None
     except Exception as e:
         if not sweeping:
             raise
-        _record_failure(cfg, f"{type(e).__name__}: {e}")
+        _record_failure(cfg, one_line(e))
         return None
     return result.primary["value"]  # what a sweeper (Optuna) optimises
 
@@ -57,7 +57,6 @@ def _record_failure(cfg: DictConfig, error: str) -> None:
     from fidle_runs.result import RunResult, read_result
 
     run_dir = Path(cfg.paths.run_dir)
-    error = error.strip().splitlines()[0]
     log.error("run %s failed: %s", run_dir, error)
     if read_result(run_dir) is None:
         model = cfg.get("model", {}).get("name", "")

@@ -3,7 +3,6 @@ checks that must fail before any data is touched."""
 
 import datetime as dt
 import hashlib
-import os
 import re
 import secrets
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs import slurm_presets
 from fidle_runs.errors import UserError
+from fidle_runs.requeue import slurm_job
 from fidle_runs.run_dir import NOT_PART_OF_THE_RUN
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -28,11 +28,9 @@ def run_name() -> str:
     Under Slurm: `slurm-<job>` or `slurm-<array job>_<task>` (the ids survive a requeue).
     Elsewhere: a timestamp plus a random suffix, so runs started in the same second differ.
     """
-    env = os.environ
-    if "SLURM_ARRAY_JOB_ID" in env and "SLURM_ARRAY_TASK_ID" in env:
-        return f"slurm-{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
-    if "SLURM_JOB_ID" in env:
-        return f"slurm-{env['SLURM_JOB_ID']}"
+    job = slurm_job()
+    if job is not None:
+        return f"slurm-{job}"
     return f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
 
 

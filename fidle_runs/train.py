@@ -19,7 +19,7 @@ from fidle_runs.assemble import build_datamodule, build_network, build_task_modu
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
-from fidle_runs.errors import UserError
+from fidle_runs.errors import UserError, one_line
 from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
@@ -95,8 +95,8 @@ def _record_stop(run_dir: Path, result: RunResult, e: BaseException) -> None:
     """Record in result.json why the run stopped: interrupted (resumable) or failed."""
     interrupted = isinstance(e, KeyboardInterrupt | SystemExit | RequeueRequested)
     result.status = "interrupted" if interrupted else "failed"
-    result.error = (f"{_one_line(e)}: run the same command again to resume" if interrupted
-                    else _one_line(e))
+    result.error = (f"{one_line(e)}: run the same command again to resume" if interrupted
+                    else one_line(e))
     result.write(run_dir)
     if interrupted:
         log.warning("%s interrupted: %s", run_dir, result.error)
@@ -207,8 +207,3 @@ def _plugins(cfg: DictConfig) -> list:
 
 def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

@@ -30,11 +30,6 @@ def load_rgb(path: Path) -> np.ndarray:
                         "re-extract the raw set") from None
 
 
-def enhance(image: np.ndarray, size: int, mode: str, roi: np.ndarray | None = None) -> np.ndarray:
-    """RGB uint8 image -> (size, size, channels) uint8 in `mode`, cropped to `roi` if given."""
-    return apply_mode(resize(image, size, roi), mode)
-
-
 def resize(image: np.ndarray, size: int, roi: np.ndarray | None = None) -> np.ndarray:
     """RGB uint8 image -> (size, size, 3) float in [0, 1], cropped to `roi` (inclusive) if given.
 
