@@ -4,7 +4,6 @@ import inspect
 import logging
 import time
 import traceback
-import warnings
 from pathlib import Path
 
 import hydra
@@ -15,6 +14,7 @@ from omegaconf import DictConfig, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
+from fidle_runs import lightning_noise
 from fidle_runs.assemble import build_datamodule, build_network, build_task_module, task_config
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
@@ -35,9 +35,7 @@ from fidle_runs.run_dir import (
 )
 
 log = logging.getLogger(__name__)
-
-# Our loaders index in-memory tensors: worker processes would only add overhead.
-warnings.filterwarnings("ignore", ".*does not have many workers.*")
+lightning_noise.silence()
 
 
 def train(cfg: DictConfig) -> RunResult:
@@ -126,10 +124,10 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
                                 plugins=_plugins(cfg), **placement)
     result.write(run_dir)
-    log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters%s", run_dir,
+    log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters, %s%s", run_dir,
              cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
              result.data["n_val"], result.data["n_test"], result.params,
-             f", resuming from {checkpoint}" if checkpoint else "")
+             trainer.strategy.root_device, f", resuming from {checkpoint}" if checkpoint else "")
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
     result.duration_s["fit"] = round(progress.fit_before + progress.elapsed(), 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from fidle_runs.config import CONF_DIR, register_resolvers
 from fidle_runs.data.gtsrb.synthetic import write_synthetic_gtsrb
@@ -55,15 +55,12 @@ def small_run(tmp_path, shared_data_dir) -> Callable[..., DictConfig]:
     """The real gtsrb_cnn experiment, shrunk for a CPU test: small synthetic set, few epochs."""
 
     def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
-        cfg = compose_train(["+experiment=gtsrb_cnn", "data.source=synthetic",
-                             "data.synthetic_fraction=0.05", "trainer.max_epochs=2",
-                             "callbacks.progress.style=lines", "data.prepare_workers=2",
-                             f"paths.output_root={tmp_path}",
-                             f"paths.data_dir={shared_data_dir}",
-                             f"paths.run_dir={run_dir or tmp_path / 'run'}", *overrides])
-        with open_dict(cfg):
-            cfg.trainer.enable_model_summary = False
-        return cfg
+        return compose_train(["+experiment=gtsrb_cnn", "data.source=synthetic",
+                              "data.synthetic_fraction=0.05", "trainer.max_epochs=2",
+                              "callbacks.progress.style=lines", "data.prepare_workers=2",
+                              f"paths.output_root={tmp_path}",
+                              f"paths.data_dir={shared_data_dir}",
+                              f"paths.run_dir={run_dir or tmp_path / 'run'}", *overrides])
 
     return make
 

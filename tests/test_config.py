@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,17 @@ def test_run_names_are_unique_and_follow_slurm_ids(monkeypatch):
 
 def test_conf_dir_is_the_repository_conf():
     assert Path(__file__).resolve().parent.parent / "conf" == CONF_DIR
+
+
+def test_help_shows_the_way_in():
+    proc = subprocess.run([sys.executable, "-m", "fidle_runs", "--help"], capture_output=True,
+                          text=True, timeout=120, check=True)
+    for experiment in EXPERIMENTS:
+        assert experiment in proc.stdout
+    groups = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+    for group in groups:
+        assert f"\n{group}: " in proc.stdout, group
+    assert "model: cnn_v1, cnn_v2, cnn_v3," in proc.stdout
+    for command in ("fidle_runs.prepare", "fidle_runs.report", "fidle_runs.sweep_plan",
+                    "fidle_runs.sweep_summary", "hydra/launcher=basic | local_parallel"):
+        assert command in proc.stdout, command

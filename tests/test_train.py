@@ -67,6 +67,26 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert predictions.accuracy == pytest.approx(metrics["test_acc"], abs=1e-6)
 
 
+# Lightning's lines a fidle_runs run must not print (fidle_runs/lightning_noise.py says why).
+NOISE = ("💡", "LeafSpec", "logging interval", "`srun` command", "GPU available", "| Name",
+         "Restoring states", "`Trainer.fit` stopped")
+
+
+def test_a_run_prints_only_what_a_user_needs(tmp_path, shared_data_dir):
+    proc = run_module("fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
+                      "data.synthetic_fraction=0.05", "trainer.max_epochs=2",
+                      f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={tmp_path / 'run'}",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for noise in NOISE:
+        assert noise not in out, noise
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("epoch")] == ["epoch", "epoch"]
+    assert any(line.startswith("test test_acc") for line in lines)
+    assert len(lines) <= 10, out
+
+
 def test_same_seed_same_metrics(small_run, tmp_path):
     a = train(small_run("seed=3", run_dir=tmp_path / "a"))
     b = train(small_run("seed=3", run_dir=tmp_path / "b"))
@@ -124,7 +144,7 @@ def test_last_checkpoint_follows_every_epoch_even_without_improvement(small_run,
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 2 and result.epochs == 3
     (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
-    assert best.name.startswith("best-epoch000")
+    assert best.name.startswith("best-epoch001-val_acc"), "epochs counted from 1, as logged"
 
 
 def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):

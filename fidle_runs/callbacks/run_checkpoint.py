@@ -1,4 +1,5 @@
-"""Lightning's ModelCheckpoint, made to keep a run resumable whatever moment it is killed at.
+"""Lightning's ModelCheckpoint, made to keep a run resumable whatever moment it is killed at, and
+its files named as the log counts epochs (best-epoch004 after the 4th epoch, not Lightning's 3).
 
 Three differences, each a way Lightning 2.6's own callback loses work:
 - last.ckpt is written at the end of every epoch. Lightning writes it only in a step where it
@@ -50,6 +51,12 @@ class RunCheckpoint(ModelCheckpoint):
 
     def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         self._replaced.append(filepath)
+
+    def format_checkpoint_name(self, metrics: dict[str, Tensor], filename: str | None = None,
+                               ver: int | None = None, prefix: str | None = None) -> str:
+        if "epoch" in metrics:
+            metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+        return super().format_checkpoint_name(metrics, filename, ver, prefix)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_in = state_dict.get("dirpath")
