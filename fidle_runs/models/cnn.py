@@ -27,6 +27,17 @@ def _flat_features(features: nn.Module, in_shape: tuple[int, int, int]) -> int:
         raise ValueError(f"input shape {tuple(in_shape)} is too small for this network") from e
 
 
+def _with_dense_head(features: nn.Sequential, in_shape: tuple[int, int, int], width: int,
+                     dropout: float, n_outputs: int) -> nn.Sequential:
+    """features -> Flatten -> Dense(width, relu) -> Dropout -> Dense(n_outputs), Keras-initialized:
+    the head every FIDLE CNN but v3 ends with."""
+    return keras_init(nn.Sequential(
+        features, nn.Flatten(),
+        nn.Linear(_flat_features(features, in_shape), width), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(width, n_outputs),
+    ))
+
+
 def cnn_v1(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential:
     """96/192 convolutions, Dense 1500. 4,841,083 parameters at 24x24x1."""
     in_shape = image_shape("cnn_v1", in_shape)
@@ -34,11 +45,7 @@ def cnn_v1(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential
         nn.Conv2d(in_shape[0], 96, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
         nn.Conv2d(96, 192, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
     )
-    return keras_init(nn.Sequential(
-        features, nn.Flatten(),
-        nn.Linear(_flat_features(features, in_shape), 1500), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(1500, n_outputs),
-    ))
+    return _with_dense_head(features, in_shape, 1500, 0.5, n_outputs)
 
 
 def cnn_v2(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential:
@@ -51,11 +58,7 @@ def cnn_v2(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential
                    nn.Conv2d(width, width, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2)]
         channels = width
     features = nn.Sequential(*layers)
-    return keras_init(nn.Sequential(
-        features, nn.Flatten(),
-        nn.Linear(_flat_features(features, in_shape), 512), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(512, n_outputs),
-    ))
+    return _with_dense_head(features, in_shape, 512, 0.5, n_outputs)
 
 
 def cnn_v3(in_shape: tuple[int, int, int], n_outputs: int = 43) -> nn.Sequential:
@@ -88,11 +91,7 @@ def mnist_cnn(in_shape: Sequence[int], n_outputs: int = 10,
         nn.Conv2d(shape[0], 8, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
         nn.Conv2d(8, 16, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
     )
-    return keras_init(nn.Sequential(
-        features, nn.Flatten(),
-        nn.Linear(_flat_features(features, shape), 100), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(100, n_outputs),
-    ))
+    return _with_dense_head(features, shape, 100, 0.5, n_outputs)
 
 
 def lmnist_cnn(in_shape: Sequence[int], n_outputs: int = 10) -> nn.Sequential:
@@ -106,8 +105,4 @@ def lmnist_cnn(in_shape: Sequence[int], n_outputs: int = 10) -> nn.Sequential:
         nn.Conv2d(shape[0], 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(0.1),
         nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(0.1),
     )
-    return keras_init(nn.Sequential(
-        features, nn.Flatten(),
-        nn.Linear(_flat_features(features, shape), 100), nn.ReLU(), nn.Dropout(0.1),
-        nn.Linear(100, n_outputs),
-    ))
+    return _with_dense_head(features, shape, 100, 0.1, n_outputs)
