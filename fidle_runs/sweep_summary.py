@@ -1,9 +1,11 @@
-"""The one-screen summary that ends a sweep: every run's status (completed, skipped because it
-was already completed, failed with its reason, interrupted), and a non-zero exit if any failed.
+"""The one-screen summary that ends a sweep: every run's status as reports say it (completed,
+failed with its reason, interrupted, running, unreadable), plus skipped (completed before this
+launch), and a non-zero exit if any failed or is unreadable.
 
 A Hydra callback: it runs where the sweep was launched, after every job has returned (locally or
-on Slurm), and reads only the runs' result.json files. Also a command, for sweeps run as a Slurm
-job array (slurm/array.sbatch): `python -m fidle_runs.sweep_summary <sweep dir>`.
+on Slurm), and reads the runs with the report's run reader (result.json only, no torch). Also a
+command, for sweeps run as a Slurm job array (slurm/array.sbatch):
+`python -m fidle_runs.sweep_summary <sweep dir>`.
 """
 
 import atexit
@@ -15,9 +17,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fidle_runs.report.run_index import RunRow, find_run_dirs, read_run
 from fidle_runs.requeue import requested
-from fidle_runs.result import RESULT_FILE, RunResult, read_result
 from fidle_runs.run_dir import launched_since
+
+FAILURES = ("failed", "unreadable")
 
 
 class SweepSummary(Callback):
@@ -34,7 +38,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = summarize(sweep_dir, getattr(self, "start", None))
         print(format_summary(sweep_dir, rows), flush=True)
-        if any(status == "failed" for _, status, _ in rows):
+        if any(status in FAILURES for _, status, _ in rows):
             sys.exit(1)
 
     def summary_if_aborted(self) -> None:
@@ -48,54 +52,49 @@ class SweepSummary(Callback):
 
 def summarize(sweep_dir: Path, launched: dt.datetime | None,
               finished: bool = True) -> list[tuple[str, str, str]]:
-    """(job folder, status, detail) for every job folder of the sweep, in job order; with the
-    time it was `launched`, only the jobs of that launch (a folder of the same sweep directory
-    launched before with other values is not part of it). Once the sweep has `finished`, a run
-    still marked running was killed: it counts as interrupted."""
-    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0,
-                                 p.name))
-    if launched is not None:
-        jobs = [job for job in jobs if launched_since(job, launched)]
+    """(job folder, status, detail) for every run of the sweep, in job order; with the time it
+    was `launched`, only the jobs of that launch (a folder of the same sweep directory launched
+    before with other values is not part of it). Once the sweep has `finished`, a run still
+    marked running was killed: it counts as interrupted."""
+    root = Path(sweep_dir).resolve()
     rows = []
-    for job in jobs:
-        result = read_result(job)
-        if result is None:
-            if (job / RESULT_FILE).exists() or (job / "fidle_runs.log").exists():
-                status = "failed" if finished else "running"
-                rows.append((job.name, status, "no readable result.json: see fidle_runs.log"))
+    for run_dir in find_run_dirs([root]):
+        if launched is not None and not launched_since(run_dir, launched):
             continue
-        rows.append((job.name, _status(result, launched, finished), _detail(result)))
+        run = read_run(run_dir)
+        rows.append((str(run_dir.relative_to(root)), _status(run, launched, finished),
+                     _detail(run)))
     return rows
 
 
-def _status(result: RunResult, launched: dt.datetime | None, finished: bool) -> str:
-    already_done = (result.status == "completed" and launched is not None and result.updated
-                    and dt.datetime.fromisoformat(result.updated) < launched)
+def _status(run: RunRow, launched: dt.datetime | None, finished: bool) -> str:
+    already_done = (run.status == "completed" and launched is not None and run.updated
+                    and dt.datetime.fromisoformat(run.updated) < launched)
     if already_done:
         return "skipped"
-    if result.status == "running" and finished:
+    if run.status == "running" and finished:
         return "interrupted"
-    return result.status
+    return run.status
 
 
-def _detail(result: RunResult) -> str:
-    what = f"{result.model or '?'} on {result.data.get('name', '?')}"
-    if result.status == "completed":
-        return (f"{what}: {result.primary['name']} {result.primary['value']}, {result.epochs} "
-                f"epochs, fit {result.duration_s.get('fit', 0):.0f}s")
-    if result.status == "failed":
-        return f"{what}: {result.error}"
-    return f"{what}: {result.epochs}/{result.max_epochs} epochs done"
+def _detail(run: RunRow) -> str:
+    if run.status == "unreadable":
+        return run.detail
+    what = f"{run.model} on {run.dataset}"
+    if run.status != "completed":
+        return f"{what}: {run.detail}"
+    score = (f"{run.primary.name} {run.primary.with_unit(run.primary_value)}"
+             if run.primary and run.primary_value is not None else "no primary metric")
+    return f"{what}: {score}, {run.epochs} epochs, {run.duration_s:.0f}s"
 
 
 def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:
     """One line per job, named by what sets it apart from the other jobs (the overrides that
     all its job folders share are said once, on the first line)."""
-    shown = ("completed", "skipped", "failed", "interrupted")
-    if any(status == "running" for _, status, _ in rows):
-        shown += ("running",)
-    counts = {s: sum(1 for _, status, _ in rows if status == s) for s in shown}
+    statuses = [status for _, status, _ in rows]
+    shown = ("completed", "skipped", "failed", "interrupted",
+             *(s for s in ("running", "unreadable") if s in statuses))
+    counts = {s: statuses.count(s) for s in shown}
     lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
     names, shared = distinguishing_names([job for job, _, _ in rows])
     if shared:
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("usage: python -m fidle_runs.sweep_summary <sweep directory>")
     rows = summarize(Path(args[0]), None, finished=False)
     print(format_summary(Path(args[0]), rows))
-    if any(status in ("failed", "interrupted", "running") for _, status, _ in rows):
+    if any(status in (*FAILURES, "interrupted", "running") for _, status, _ in rows):
         sys.exit(1)
 
 

@@ -8,6 +8,7 @@ first with the winner's checkpoint evaluated on the test set, then from its cach
 
 import argparse
 import itertools
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,8 +26,9 @@ from fidle_runs.result import RunResult
 DATASETS = [f"set-{s}x{s}-{m}" for s in (24, 48) for m in ("RGB", "RGB-HE", "L", "L-LHE")]
 MODELS = ["cnn_v1", "cnn_v2", "cnn_v3"]
 N_TEST = 12630  # GTSRB's test set
-WINNER_CONFIG = "model:\n  name: cnn_v1\n  net:\n    _target_: fidle_runs.models.cnn.cnn_v1\n" \
-                "    _partial_: true\n"
+CLASSIFICATION = {"task": "classification",
+                  "primary": {"name": "test_acc", "mode": "max", "fraction": True},
+                  "monitor": {"name": "val_acc", "mode": "max"}}
 
 
 def make_runs(root: Path, n: int) -> None:
@@ -34,12 +36,16 @@ def make_runs(root: Path, n: int) -> None:
     for i, (dataset, model) in zip(range(n), grid, strict=False):
         run_dir = root / f"sweep-{i // 24}" / str(i % 24)
         acc = 0.999 if i == 0 else 0.9 + (i % 97) / 1000
-        data = {"name": dataset, "source": "real", "n_train": 35288}
+        data = {"name": dataset, "family": "gtsrb", "source": "real", "scale": 1.0,
+                "val_on_test": False, "n_train": 35288, "n_outputs": 43}
         checkpoints = {"best": None, "last": None}
         if i == 0:  # the winner: cnn_v1 on set-24x24-RGB
             checkpoints["best"], data["file"] = make_winner(run_dir, root.parent)
-        RunResult(status="completed", model=model, data=data,
-                  metrics={"test_acc": acc, "best_val_acc": acc}, epochs=16, max_epochs=16,
+            data["shape"] = [3, 24, 24]
+        RunResult(status="completed", task=CLASSIFICATION["task"], model=model,
+                  primary={**CLASSIFICATION["primary"], "value": acc},
+                  monitor={**CLASSIFICATION["monitor"], "best": acc}, data=data,
+                  metrics={"test_acc": acc}, epochs=16, max_epochs=16,
                   duration_s={"fit": 60.0 + i % 50, "test": 2.0}, params=1_297_899,
                   checkpoints=checkpoints).write(run_dir)
         writer = SummaryWriter(str(run_dir / "tensorboard"))
@@ -54,14 +60,20 @@ def make_runs(root: Path, n: int) -> None:
 
 
 def make_winner(run_dir: Path, sets_dir: Path) -> tuple[str, str]:
-    """A cnn_v1 checkpoint, its config and a test set of GTSRB's size: (checkpoint, test set)."""
+    """A cnn_v1 checkpoint, its config (the set as data.h5_file) and a test set of GTSRB's size:
+    (checkpoint, test set)."""
     torch.manual_seed(0)
     net = cnn_v1((3, 24, 24))
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
     checkpoint.parent.mkdir(parents=True)
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, checkpoint)
-    (run_dir / "config.yaml").write_text(WINNER_CONFIG)
-    test_set = sets_dir / "set-24x24-RGB.h5"
+    test_set = (sets_dir / "set-24x24-RGB.h5").resolve()
+    (run_dir / "config.yaml").write_text(json.dumps({  # JSON is YAML
+        "model": {"name": "cnn_v1", "net": {"_target_": "fidle_runs.models.cnn.cnn_v1",
+                                            "_partial_": True}},
+        "data": {"_target_": "fidle_runs.data.gtsrb.datamodule.GTSRBDataModule",
+                 "h5_file": str(test_set)},
+        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True}}))
     rng = np.random.default_rng(0)
     with h5py.File(test_set, "w") as f:
         f["x_train"], f["y_train"] = np.zeros((1, 24, 24, 3), np.uint8), np.zeros(1, np.int64)

@@ -1,5 +1,7 @@
-"""Reports over a generated tree of runs: completed (real and synthetic), failed, running,
-unreadable; the tables, the winner, FIDLE's numbers beside ours, and the exports."""
+"""Reports over a generated tree of runs: classifications on GTSRB (real, synthetic, a share of
+synthetic) and on the MNIST family, regressions, failed, running, unreadable runs, one run of
+schema 1; the tables, one ranking per task, metric and data, the winners in each metric's
+direction, FIDLE's numbers beside ours, and the exports."""
 
 import csv
 import io
@@ -8,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fidle_runs.report.fidle_reference import fidle_test_acc
+from fidle_runs.report.fidle_reference import fidle_reference
 from fidle_runs.report.report import build_report
+from fidle_runs.report.wording import plural, shorten
 from tests.conftest import run_module
 from tests.report_tree import write_tree
 
@@ -19,32 +22,93 @@ def tree(tmp_path) -> Path:
     return write_tree(tmp_path)
 
 
-def test_report_finds_every_run_and_ranks_each_source_apart(tree):
+def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
     report = build_report([tree])
-    assert len(report.rows) == 9
-    assert report.counts() == "9 runs: 5 completed, 1 running, 1 failed, 2 unreadable"
-    real, synthetic = report.matrices
-    assert (real.source, synthetic.source) == ("real", "synthetic")
+    assert len(report.rows) == 17
+    assert report.counts() == "17 runs: 13 completed, 1 running, 1 failed, 2 unreadable"
+    assert [(m.key.task, m.metric.name, m.key.family, m.key.source, m.key.scale)
+            for m in report.matrices] == [
+        ("classification", "test_acc", "gtsrb", "real", 1.0),
+        ("classification", "test_acc", "gtsrb", "synthetic", 1.0),
+        ("classification", "test_acc", "gtsrb", "synthetic", 0.1),
+        ("classification", "test_acc", "mnist", "real", 1.0),
+        ("regression", "test_mae", "bhpd", "real", 1.0)]
+    real, synthetic, tenth, mnist, bhpd = report.matrices
     assert real.datasets == ["set-24x24-L", "set-48x48-RGB"]
     assert real.models == ["cnn_v1", "cnn_v2"]
     assert real.best_model("set-24x24-L") == "cnn_v2"
     assert real.winner() == ("set-48x48-RGB", "cnn_v2")
+    assert real.cells[("set-24x24-L", "cnn_v1")].value == 0.95, "the schema-1 run is ranked"
     assert synthetic.winner() == ("set-24x24-L", "cnn_v1"), "0.99 on synthetic never wins real"
+    assert tenth.winner() == ("set-24x24-L", "cnn_v2")
+    assert mnist.datasets == ["fashion_mnist", "mnist"]
+    assert mnist.best_model("fashion_mnist") == "mnist_cnn"
+    assert mnist.winner() == ("mnist", "mnist_cnn")
+    assert (bhpd.metric.mode, bhpd.winner(), bhpd.best_model("bhpd")) == \
+        ("min", ("bhpd", "bhpd_dnn"), "bhpd_dnn")
+    assert bhpd.cells[("bhpd", "bhpd_dnn")].value == 2.3, "a cell keeps the lowest MAE"
+    assert bhpd.merged == [("bhpd", "bhpd_dnn", 2)]
 
 
-def test_text_report_shows_matrix_winner_fidle_and_what_went_wrong(tree):
+def test_schema_1_runs_read_as_classifications(tree):
+    report = build_report([tree])
+    old = next(r for r in report.rows if r.run_dir.name == "0" and r.dataset == "set-24x24-L")
+    assert (old.task, old.family, old.primary.name, old.primary.mode, old.primary.fraction,
+            old.primary_value) == ("classification", "gtsrb", "test_acc", "max", True, 0.95)
+    assert (old.monitor.name, old.monitor.fraction, old.monitor_best) == ("val_acc", True, 0.95)
+
+
+def test_ties_go_to_the_first_in_table_order(tree):
+    report = build_report([tree])
+    real = report.matrices[0]
+    for cell in real.cells.values():
+        cell.value = 0.9
+    assert real.best_model("set-48x48-RGB") == "cnn_v1"
+    assert real.winner() == ("set-24x24-L", "cnn_v1")
+
+
+def test_text_report_shows_matrices_winners_fidle_and_what_went_wrong(tree):
     text = build_report([tree]).text()
-    assert "runs on different data (source or scale) are ranked separately" in text
+    assert ("ranked apart, never together: test_acc on GTSRB real data (4 cells); test_acc on "
+            "GTSRB synthetic data (1 cell); test_acc on GTSRB synthetic, scale 0.1 data (1 cell)"
+            "; test_acc on MNIST real data (4 cells); test_mae on BHPD real data (2 cells)") \
+        in text
     matrix_line = next(line for line in text.splitlines() if line.startswith("set-48x48-RGB")
                        and "**" in line)
     assert matrix_line.split() == ["set-48x48-RGB", "96.00", "96.39", "98.50**", "98.54",
                                    "cnn_v2"]
-    assert "cnn_v2 on set-48x48-RGB: test accuracy 98.50 %" in text
+    assert "test_acc %, GTSRB real data (classification): * best model" in text
+    assert "cnn_v2 on set-48x48-RGB: test_acc 98.50 %" in text
     assert "FIDLE's numbers are on the whole real GTSRB; these runs are on synthetic data" in text
+    assert "these runs are on synthetic, scale 0.1 data" in text
     assert "ValueError: boom" in text and "5/16 epochs done" in text
     assert "malformed result.json" in text
     assert "no result.json: the run stopped before it started training" in text
     assert "best checkpoint deleted" in text
+
+
+def test_fidle_columns_only_where_fidle_has_numbers_and_percent_only_for_fractions(tree):
+    text = build_report([tree]).text()
+    lines = text.splitlines()
+    mnist_header = next(line for line in lines if line.startswith("dataset  ")
+                        and "mnist_cnn" in line)
+    assert mnist_header.split() == ["dataset", "mnist_cnn", "FIDLE", "mnist_cnn", "mnist_dnn",
+                                    "FIDLE", "mnist_dnn", "best"]
+    assert next(line for line in lines if line.startswith("mnist ")).split() == \
+        ["mnist", "99.00**", "98.68", "97.50", "97.72", "mnist_cnn"]
+    assert next(line for line in lines if line.startswith("fashion_mnist ")).split() == \
+        ["fashion_mnist", "91.00*", "88.00", "mnist_cnn"], "no FIDLE number for Fashion-MNIST"
+    assert ("these runs validated on a split of the training data; FIDLE trained on all of it "
+            "and validated on the test set") in text
+    assert "test_mae, BHPD real data (regression)" in text
+    bhpd_header = next(line for line in lines if line.startswith("dataset ") and "mlp" in line)
+    assert "FIDLE" not in bhpd_header
+    assert next(line for line in lines if line.startswith("bhpd ")).split() == \
+        ["bhpd", "2.3**", "3.1", "bhpd_dnn"]
+    assert "bhpd_dnn on bhpd: test_mae 2.3 (" in text and "%" not in text.split(
+        "test_mae, BHPD real data")[1].split("Not completed")[0]
+    assert "cells that keep the best of several runs: bhpd bhpd_dnn (2 runs)" in text
+    assert "(1 cell)" in text and "(1 cells)" not in text
 
 
 def test_result_json_with_wrong_content_is_unreadable_not_fatal(tree):
@@ -54,10 +118,15 @@ def test_result_json_with_wrong_content_is_unreadable_not_fatal(tree):
     (tree / "sweeps" / "grid" / "15").mkdir()
     (tree / "sweeps" / "grid" / "15" / "result.json").write_text('{"status": "completed", '
                                                                  '"metrics": null}')
+    (tree / "sweeps" / "grid" / "16").mkdir()
+    (tree / "sweeps" / "grid" / "16" / "result.json").write_text(
+        '{"schema": 2, "status": "completed", "primary": {"name": "test_mae", "mode": "low"}}')
     report = build_report([tree])
-    assert report.counts() == "11 runs: 6 completed, 1 running, 1 failed, 3 unreadable"
+    assert report.counts() == "20 runs: 14 completed, 1 running, 1 failed, 4 unreadable"
     text = report.text()
-    assert "result.json with unexpected content (metrics.test_acc is 'high', not a number)" in text
+    assert "result.json with unexpected content (primary.value is 'high', not a number)" in text
+    assert "test_mae's mode is 'low', not max or min" in text
+    assert "completed without test_acc" in text
     assert report.matrices[0].winner() == ("set-48x48-RGB", "cnn_v2")
 
 
@@ -65,29 +134,49 @@ def test_exports_hold_the_same_report(tree, tmp_path):
     report = build_report([tree])
     md, runs_csv, js = report.write(tmp_path / "report")
     rows = list(csv.DictReader(io.StringIO(runs_csv.read_text())))
-    assert len(rows) == 9
-    assert [(r["source"], r["test acc %"]) for r in rows[:2]] == [("synthetic", "99.00"),
-                                                                  ("real", "95.00")]
+    assert len(rows) == 17
+    assert [(r["source"], r["metric"], r["value"]) for r in rows[:3]] == [
+        ("synthetic", "test_acc", "99.00 %"), ("synthetic", "test_acc", "21.00 %"),
+        ("real", "test_mae", "2.5")]
     assert {r["status"] for r in rows} == {"completed", "failed", "running", "unreadable"}
+    assert {r["task"] for r in rows} == {"classification", "regression", "?"}
     data = json.loads(js.read_text())
     assert data["matrices"][0]["winner"]["model"] == "cnn_v2"
-    assert data["matrices"][0]["test_acc"]["set-24x24-L"] == {"cnn_v1": 0.95, "cnn_v2": 0.97}
+    assert data["matrices"][0]["values"]["set-24x24-L"] == {"cnn_v1": 0.95, "cnn_v2": 0.97}
+    assert data["matrices"][3]["fidle"]["mnist"] == {"mnist_cnn": 0.9868, "mnist_dnn": 0.9772}
+    assert data["matrices"][4]["metric"] == {"name": "test_mae", "mode": "min",
+                                             "fraction": False}
+    assert data["matrices"][4]["winner"]["value"] == 2.3
     text = md.read_text()
     assert "| set-48x48-RGB | 96.00 | 96.39 | 98.50\\*\\* | 98.54 | cnn_v2 |" in text
     assert not list((tmp_path / "report").glob(".*tmp*")), "written atomically"
 
 
-def test_fidle_reference_is_the_mean_of_its_two_runs():
-    assert fidle_test_acc("set-48x48-RGB", "cnn_v2") == 98.54
-    assert fidle_test_acc("set-24x24-L", "cnn_v1") == 95.91
-    assert fidle_test_acc("set-32x32-L", "cnn_v1") is None
+def test_fidle_reference_is_the_mean_of_its_published_runs():
+    assert fidle_reference("set-48x48-RGB", "cnn_v2", "test_acc") == pytest.approx(0.9854)
+    assert fidle_reference("set-24x24-L", "cnn_v1", "test_acc") == pytest.approx(0.9591)
+    assert fidle_reference("set-32x32-L", "cnn_v1", "test_acc") is None
+    assert fidle_reference("mnist", "mnist_dnn", "test_acc") == pytest.approx(0.9772)
+    assert fidle_reference("mnist", "mnist_cnn", "test_acc") == pytest.approx(0.9868)
+    assert fidle_reference("mnist", "mnist_cnn_same", "test_acc") == pytest.approx(0.9876)
+    assert fidle_reference("mnist", "lmnist_mlp", "test_acc") == pytest.approx(0.9777)
+    assert fidle_reference("fashion_mnist", "mnist_dnn", "test_acc") is None
+    assert fidle_reference("mnist", "mnist_dnn", "test_mae") is None
+
+
+def test_wording():
+    assert [plural(n, "run") for n in (0, 1, 2)] == ["0 runs", "1 run", "2 runs"]
+    assert plural(3, "worst class", "worst classes") == "3 worst classes"
+    assert shorten("Right-of-way at the next intersection", 22) == "Right-of-way at the…"
+    assert shorten("Speed limit (20km/h)", 22) == "Speed limit (20km/h)"
+    assert shorten("Vehicles-over-3.5-t-prohibited", 12) == "Vehicles-ov…"
 
 
 def test_report_command(tree, tmp_path):
     proc = run_module("fidle_runs.report", str(tree), "--out", str(tmp_path / "r"),
                       "--no-html", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("9 runs: 5 completed")
+    assert proc.stdout.startswith("17 runs: 13 completed")
     assert (tmp_path / "r" / "report.md").is_file()
     assert not (tmp_path / "r" / "report.html").exists()
     empty = run_module("fidle_runs.report", str(tmp_path / "r"), cwd=tmp_path)

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import math
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -82,14 +83,24 @@ def test_gtsrb_full_is_fidles_grid_of_24_runs():
     assert cfg.data.batch_size == 64
 
 
+def completed(model: str, dataset: str, value: float, **fields) -> RunResult:
+    """A completed classification as training records it (result.json schema 2)."""
+    return RunResult(status="completed", task="classification", model=model,
+                     primary={"name": "test_acc", "mode": "max", "fraction": True,
+                              "value": value},
+                     monitor={"name": "val_acc", "mode": "max", "best": value},
+                     data={"name": dataset}, metrics={"test_acc": value}, **fields)
+
+
 def test_summary_reads_every_kind_of_run(tmp_path):
+    """The report's run reader, its statuses and `skipped` for a run completed before the
+    launch; a broken result.json is unreadable (and fails the sweep)."""
     launched = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     runs = {
-        "0": RunResult(status="completed", model="cnn_v1", data={"name": "set-24x24-L"},
-                       metrics={"test_acc": 0.9}, epochs=2, duration_s={"fit": 12.0}),
+        "0": completed("cnn_v1", "set-24x24-L", 0.9, epochs=2, duration_s={"fit": 12.0}),
         "1": RunResult(status="failed", model="cnn_v2", error="ValueError: boom"),
         "2": RunResult(status="running", model="cnn_v3", epochs=1, max_epochs=4),
-        "10": RunResult(status="completed", model="cnn_v1", data={"name": "set-48x48-L"}),
+        "10": completed("cnn_v1", "set-48x48-L", 0.8),
     }
     for name, result in runs.items():
         result.write(tmp_path / name)
@@ -102,17 +113,26 @@ def test_summary_reads_every_kind_of_run(tmp_path):
         (tmp_path / name / "result.json").write_text(json.dumps(data))
     (tmp_path / "3").mkdir()
     (tmp_path / "3" / "fidle_runs.log").write_text("crashed before writing a result")
+    (tmp_path / "4").mkdir()
+    (tmp_path / "4" / "result.json").write_text("{truncated")
 
-    for name in ("0", "1", "2", "3", "10"):
+    for name in ("0", "1", "2", "3", "4", "10"):
         mark_launched(tmp_path / name)
-    RunResult(status="completed", model="cnn_v1").write(tmp_path / "11")  # not in this launch
+    completed("cnn_v1", "set-24x24-L", 0.7).write(tmp_path / "11")  # not in this launch
     rows = summarize(tmp_path, launched)
     assert [(job, status) for job, status, _ in rows] == [
-        ("0", "completed"), ("1", "failed"), ("2", "interrupted"), ("3", "failed"),
-        ("10", "skipped")]
+        ("0", "completed"), ("1", "failed"), ("2", "interrupted"), ("3", "unreadable"),
+        ("4", "unreadable"), ("10", "skipped")]
     text = format_summary(tmp_path, rows)
-    assert "1 completed, 1 skipped, 2 failed, 1 interrupted" in text
+    assert "1 completed, 1 skipped, 1 failed, 1 interrupted, 2 unreadable" in text
     assert "cnn_v2 on ?: ValueError: boom" in text and "1/4 epochs done" in text
+    assert "cnn_v1 on set-24x24-L: test_acc 90.00 %, 2 epochs, 12s" in text
+    assert "no result.json: the run stopped before it started training" in text
+    assert "malformed result.json (see fidle_runs.log)" in text
+    summary = SweepSummary()
+    with pytest.raises(SystemExit) as exit_:
+        summary.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert exit_.value.code == 1
 
 
 def test_local_parallel_sweep_runs_two_at_once(tmp_path, shared_data_dir):
@@ -134,8 +154,7 @@ def test_local_parallel_sweep_runs_two_at_once(tmp_path, shared_data_dir):
 def test_summary_is_printed_even_when_the_launcher_aborts(tmp_path, capsys):
     summary = SweepSummary()
     summary.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
-    RunResult(status="completed", model="cnn_v1", data={"name": "set-24x24-L"},
-              metrics={"test_acc": 0.5}, epochs=1).write(tmp_path / "0")
+    completed("cnn_v1", "set-24x24-L", 0.5, epochs=1).write(tmp_path / "0")
     RunResult(status="running", model="cnn_v2", epochs=1, max_epochs=3).write(tmp_path / "1")
     for job in ("0", "1"):
         mark_launched(tmp_path / job)

@@ -59,10 +59,10 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert "val_acc" in csv and "train_loss" in csv
     # What the report reads back: the curves TensorBoard shows, and the best checkpoint's
     # predictions on the test set, which must reproduce the recorded test accuracy.
-    curves = read_curves(run_dir)
+    curves = read_curves(run_dir, ["acc", "loss"])
     assert curves.series["val_acc"][0] == [1, 2, 3]
     assert max(curves.series["val_acc"][1]) == pytest.approx(best_val_acc, abs=1e-6)
-    predictions = run_predictions(result, run_dir, 43)
+    predictions = run_predictions(result, run_dir)
     assert len(predictions.y_true) == 630
     assert predictions.accuracy == pytest.approx(metrics["test_acc"], abs=1e-6)
 

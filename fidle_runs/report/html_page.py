@@ -1,26 +1,21 @@
 """The report as one self-contained HTML file: every figure embedded as a PNG data URI, no
 script, no external file, so it can be mailed, archived or opened from a cluster's scratch."""
 
-import base64
 import datetime as dt
 import html
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from fidle_runs.data.gtsrb.classes import CLASS_NAMES
-from fidle_runs.data.gtsrb.h5 import N_CLASSES
 from fidle_runs.errors import UserError
 from fidle_runs.report import plots
-from fidle_runs.report.confusion import confusion_matrix, most_confused, per_class_accuracy
+from fidle_runs.report.analysis import ANALYSES
+from fidle_runs.report.html_blocks import figure, heading, table
 from fidle_runs.report.learning_curves import Curves, read_curves
-from fidle_runs.report.predictions import Predictions, run_predictions
-from fidle_runs.report.ranking import Matrix, data_label
+from fidle_runs.report.ranking import Matrix, MatrixKey, matrix_key
 from fidle_runs.report.report import Report, tally
 from fidle_runs.report.run_index import RunRow
-from fidle_runs.report.tables import Table, matrix_table, percent, runs_table, shown_path
+from fidle_runs.report.tables import TEXT_COLUMNS, matrix_table, runs_table, shown_path
 from fidle_runs.result import read_result
 
 MAX_CURVE_PANELS = 16  # datasets per data source shown as learning-curve panels
@@ -75,23 +70,24 @@ def _summary(report: Report, roots: list[Path]) -> str:
              f"<p class=\"meta\">{dt.datetime.now():%Y-%m-%d %H:%M} · runs below "
              f"{e(', '.join(shown_path(Path(r).resolve()) for r in roots))} · "
              f"{e(report.counts())}</p>"]
-    ranked = [("matrix", "Accuracy matrix"), ("duration", "Accuracy vs duration")]
+    ranked = [("matrix", "Matrices"), ("duration", "Metric vs duration")]
     links = [*(ranked if report.matrices else []), ("curves", "Learning curves"),
-             *([("best-run", "Best run")] if report.matrices else []), ("runs", "All runs")]
+             *([("best-run", "Best runs")] if report.matrices else []), ("runs", "All runs")]
     parts.append("<nav>" + "".join(f"<a href=\"#{a}\">{t}</a>" for a, t in links) + "</nav>")
     for matrix in report.matrices:
         dataset, model = matrix.winner()
         cell = matrix.cells[(dataset, model)]
-        parts.append(f"<div class=\"winner\"><b>Winner on {e(matrix.label)} data: {e(model)} on "
-                     f"{e(dataset)}, test accuracy {percent(cell.test_acc)} %</b> "
+        parts.append(f"<div class=\"winner\"><b>Winner, {e(matrix.title)}: {e(model)} on "
+                     f"{e(dataset)}, {e(matrix.metric.with_unit(cell.value))}</b> "
                      f"<span class=\"meta\">({e(shown_path(cell.run_dir))})</span></div>")
     if not report.matrices:
-        parts.append("<div class=\"alert\">No completed run with a test accuracy yet: nothing "
-                     "to rank.</div>")
+        parts.append("<div class=\"alert\">No completed run with a test value of its metric "
+                     "yet: nothing to rank.</div>")
     if len(report.matrices) > 1:
-        labels = ", ".join(m.label for m in report.matrices)
-        parts.append(f"<div class=\"alert\">These runs were trained on different data ({e(labels)})"
-                     ": each is ranked on its own, never together.</div>")
+        titles = "; ".join(m.title for m in report.matrices)
+        parts.append(f"<div class=\"alert\">These runs differ in task, metric or data: each of "
+                     f"the {len(report.matrices)} rankings ({e(titles)}) is made on its own, "
+                     "never together.</div>")
     if report.unfinished:
         parts.append(f"<div class=\"alert\">Not completed: {tally(report.unfinished)} "
                      "(<a href=\"#not-completed\">why</a>)</div>")
@@ -99,56 +95,68 @@ def _summary(report: Report, roots: list[Path]) -> str:
 
 
 def _matrix_section(matrix: Matrix, anchor: bool) -> str:
-    return (_h2(f"Test accuracy, {matrix.label} data", "matrix" if anchor else None) +
-            _figure(plots.accuracy_heatmap(matrix), f"accuracy heatmap, {matrix.label} data",
-                    "Dataset × model test accuracy (%); the best model of each dataset framed, "
-                    "the winner in red.") +
-            _table(matrix_table(matrix)) +
+    metric = matrix.metric
+    direction = "higher" if metric.mode == "max" else "lower"
+    return (heading(matrix.title, "matrix" if anchor else None) +
+            figure(plots.metric_heatmap(matrix), f"{metric.name} heatmap, {matrix.label} data",
+                   f"Dataset × model {metric.title} ({direction} is better, brighter); the "
+                   "best model of each dataset framed, the winner in red.") +
+            table(matrix_table(matrix)) +
             "".join(f"<p class=\"meta\">{html.escape(n[0].upper() + n[1:])}.</p>"
                     for n in matrix.notes()))
 
 
 def _duration_section(report: Report) -> str:
-    parts = ["<h2 id=\"duration\">Accuracy vs duration</h2>"]
+    parts = ["<h2 id=\"duration\">Metric vs duration</h2>"]
     for matrix in report.matrices:
-        parts.append(_figure(plots.accuracy_vs_duration(matrix.runs, matrix.label),
-                             f"accuracy vs duration, {matrix.label} data",
-                             "Each completed run; the grey steps are the best accuracy reached "
-                             "within a given time."))
+        parts.append(figure(plots.metric_vs_duration(matrix.runs, matrix.metric, matrix.label),
+                            f"{matrix.metric.name} vs duration, {matrix.label} data",
+                            f"Each completed run; the grey steps are the best {matrix.metric.name}"
+                            " reached within a given time."))
     return "\n".join(parts)
 
 
-def _curve_runs(report: Report) -> dict[str, dict[str, list[tuple[str, str, RunRow]]]]:
-    """data label -> dataset -> [(model, legend, run)]: the run each matrix cell keeps, then the
-    runs in progress."""
-    groups: dict[str, dict[str, list[tuple[str, str, RunRow]]]] = {}
+def _curve_runs(report: Report) -> dict[MatrixKey, dict[str, list[tuple[str, str, RunRow]]]]:
+    """matrix key -> dataset -> [(model, legend, run)]: the run each matrix cell keeps, then the
+    runs in progress (under the matrix they will join)."""
+    groups: dict[MatrixKey, dict[str, list[tuple[str, str, RunRow]]]] = {}
     by_dir = {r.run_dir: r for r in report.rows}
     for matrix in report.matrices:
         for (dataset, model), cell in sorted(matrix.cells.items(),
                                              key=lambda kv: matrix.datasets.index(kv[0][0])):
-            groups.setdefault(matrix.label, {}).setdefault(dataset, []).append(
+            groups.setdefault(matrix.key, {}).setdefault(dataset, []).append(
                 (model, model, by_dir[cell.run_dir]))
     for row in report.rows:
-        if row.status in ("running", "interrupted"):
+        key = matrix_key(row)
+        if row.status in ("running", "interrupted") and key is not None:
             legend = f"{row.model} ({row.status} {row.epochs}/{row.max_epochs})"
-            groups.setdefault(data_label(row.source, row.scale), {}).setdefault(
-                row.dataset, []).append((row.model, legend, row))
+            groups.setdefault(key, {}).setdefault(row.dataset, []).append(
+                (row.model, legend, row))
     return groups
 
 
+def _measures(runs: list[RunRow]) -> dict[str, bool]:
+    """What the learning curves of these runs show: the metric each monitors (without its
+    stage), then the loss; each with whether it is a fraction (drawn in %)."""
+    measures = {r.monitor.measure: r.monitor.fraction for r in runs if r.monitor}
+    measures.pop("loss", None)
+    return {**measures, "loss": False}
+
+
 def _curves_section(report: Report, timings: Timings) -> str:
-    """Per data label: one panel per dataset, one line per model."""
+    """Per matrix: one panel per dataset, one line per model, one figure per measure."""
     e = html.escape
     start = time.perf_counter()
     groups = _curve_runs(report)
     parts = ["<h2 id=\"curves\">Learning curves</h2>"]
     problems = []
-    for label, panels in groups.items():
+    for key, panels in groups.items():
         shown = dict(list(panels.items())[:MAX_CURVE_PANELS])
+        measures = _measures([row for lines in shown.values() for _, _, row in lines])
         read: dict[str, list[tuple[str, str, Curves]]] = {}
         for dataset, lines in shown.items():
             for model, legend, row in lines:
-                curves = read_curves(row.run_dir)
+                curves = read_curves(row.run_dir, list(measures))
                 timings.curves_read += 1
                 if curves.problem:
                     if row.status != "completed" and row.epochs == 0:
@@ -158,15 +166,15 @@ def _curves_section(report: Report, timings: Timings) -> str:
                 read.setdefault(dataset, []).append((model, legend, curves))
         if not read:
             continue
-        for metric, name in (("acc", "accuracy"), ("loss", "loss")):
-            parts.append(_figure(plots.learning_curves(read, metric, label),
-                                 f"learning curves ({name}), {label} data",
-                                 "Per epoch, from the runs' TensorBoard events: for each "
-                                 "dataset the run each model's matrix cell keeps, and runs in "
-                                 "progress."))
+        for measure, fraction in measures.items():
+            parts.append(figure(plots.learning_curves(read, measure, fraction, key.label),
+                                f"learning curves ({measure}), {key.label} data",
+                                f"{key.title}, per epoch, from the runs' TensorBoard events: "
+                                "for each dataset the run each model's matrix cell keeps, and "
+                                "runs in progress."))
         if len(panels) > len(shown):
             parts.append(f"<p class=\"meta\">{len(panels) - len(shown)} more datasets of "
-                         f"{e(label)} data are not drawn.</p>")
+                         f"{e(key.label)} data are not drawn.</p>")
     timings.curves_s = time.perf_counter() - start
     if len(parts) == 1:
         parts.append("<p>No run has learning curves yet.</p>")
@@ -175,59 +183,30 @@ def _curves_section(report: Report, timings: Timings) -> str:
 
 
 def _best_run_section(matrix: Matrix, timings: Timings, anchor: bool) -> str:
-    """The winner under the microscope: its checkpoint re-evaluated on its test set."""
+    """The winner under the microscope, with its task's analysis."""
     e = html.escape
     dataset, model = matrix.winner()
     run_dir = matrix.cells[(dataset, model)].run_dir
     title = f"{model} on {dataset}, {matrix.label} data"
-    head = (_h2(f"Best run: {title}", "best-run" if anchor else None) +
+    head = (heading(f"Best run: {title}", "best-run" if anchor else None) +
             f"<p class=\"meta\">{e(shown_path(run_dir))}</p>")
+    task = matrix.key.task
+    analyse = ANALYSES.get(task)
+    if analyse is None:
+        timings.analyses.append(f"{title}: no analysis of {task} runs yet")
+        return head + (f"\n<p>The analysis of a {e(task)} run (beyond its metrics above) comes "
+                       "in a later version of the report.</p>")
     result = read_result(run_dir)
     start = time.perf_counter()
     try:
         if result is None:
             raise UserError("its result.json is unreadable")
-        predictions = run_predictions(result, run_dir, N_CLASSES)
+        body, done = analyse(result, run_dir, title)
     except UserError as error:
         timings.analyses.append(f"{title}: no analysis, {error}")
         return head + f"\n<div class=\"alert\">No analysis of this run: {e(str(error))}</div>"
-    how = "read from cache" if predictions.from_cache else "evaluated, cached"
-    timings.analyses.append(f"{title}: {len(predictions.y_true)} test images {how} in "
-                            f"{time.perf_counter() - start:.1f} s")
-    return head + "\n" + _analysis(predictions, result.metrics.get("test_acc"), title)
-
-
-def _analysis(p: Predictions, recorded: float | None, title: str) -> str:
-    e = html.escape
-    counts = confusion_matrix(p.y_true, p.y_pred, N_CLASSES)
-    sentence = (f"<p>Checkpoint <code>{e(p.checkpoint.name)}</code> on {len(p.y_true)} test "
-                f"images: accuracy {percent(p.accuracy)} %")
-    if recorded is not None and abs(recorded - p.accuracy) > 5e-4:
-        sentence += (f" — <b>differs from the {percent(recorded)} % its result.json records</b>"
-                     " (checkpoint or test set changed since)")
-    parts = [sentence + ".</p>"]
-    parts.append(_figure(plots.confusion_heatmap(counts, f"confusion matrix, {title}"),
-                         "confusion matrix", "Share of each true class predicted as each "
-                         "class (power scale: small confusions stay visible)."))
-    parts.append(_figure(plots.class_accuracy_bars(per_class_accuracy(counts), p.accuracy,
-                                                   f"test accuracy per class, {title}"),
-                         "per-class accuracy", "The five worst classes in red."))
-    pairs = most_confused(counts)
-    if pairs:
-        header = ["true class", "predicted as", "images", "share of the true class"]
-        rows = [[_class_cell(p.meta_images, pair.true),
-                 _class_cell(p.meta_images, pair.predicted), str(pair.count),
-                 f"{100 * pair.share:.1f} %"] for pair in pairs]
-        parts.append("<h3>Most confused class pairs</h3>" + _table((header, rows), raw=True))
-    if len(p.mistakes):
-        parts.append(_figure(
-            plots.mistakes_grid(p.mistake_images, p.y_true[p.mistakes], p.y_pred[p.mistakes],
-                                p.confidence[p.mistakes],
-                                f"the {len(p.mistakes)} most confident mistakes, {title}"),
-            "misclassified test images",
-            "Test images the model got wrong with the highest confidence: true → predicted "
-            "(confidence), predicted sign."))
-    return "\n".join(parts)
+    timings.analyses.append(f"{title}: {done}, analysis in {time.perf_counter() - start:.1f} s")
+    return head + "\n" + body
 
 
 def _runs_section(report: Report) -> str:
@@ -235,8 +214,8 @@ def _runs_section(report: Report) -> str:
     header, body = runs_table(report.rows)
     lines = ["<tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
     for row, run in zip(body, report.rows, strict=True):
-        cells = "".join(f"<td class=\"text\">{e(c)}</td>" if i in (0, 1, 2, 3, len(row) - 1)
-                        else f"<td>{e(c)}</td>" for i, c in enumerate(row))
+        cells = "".join(f"<td class=\"text\">{e(c)}</td>" if h in TEXT_COLUMNS
+                        else f"<td>{e(c)}</td>" for h, c in zip(header, row, strict=True))
         lines.append(f"<tr class=\"{e(run.status)}\">{cells}</tr>")
     parts = ["<h2 id=\"runs\">All runs</h2>",
              "<div class=\"wide\"><table>" + "\n".join(lines) + "</table></div>"]
@@ -250,33 +229,3 @@ def _runs_section(report: Report) -> str:
             f"<li>{e(shown_path(r.run_dir))}: {e(', '.join(r.problems))}</li>"
             for r in problems) + "</ul>")
     return "\n".join(parts)
-
-
-def _h2(title: str, anchor: str | None) -> str:
-    """A section title; `anchor` is the id the page's links point to (first section only)."""
-    return (f"<h2 id=\"{anchor}\">" if anchor else "<h2>") + f"{html.escape(title)}</h2>\n"
-
-
-def _figure(png: bytes, alt: str, caption: str) -> str:
-    return (f"<figure><img alt=\"{html.escape(alt)}\" src=\"data:image/png;base64,"
-            f"{base64.b64encode(png).decode()}\"><figcaption>{html.escape(caption)}"
-            "</figcaption></figure>")
-
-
-def _class_cell(meta: np.ndarray, class_id: int) -> str:
-    """The class's pictogram (from the test set's file) beside its id and name."""
-    name = html.escape(f"{class_id} {CLASS_NAMES[class_id]}")
-    if class_id >= len(meta):
-        return name
-    data = base64.b64encode(plots.pictogram(meta[class_id])).decode()
-    return (f"<img alt=\"pictogram of class {class_id}\" width=\"40\" height=\"40\" "
-            f"style=\"vertical-align: middle\" src=\"data:image/png;base64,{data}\"> {name}")
-
-
-def _table(table: Table, raw: bool = False) -> str:
-    """An HTML table; `raw` cells are HTML already (escaped by the caller)."""
-    header, body = table
-    cell = (lambda c: c) if raw else html.escape
-    lines = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
-    lines += ["<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in body]
-    return "<div class=\"wide\"><table>" + "\n".join(lines) + "</table></div>"

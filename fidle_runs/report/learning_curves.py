@@ -1,10 +1,11 @@
 """Per-epoch learning curves of a run, read from its TensorBoard event files with TensorBoard's
 own reader (so a resumed run shows each epoch once, as TensorBoard does)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CURVE_TAGS = ("train_loss", "val_loss", "train_acc", "val_acc")
+STAGES = ("train", "val")
 
 
 @dataclass
@@ -19,8 +20,14 @@ class Curves:
         return max((max(e) for e, _ in self.series.values() if e), default=0)
 
 
-def read_curves(run_dir: Path) -> Curves:
-    """The run's curves; empty with a `problem` when its event files are missing or unreadable."""
+def curve_tags(measures: Sequence[str]) -> list[str]:
+    """The tags Lightning logs for `measures` (acc, mae, loss): train_acc, val_acc..."""
+    return [f"{stage}_{measure}" for measure in measures for stage in STAGES]
+
+
+def read_curves(run_dir: Path, measures: Sequence[str]) -> Curves:
+    """The run's curves of `measures` (the monitored metric without its stage, and loss); empty
+    with a `problem` when its event files are missing or unreadable."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     folder = Path(run_dir) / "tensorboard"
@@ -34,7 +41,7 @@ def read_curves(run_dir: Path) -> Curves:
         epoch_at = ({e.step: int(e.value) for e in events.Scalars("epoch")} if "epoch" in tags
                     else {})
         series = {}
-        for tag in CURVE_TAGS:
+        for tag in curve_tags(measures):
             if tag not in tags:
                 continue
             points = events.Scalars(tag)

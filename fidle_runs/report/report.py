@@ -13,11 +13,11 @@ from fidle_runs.report.run_index import RunRow, read_runs
 from fidle_runs.report.tables import (
     markdown_table,
     matrix_table,
-    percent,
     runs_table,
     shown_path,
     text_table,
 )
+from fidle_runs.report.wording import plural
 
 STATUSES = ("completed", "running", "interrupted", "failed", "unreadable")
 
@@ -38,17 +38,20 @@ class Report:
         """(title, table or lines) in reading order: what every rendering shows."""
         sections: list[tuple[str, Any]] = [("Runs", runs_table(self.rows))]
         if len(self.matrices) > 1:
-            sources = ", ".join(f"{m.label} ({len(m.cells)} cells)" for m in self.matrices)
-            sections.append(("Data sources", [f"runs on different data (source or scale) are "
-                                              f"ranked separately, never together: {sources}"]))
+            ranked = "; ".join(f"{m.title} ({plural(len(m.cells), 'cell')})"
+                               for m in self.matrices)
+            sections.append(("Matrices", ["runs that differ in task, metric or data (family, "
+                                          "source or scale) are ranked apart, never together: "
+                                          f"{ranked}"]))
         for matrix in self.matrices:
             dataset, model = matrix.winner()
             cell = matrix.cells[(dataset, model)]
-            sections.append((f"Test accuracy (%), {matrix.label} data: * best model of the "
-                             f"dataset, ** winner", matrix_table(matrix)))
-            lines = [f"{model} on {dataset}: test accuracy {percent(cell.test_acc)} % "
-                     f"({shown_path(cell.run_dir)})", *matrix.notes()]
-            sections.append((f"Winner on {matrix.label} data", lines))
+            sections.append((f"{matrix.metric.title}, {matrix.label} data ({matrix.key.task}): "
+                             "* best model of the dataset, ** winner", matrix_table(matrix)))
+            lines = [f"{model} on {dataset}: {matrix.metric.name} "
+                     f"{matrix.metric.with_unit(cell.value)} ({shown_path(cell.run_dir)})",
+                     *matrix.notes()]
+            sections.append((f"Winner, {matrix.title}", lines))
         if self.unfinished:
             sections.append(("Not completed", [f"{r.status:<11} {shown_path(r.run_dir)}: "
                                                f"{r.detail}" for r in self.unfinished]))
@@ -88,12 +91,16 @@ class Report:
         for m in self.matrices:
             dataset, model = m.winner()
             matrices.append({
-                "source": m.source, "scale": m.scale, "datasets": m.datasets, "models": m.models,
-                "test_acc": {d: {mo: m.cells[(d, mo)].test_acc for mo in m.models
-                                 if (d, mo) in m.cells} for d in m.datasets},
+                "task": m.key.task, "metric": asdict(m.metric), "family": m.key.family,
+                "source": m.key.source, "scale": m.key.scale, "datasets": m.datasets,
+                "models": m.models,
+                "values": {d: {mo: m.cells[(d, mo)].value for mo in m.models
+                               if (d, mo) in m.cells} for d in m.datasets},
+                "fidle": {d: {mo: m.fidle(d, mo) for mo in m.fidle_models()
+                              if m.fidle(d, mo) is not None} for d in m.datasets},
                 "best_model": {d: m.best_model(d) for d in m.datasets},
                 "winner": {"dataset": dataset, "model": model,
-                           "test_acc": m.cells[(dataset, model)].test_acc,
+                           "value": m.cells[(dataset, model)].value,
                            "run_dir": str(m.cells[(dataset, model)].run_dir)}})
         return {"runs": runs, "matrices": matrices}
 

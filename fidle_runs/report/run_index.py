@@ -1,10 +1,13 @@
 """Find the runs under any mix of run, sweep and output directories, and read what each left,
-saying what is missing or broken instead of failing the whole report."""
+saying what is missing or broken instead of failing the whole report. The one run reader of
+reports and sweep summaries: result.json of schema 1 or 2, through `read_result`."""
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fidle_runs.report.metric import Metric, stage_metric
 from fidle_runs.result import RESULT_FILE, RunResult, read_result
 from fidle_runs.run_dir import CONFIG_FILE, LOG_FILE
 
@@ -20,18 +23,24 @@ class RunRow:
 
     run_dir: Path
     status: str
+    task: str = "?"  # classification, regression, forecasting
     model: str = "?"
-    dataset: str = "?"
+    dataset: str = "?"  # data.name: set-24x24-L, mnist, fashion_mnist...
+    family: str = "?"  # data.family: gtsrb, mnist...
     source: str = "?"
-    scale: float = 1.0  # share of the prepared set the run trained on (data.scale)
-    test_acc: float | None = None
-    best_val_acc: float | None = None
+    scale: float = 1.0  # share of the sets the run trained on (data.scale)
+    val_on_test: bool | None = None  # validated on the test set, as FIDLE does (None: unknown)
+    primary: Metric | None = None  # what the run is ranked by
+    primary_value: float | None = None  # its test value
+    monitor: Metric | None = None  # what the best checkpoint follows
+    monitor_best: float | None = None  # its best value
     epochs: int = 0
     max_epochs: int = 0
     duration_s: float = 0.0
     params: int = 0
     n_train: int | None = None
     data_mib: float | None = None
+    updated: str = ""  # ISO 8601 time of the run's last record
     detail: str = ""
     problems: list[str] = field(default_factory=list)
 
@@ -81,24 +90,33 @@ def _unreadable(run_dir: Path, why: str) -> RunRow:
 
 def _row(run_dir: Path, result: RunResult) -> RunRow:
     data = result.data or {}
-    metrics = result.metrics or {}
-    row = RunRow(run_dir, str(result.status), model=str(result.model or "?"),
-                 dataset=str(data.get("name") or "?"), source=str(data.get("source") or "?"),
+    primary, monitor = result.primary or {}, result.monitor or {}
+    metric = (Metric(primary["name"], primary.get("mode"), bool(primary.get("fraction")))
+              if primary.get("name") is not None else None)
+    val_on_test = data.get("val_on_test")
+    row = RunRow(run_dir, str(result.status), task=str(result.task or "?"),
+                 model=str(result.model or "?"), dataset=str(data.get("name") or "?"),
+                 family=str(data.get("family") or "?"), source=str(data.get("source") or "?"),
                  scale=float(data.get("scale") or 1.0),
-                 test_acc=_number(metrics.get("test_acc"), "metrics.test_acc"),
-                 best_val_acc=_number(metrics.get("best_val_acc"), "metrics.best_val_acc"),
+                 val_on_test=None if val_on_test is None else bool(val_on_test),
+                 primary=metric, primary_value=_number(primary.get("value"), "primary.value"),
+                 monitor=(stage_metric(monitor["name"], monitor.get("mode"), metric)
+                          if monitor.get("name") is not None else None),
+                 monitor_best=_number(monitor.get("best"), "monitor.best"),
                  epochs=int(result.epochs), max_epochs=int(result.max_epochs),
                  duration_s=sum(_number(v, "duration_s") or 0.0
                                 for v in (result.duration_s or {}).values()),
                  params=int(result.params or 0), n_train=data.get("n_train"),
-                 data_mib=_number(data.get("file_mib"), "data.file_mib"))
+                 data_mib=_number(data.get("file_mib"), "data.file_mib"),
+                 updated=_time(result.updated))
     if result.status in ("failed", "interrupted"):
         row.detail = result.error or ""
     elif result.status == "running":
         row.detail = f"{result.epochs}/{result.max_epochs} epochs done"
     if result.status == "completed":
-        if row.test_acc is None:
-            row.problems.append("completed without test_acc")
+        if row.primary_value is None:
+            name = metric.name if metric else "a primary metric"
+            row.problems.append(f"completed without {name}")
         best = (result.checkpoints or {}).get("best")
         if best and not Path(best).is_file():
             row.problems.append("best checkpoint deleted")
@@ -111,6 +129,14 @@ def _number(value: object, key: str) -> float | None:
     if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
     raise ValueError(f"{key} is {value!r}, not a number")
+
+
+def _time(value: object) -> str:
+    """An ISO 8601 time as recorded (checked: sweeps compare it with their launch time)."""
+    if not value:
+        return ""
+    dt.datetime.fromisoformat(str(value))
+    return str(value)
 
 
 def _has_events(folder: Path) -> bool:

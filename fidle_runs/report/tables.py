@@ -3,18 +3,17 @@
 import os
 from pathlib import Path
 
-from fidle_runs.report.fidle_reference import fidle_test_acc
+from fidle_runs.report.metric import Metric
 from fidle_runs.report.ranking import Matrix
 from fidle_runs.report.run_index import RunRow
 
 Table = tuple[list[str], list[list[str]]]
 
-RUN_COLUMNS = ["status", "dataset", "model", "source", "test acc %", "best val acc %", "epochs",
-               "duration s", "params", "train images", "data MiB", "run"]
-
-
-def percent(fraction: float | None) -> str:
-    return "" if fraction is None else f"{100 * fraction:.2f}"
+# `metric`/`value`: what the run is ranked by (test_acc, test_mae...) and its test value;
+# `monitor`/`best`: what its best checkpoint follows and the best value it reached.
+RUN_COLUMNS = ["status", "task", "dataset", "model", "source", "metric", "value", "monitor",
+               "best", "epochs", "duration s", "params", "train samples", "data MiB", "run"]
+TEXT_COLUMNS = {"status", "task", "dataset", "model", "source", "metric", "monitor", "run"}
 
 
 def shown_path(path: Path) -> str:
@@ -24,7 +23,10 @@ def shown_path(path: Path) -> str:
 
 
 def runs_table(rows: list[RunRow]) -> Table:
-    body = [[r.status, r.dataset, r.model, r.source, percent(r.test_acc), percent(r.best_val_acc),
+    """Every run, whatever its task: each row names its own metrics."""
+    body = [[r.status, r.task, r.dataset, r.model, r.source, _name(r.primary),
+             _value(r.primary, r.primary_value), _name(r.monitor),
+             _value(r.monitor, r.monitor_best),
              f"{r.epochs}/{r.max_epochs}" if r.max_epochs else "", f"{r.duration_s:.1f}",
              f"{r.params:,}" if r.params else "", "" if r.n_train is None else str(r.n_train),
              "" if r.data_mib is None else f"{r.data_mib:.2f}", shown_path(r.run_dir)]
@@ -32,15 +34,23 @@ def runs_table(rows: list[RunRow]) -> Table:
     return RUN_COLUMNS, body
 
 
+def _name(metric: Metric | None) -> str:
+    return metric.name if metric else ""
+
+
+def _value(metric: Metric | None, value: float | None) -> str:
+    return metric.with_unit(value) if metric else ""
+
+
 def matrix_table(matrix: Matrix) -> Table:
-    """Test accuracy (%) of each dataset x model; `*` marks the best model of a dataset, `**`
-    the overall winner; FIDLE's published number beside ours where it has one."""
+    """The metric of each dataset x model (in % for a fraction); `*` marks the best model of a
+    dataset, `**` the overall winner; FIDLE's published number beside ours for the models it
+    published one for."""
     winner = matrix.winner()
-    with_fidle = any(fidle_test_acc(d, m) is not None for d in matrix.datasets
-                     for m in matrix.models)
+    with_fidle = set(matrix.fidle_models())
     header = ["dataset"]
     for model in matrix.models:
-        header += [model, f"FIDLE {model}"] if with_fidle else [model]
+        header += [model, f"FIDLE {model}"] if model in with_fidle else [model]
     header.append("best")
     body = []
     for dataset in matrix.datasets:
@@ -49,10 +59,9 @@ def matrix_table(matrix: Matrix) -> Table:
         for model in matrix.models:
             cell = matrix.cells.get((dataset, model))
             mark = "**" if (dataset, model) == winner else "*" if model == best else ""
-            line.append("" if cell is None else percent(cell.test_acc) + mark)
-            if with_fidle:
-                reference = fidle_test_acc(dataset, model)
-                line.append("" if reference is None else f"{reference:.2f}")
+            line.append("" if cell is None else matrix.metric.format(cell.value) + mark)
+            if model in with_fidle:
+                line.append(matrix.metric.format(matrix.fidle(dataset, model)))
         line.append(best or "")
         body.append(line)
     return header, body
