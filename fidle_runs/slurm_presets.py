@@ -33,6 +33,9 @@ def jeanzay_account(gpu: str) -> str | None:
 
 def output_root() -> str:
     """`$SCRATCH/fidle_runs` when $SCRATCH names an existing folder (clusters: fast, and no inode
-    quota as on $WORK), else `outputs` in the launch directory."""
+    quota as on $WORK), else `outputs` in the launch directory; absolute, so that a run's
+    config.yaml says where its data is whatever directory a report is made from."""
     scratch = os.environ.get("SCRATCH")
-    return os.path.join(scratch, "fidle_runs") if scratch and os.path.isdir(scratch) else "outputs"
+    if scratch and os.path.isdir(scratch):
+        return os.path.join(os.path.abspath(scratch), "fidle_runs")
+    return os.path.abspath("outputs")

@@ -1,5 +1,6 @@
 """Launcher presets (Jean Zay, generic Slurm, local parallel), the sweep dry run, GPU slots."""
 
+import os
 import subprocess
 import sys
 
@@ -71,7 +72,7 @@ def test_outputs_go_to_scratch_when_it_exists(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRATCH", str(tmp_path))
     assert slurm_presets.output_root() == str(tmp_path / "fidle_runs")
     monkeypatch.setenv("SCRATCH", str(tmp_path / "missing"))
-    assert slurm_presets.output_root() == "outputs"
+    assert slurm_presets.output_root() == os.path.abspath("outputs")
 
 
 def test_gtsrb_full_expands_to_24_jobs_and_the_command_line_narrows_it():

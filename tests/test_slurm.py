@@ -237,6 +237,6 @@ def test_requeued_sweep_job_skips_its_completed_run_and_resumes_the_other(small_
                 "the requeued sweep to resume its second run")
     _wait_until(lambda: not _squeue("-j", job), 300, f"job {job} to finish")
     out = (tmp_path / f"fidle_sweep-{job}.out").read_text()
-    assert f"sweep outputs/sweeps/slurm-{job}: 1 completed, 1 skipped, 0 failed" in out, out[-3000:]
+    assert f"sweep {sweep_dir}: 1 completed, 1 skipped, 0 failed" in out, out[-3000:]
     assert read_result(first_dir).updated == first.updated, "the completed run not retrained"
     assert _assert_resumed(second_dir, 3) == 1
