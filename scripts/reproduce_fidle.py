@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fidle_runs.report.fidle_reference import fidle_test_acc
+from fidle_runs.report.fidle_reference import TEST_ACC, fidle_reference
 from fidle_runs.result import read_result
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,8 +117,7 @@ def row(reproduction: Reproduction, protocol: str, values: list[float],
         elapsed: float) -> list[str]:
     mean = statistics.mean(values) if values else None
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    published = fidle_test_acc(reproduction.dataset, reproduction.model)
-    fidle = None if published is None else published / 100
+    fidle = fidle_reference(reproduction.dataset, reproduction.model, TEST_ACC)
     diff = "" if mean is None or fidle is None else f"{100 * (mean - fidle):+.2f} pt"
     if protocol == "ours" and reproduction.ours_at_least is not None and mean is not None:
         target = f">= {reproduction.ours_at_least}: " + (
