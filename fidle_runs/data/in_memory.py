@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from fidle_runs.data.subsets import subset_indices
 from fidle_runs.data.tensor_batches import batch_loader
 from fidle_runs.errors import UserError
 
@@ -184,16 +185,6 @@ def check_option(name: str, value: Any, ok: bool, expected: str) -> None:
     """One line naming the `data.<name>` override to fix."""
     if not ok:
         raise UserError(f"data.{name}={value!r} is invalid: it must be {expected}")
-
-
-def subset_indices(n: int, scale: float, seed: int) -> np.ndarray:
-    """FIDLE's `scale` as a seeded random subset of int(n * scale) items, in original order."""
-    if not 0 < scale <= 1:
-        raise UserError(f"data.scale={scale} must be in (0, 1]: e.g. data.scale=0.2")
-    if scale == 1:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=max(1, int(n * scale)), replace=False))
 
 
 def validation_indices(labels: np.ndarray, groups: np.ndarray | None, fraction: float,

@@ -24,8 +24,8 @@ from fidle_runs.data.gtsrb.h5 import (
     set_filename,
 )
 from fidle_runs.data.gtsrb.raw import RawGTSRB, RawSplit
-from fidle_runs.data.in_memory import subset_indices
 from fidle_runs.data.spawn_pool import spawn_pool
+from fidle_runs.data.subsets import subset_indices
 from fidle_runs.errors import UserError
 from fidle_runs.progress import Progress
 
