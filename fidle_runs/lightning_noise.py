@@ -14,6 +14,8 @@ WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", "inside Lightning's own code"),
     (r"The `srun` command is available on your system but is not used",
      "fidle_runs launches Slurm jobs itself (fidle_runs.requeue, the sbatch scripts)"),
+    (r"Checkpoint directory .* exists and is not empty",
+     "a resumed run's own checkpoints (fidle_runs.run_dir owns that folder)"),
 )
 # Lightning's INFO lines that repeat what our own lines say or advertise a service.
 INFO_LINES = (
@@ -21,6 +23,7 @@ INFO_LINES = (
     "GPU available:", "TPU available:", "HPU available:",  # our run line names the devices
     "`Trainer.fit` stopped:",  # the epoch lines and "completed" say it
     "Restoring states from the checkpoint path",  # "resuming from <last.ckpt>" says it
+    "Restored all states from the checkpoint",
     "Loaded model weights from the checkpoint",
 )
 LIGHTNING_INFO_LOGGERS = ("pytorch_lightning.utilities.rank_zero",

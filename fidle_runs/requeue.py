@@ -84,10 +84,11 @@ def requeue_and_exit(reason: str) -> None:
     job = slurm_job()
     if job is None:
         raise SystemExit(f"fidle_runs: stopped ({reason}); run the same command again to resume")
+    # Said before asking: Slurm ends this process as soon as the job is requeued.
+    log.warning("%s: requeueing Slurm job %s; it will resume from last.ckpt", reason, job)
     done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True,
                           timeout=60, check=False)
     if done.returncode != 0:
         raise SystemExit(f"fidle_runs: error: scontrol requeue {job} failed "
                          f"({done.stderr.strip()}): resubmit the same job to resume")
-    log.warning("%s: Slurm job %s requeued; it will resume from last.ckpt", reason, job)
     raise SystemExit(0)

@@ -49,7 +49,7 @@ def test_killed_anywhere_the_same_command_completes_the_run(point, tmp_path):
     result = read_result(run_dir)
     assert result.status == "completed" and result.epochs == EPOCHS
     assert result.resumed == (1 if checkpointed else 0)
-    assert result.metrics["test_acc"] > 0.1
+    assert result.metrics["test_acc"] > 2 / 43, "better than chance"
     assert Path(result.checkpoints["best"]).is_file()
     assert tensorboard_epochs(run_dir, "val_acc") == list(range(EPOCHS))
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == EPOCHS

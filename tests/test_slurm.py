@@ -159,7 +159,7 @@ def _assert_resumed(run_dir: Path, max_epochs: int) -> int:
     assert tensorboard_epochs(run_dir, "val_acc") == list(range(max_epochs)), \
         "every epoch logged exactly once across the requeue"
     log = (run_dir / "fidle_runs.log").read_text()
-    assert "requeued; it will resume from last.ckpt" in log
+    assert "requeueing Slurm job" in log and "it will resume from last.ckpt" in log
     return int(result.slurm["restart_count"])
 
 
