@@ -22,6 +22,7 @@ from fidle_runs.config import build, check_config
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.loggers.run_record import record_run
+from fidle_runs.loggers.tracking import check_packages
 from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import (
@@ -44,6 +45,7 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 def train(cfg: DictConfig) -> RunResult:
     """Run (or resume, or skip when already completed) the run described by `cfg`."""
     check_config(cfg)
+    check_packages(cfg)
     run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
     check_same_run(run_dir, cfg, previous)
