@@ -21,6 +21,8 @@ from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.gpu_slots import devices_for_run
+from fidle_runs.loggers.run_record import record_run
+from fidle_runs.loggers.tracking import check_packages
 from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import (
@@ -41,6 +43,7 @@ lightning_noise.silence()
 def train(cfg: DictConfig) -> RunResult:
     """Run (or resume, or skip when already completed) the run described by `cfg`."""
     check_config(cfg)
+    check_packages(cfg)
     run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
     check_same_run(run_dir, cfg, previous)
@@ -149,6 +152,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         result.primary["value"] = result.metrics.get(result.primary["name"])
     result.status = "completed"
     result.write(run_dir)
+    record_run(trainer, cfg, result)
     log.info("completed: %s %s, best %s %s, %d epochs, fit %.1fs", result.primary["name"],
              result.primary["value"], result.monitor["name"], result.monitor["best"],
              result.epochs, result.duration_s["fit"])
