@@ -183,3 +183,11 @@ def test_report_command(tree, tmp_path):
     assert empty.returncode == 2 and "no run found below" in empty.stderr
     missing = run_module("fidle_runs.report", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "not a directory" in missing.stderr
+
+
+def test_class_labels_say_a_name_once():
+    from fidle_runs.report.wording import class_label
+
+    assert class_label(14, "Stop") == "14 Stop"
+    assert class_label(7, "7") == "7", "MNIST's digits are their own names"
+    assert class_label(9, "Right-of-way at the next intersection", 20) == "9 Right-of-way at…"

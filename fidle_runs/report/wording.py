@@ -16,3 +16,9 @@ def shorten(text: str, width: int) -> str:
     if space >= width // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:-") + "…"
+
+
+def class_label(class_id: int, name: str, width: int | None = None) -> str:
+    """`14 Stop`, or just `7` where the class's name is its id (MNIST's digits)."""
+    name = shorten(name, width) if width else name
+    return name if name == str(class_id) else f"{class_id} {name}"

@@ -15,7 +15,3 @@ CLASS_NAMES: tuple[str, ...] = (
     "Roundabout mandatory", "End of no passing", "End of no passing by vehicles over 3.5 t",
 )
 
-
-def class_label(class_id: int) -> str:
-    """`14 Stop`: the id users see in confusion matrices, and the sign."""
-    return f"{class_id} {CLASS_NAMES[class_id]}"

@@ -17,7 +17,7 @@ from fidle_runs.report.analysis.classification_figures import (
 from fidle_runs.report.analysis.confusion import confusion_matrix, most_confused, per_class_accuracy
 from fidle_runs.report.html_blocks import data_uri, figure, table
 from fidle_runs.report.predictions import Predictions, run_predictions
-from fidle_runs.report.wording import plural
+from fidle_runs.report.wording import class_label, plural
 from fidle_runs.result import RunResult
 
 RECORDED_TOLERANCE = 5e-4  # between the re-evaluated and the recorded test accuracy
@@ -72,7 +72,7 @@ def _html(p: Predictions, recorded: float | None, title: str) -> str:
 
 def _class_cell(pictures: np.ndarray | None, names: list[str], class_id: int) -> str:
     """The class's picture (where the dataset has one) beside its id and name."""
-    name = html.escape(f"{class_id} {names[class_id]}")
+    name = html.escape(class_label(class_id, names[class_id]))
     if pictures is None or class_id >= len(pictures):
         return name
     return (f"<img alt=\"picture of class {class_id}\" width=\"40\" height=\"40\" "

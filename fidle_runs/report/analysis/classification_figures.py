@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from fidle_runs.report.plots import png
-from fidle_runs.report.wording import shorten
+from fidle_runs.report.wording import class_label, shorten
 
 ZERO_STUB = 1.0  # width (%) drawn for a class at 0 %, so that its bar shows
 
@@ -28,7 +28,7 @@ def confusion_heatmap(counts: np.ndarray, class_names: list[str], title: str) ->
     image = ax.imshow(shares, cmap="magma_r", norm=PowerNorm(0.4, vmin=0, vmax=1))
     fig.colorbar(image, ax=ax, label="share of the true class", shrink=0.8)
     ax.set_xticks(range(n), [str(c) for c in range(n)], fontsize=fontsize)
-    ax.set_yticks(range(n), [f"{shorten(class_names[c], 24)} {c}" for c in range(n)],
+    ax.set_yticks(range(n), [class_label(c, class_names[c], 24) for c in range(n)],
                   fontsize=fontsize)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -61,7 +61,7 @@ def class_accuracy_bars(accuracy: np.ndarray, overall: float, class_names: list[
                 color="#d62728" if c in worst else "#333")
     ax.axvline(100 * overall, color="gray", linestyle="--", linewidth=1,
                label=f"all classes {100 * overall:.2f} %")
-    ax.set_yticks(range(n), [f"{c} {shorten(class_names[c], 40)}" for c in range(n)],
+    ax.set_yticks(range(n), [class_label(c, class_names[c], 40) for c in range(n)],
                   fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 108)
