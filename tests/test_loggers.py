@@ -5,6 +5,7 @@ folders (what `wandb sync` uploads)."""
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def test_wandb_offline_run_holds_config_and_summary_for_wandb_sync(small_run, tm
     run_id = (run_dir / WANDB_RUN_ID).read_text()
     (folder,) = (tmp_path / "wandb").glob("offline-run-*")
     assert folder.name.endswith(f"-{run_id}")
-    run = wandb_run(folder / f"run-{run_id}.wandb")
+    run = finished_wandb_run(folder / f"run-{run_id}.wandb")
     assert (run["name"], run["project"], run["exit_code"]) == ("run", "fidle_runs", 0)
     assert run["config"]["model"] == "cnn_v1" and run["config"]["data.batch_size"] == 64
     assert run["summary"]["test_acc"] == pytest.approx(result.metrics["test_acc"], abs=1e-6)
@@ -123,7 +124,7 @@ def test_resumed_run_continues_its_tracked_runs_and_records_once(small_run, tmp_
 
     folders = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert [f.name.rsplit("-", 1)[1] for f in folders] == [wandb_id, wandb_id]
-    first, last = (wandb_run(f / f"run-{wandb_id}.wandb") for f in folders)
+    first, last = (finished_wandb_run(f / f"run-{wandb_id}.wandb") for f in folders)
     assert (first["exit_code"], last["exit_code"]) == (1, 0)
     assert last["summary"]["test_acc"] == pytest.approx(result.metrics["test_acc"], abs=1e-6)
 
@@ -187,6 +188,17 @@ def _hparams_records(log_dir: Path) -> int:
                for path in log_dir.glob("events.out.tfevents.*")
                for event in EventFileLoader(str(path)).Load()
                for value in event.summary.value)
+
+
+def finished_wandb_run(path: Path, timeout: float = 30) -> dict[str, Any]:
+    """`wandb_run` once the file holds the run's record and its exit: W&B's service process
+    writes the file on its own schedule, and may still be writing when finish() returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = wandb_run(path)
+        if ("name" in run and run["exit_code"] is not None) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
 
 
 def wandb_run(path: Path) -> dict[str, Any]:
