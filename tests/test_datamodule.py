@@ -75,6 +75,34 @@ def test_shuffle_depends_on_seed_and_epoch_only():
     assert [b[0].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
+@pytest.mark.parametrize("n", [103, 128, 129, 64])
+def test_data_parallel_ranks_share_each_global_batch_of_one_process(n):
+    """Two ranks with batch 16 see, slice by slice, the batches of one process with batch 32."""
+    def batches(rank: int, world_size: int, batch: int) -> list[list[int]]:
+        sampler = EpochBatchSampler(n, batch, shuffle=True, seed=7, rank=rank,
+                                    world_size=world_size, even=True)
+        sampler.set_epoch(2)
+        out = [b.tolist() for b in sampler]
+        assert len(out) == len(sampler)
+        return out
+
+    single = batches(0, 1, 32)
+    ranks = [batches(r, 2, 16) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]), "every rank takes the same number of steps"
+    for step, (a, b) in enumerate(zip(*ranks, strict=True)):
+        assert a + b == single[step] and abs(len(a) - len(b)) <= 1
+    seen = sum(len(b) for r in ranks for b in r)
+    assert n - seen == (n % 32 if n % 32 < 2 else 0), "only a last batch of 1 sample is dropped"
+
+
+@pytest.mark.parametrize("n", [1001, 10, 3])
+def test_data_parallel_evaluation_counts_every_sample_once(n):
+    pieces = [EpochBatchSampler(n, 8, shuffle=False, rank=r, world_size=4) for r in range(4)]
+    indices = [i for sampler in pieces for batch in sampler for i in batch.tolist()]
+    assert sorted(indices) == list(range(n))
+    assert [len(list(s)) for s in pieces] == [len(s) for s in pieces]
+
+
 def test_augmentation_moves_pixels_but_keeps_shape_and_range():
     torch.manual_seed(0)
     x = torch.rand(16, 3, 24, 24)

@@ -59,6 +59,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.split_seed, self.scale, self.subset_seed = split_seed, scale, subset_seed
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.val_split = ""
+        self.shuffle_seed = 0
 
     # What a family provides.
     @property
@@ -121,6 +122,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.tensors:
             return
+        # The run's seed (seed_everything runs before setup): batch order follows it on every
+        # rank, whatever each rank reseeds later for its own dropout and augmentation.
+        self.shuffle_seed = torch.initial_seed()
         splits = self.load()
         if len(splits.y_train) == 0 or len(splits.y_test) == 0:
             raise UserError(f"{self.name} holds {len(splits.y_train)} train and "
@@ -163,15 +167,21 @@ class InMemoryDataModule(pl.LightningDataModule):
                 **self.extras()}
 
     def train_dataloader(self) -> DataLoader:
-        # Batch order follows the run's seed (set by seed_everything before this is called).
-        return batch_loader(*self.tensors["train"], self.batch_size, shuffle=True,
-                            seed=torch.initial_seed())
+        return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return batch_loader(*self.tensors["val"], self.batch_size, shuffle=False)
+        return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return batch_loader(*self.tensors["test"], self.batch_size, shuffle=False)
+        return self._loader("test", shuffle=False)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        """This process's batches: under data-parallel training each rank takes its slice of
+        every global batch (`data.batch_size` per rank); see EpochBatchSampler."""
+        rank, world_size = ((self.trainer.global_rank, self.trainer.world_size)
+                            if self.trainer is not None else (0, 1))
+        return batch_loader(*self.tensors[split], self.batch_size, shuffle, self.shuffle_seed,
+                            rank, world_size)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         x, y = batch

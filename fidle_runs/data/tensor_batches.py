@@ -35,18 +35,39 @@ class IndexedTensors(Dataset):
 
 
 class EpochBatchSampler(Sampler):
-    """Index batches; shuffled with a permutation that depends only on (seed, epoch), so a run
-    resumed at epoch k sees the same order as an uninterrupted one."""
+    """Index batches of one process; shuffled with a permutation that depends only on
+    (seed, epoch), so a run resumed at epoch k sees the same order as an uninterrupted one.
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+    Data-parallel (`world_size` > 1): the epoch's order is cut into global batches of
+    `batch_size * world_size` and rank r takes the r-th of `world_size` near-equal slices of each.
+    Together the ranks see the global batches one process with the global batch size would see,
+    in the same order, each sample once. Training (`even=True`) needs every rank to take the same
+    number of steps: a last global batch too small to give each rank a sample (fewer than
+    `world_size` samples, a different few each epoch) is dropped. Evaluation keeps every sample,
+    so a rank may get one batch fewer than another.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, even: bool = False) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.rank, self.world_size, self.even = rank, world_size, even
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
     def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
+        full, rest = divmod(self.n, self.global_batch)
+        # tensor_split gives the first `rest % world_size` slices one sample more.
+        slice_size = rest // self.world_size + (self.rank < rest % self.world_size)
+        keeps_rest = rest >= self.world_size if self.even else slice_size > 0
+        return full + int(keeps_rest)
 
     def __iter__(self):
         if self.shuffle:
@@ -54,10 +75,17 @@ class EpochBatchSampler(Sampler):
             order = torch.randperm(self.n, generator=generator)
         else:
             order = torch.arange(self.n)
-        yield from order.split(self.batch_size)
+        for count, global_batch in enumerate(order.split(self.global_batch)):
+            if count == len(self) and len(global_batch) < self.global_batch:
+                return
+            piece = global_batch.tensor_split(self.world_size)[self.rank]
+            if len(piece):
+                yield piece
 
 
 def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool,
-                 seed: int = 0) -> DataLoader:
-    return DataLoader(IndexedTensors(x, y), batch_size=None,
-                      sampler=EpochBatchSampler(len(x), batch_size, shuffle, seed))
+                 seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """Batches of (x, y) for one process of `world_size`; shuffled ones (training) give every
+    rank the same number of batches."""
+    sampler = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size, even=shuffle)
+    return DataLoader(IndexedTensors(x, y), batch_size=None, sampler=sampler)
