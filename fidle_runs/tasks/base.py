@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics import Metric
+from torchmetrics import MeanMetric, Metric
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -31,6 +31,9 @@ class TaskModule(pl.LightningModule):
         # One set per stage, by logged name: train_acc, val_acc, test_acc...
         self.logged_metrics = nn.ModuleDict({f"{stage}_{name}": metric for stage in STAGES
                                              for name, metric in self.metrics().items()})
+        # The loss is averaged by a metric too: in data-parallel runs it sums over every rank's
+        # samples (each counted once), as the task's metrics do.
+        self.mean_losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in STAGES})
 
     def metrics(self) -> dict[str, Metric]:
         """Fresh metric objects by name (one set per stage)."""
@@ -50,7 +53,9 @@ class TaskModule(pl.LightningModule):
         x, y = batch
         outputs = self(x)
         loss = self.loss(outputs, y)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        mean_loss = self.mean_losses[f"{stage}_loss"]
+        mean_loss(loss.detach(), len(y))
+        self.log(f"{stage}_loss", mean_loss, on_step=False, on_epoch=True, batch_size=len(y))
         predicted = self.predictions(outputs.detach())
         for name, metric in self.logged_metrics.items():
             if name.startswith(f"{stage}_"):
