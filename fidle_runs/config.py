@@ -57,6 +57,7 @@ def _launch_only(key: str) -> bool:
 def register_resolvers() -> None:
     resolvers = {"fidle_run_name": run_name, "fidle_job_dir": sweep_job_dir,
                  "fidle_output_root": slurm_presets.output_root,
+                 "fidle_tasks_per_node": slurm_presets.tasks_per_node,
                  "jeanzay_qos": slurm_presets.jeanzay_qos,
                  "jeanzay_account": slurm_presets.jeanzay_account}
     for name, resolver in resolvers.items():

@@ -33,7 +33,8 @@ def test_jeanzay_presets(preset, partition, constraint, cpus, qos, arch, monkeyp
     assert (launcher.partition, launcher.constraint, launcher.cpus_per_task) == \
         (partition, constraint, cpus)
     assert launcher.qos == qos and launcher.account == f"abc@{gpu}"
-    assert launcher.gres == "gpu:1" and launcher.timeout_min == 120
+    assert launcher.gres == "gpu:1" and launcher.tasks_per_node == 1 and launcher.nodes == 1
+    assert launcher.timeout_min == 120
     assert launcher.additional_parameters.hint == "nomultithread"
     assert launcher.additional_parameters.signal == "USR1@180"
     assert launcher.additional_parameters.requeue is True
@@ -51,9 +52,38 @@ def test_qos_follows_the_time_limit(gpu, minutes, qos):
 
 
 def test_time_limit_beyond_every_qos_names_the_key():
-    with pytest.raises(ValueError, match=r"hydra.launcher.timeout_min=1500 exceeds the longest "
+    with pytest.raises(SystemExit, match=r"hydra.launcher.timeout_min=1500 exceeds the longest "
                                          r"a100 QoS \(1200 min\)"):
         slurm_presets.jeanzay_qos("a100", 1500)
+
+
+def test_slurm_presets_ask_one_task_and_gpu_per_device_on_each_node():
+    launcher = _hydra("hydra/launcher=jeanzay_h100", "trainer.devices=4",
+                      "trainer.num_nodes=2").launcher
+    assert (launcher.tasks_per_node, launcher.gres, launcher.nodes) == (4, "gpu:4", 2)
+    assert launcher.cpus_per_task == 24, "CPUs per task, so per GPU"
+    launcher = _hydra("hydra/launcher=slurm", "trainer.devices=2",
+                      "hydra.launcher.gpus_per_node=2").launcher
+    assert (launcher.tasks_per_node, launcher.gres, launcher.nodes) == (2, "gpu:2", 1)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["trainer.devices=1", "hydra.launcher.gpus_per_node=4"],
+     "hydra.launcher.gpus_per_node=4 but trainer.devices=1: data-parallel training runs one task "
+     "per GPU; set trainer.devices=4"),
+    (["trainer.devices=auto"], "trainer.devices=auto under a Slurm launcher: give the number of "
+     "GPUs per node"),
+    (["hydra.launcher.timeout_min=100000"], "hydra.launcher.timeout_min=100000 exceeds the "
+     "longest v100 QoS (6000 min)"),
+])
+def test_an_impossible_slurm_request_stops_the_launch_with_one_line(overrides, message,
+                                                                    tmp_path):
+    proc = run_module("fidle_runs", "-m", "+experiment=gtsrb_cnn", "hydra/launcher=jeanzay_v100",
+                      f"hydra.sweep.dir={tmp_path}/sweep", *overrides, cwd=tmp_path)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"fidle_runs: error: {message}")
+    assert not (tmp_path / "sweep").exists(), "nothing launched"
 
 
 def test_every_preset_key_is_overridable_from_the_command_line(monkeypatch):
