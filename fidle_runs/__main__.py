@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config import CONF_DIR, check_config, register_resolvers
+from fidle_runs.data_parallel import is_lead_process, quiet_other_ranks
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.requeue import RequeueRequested, install_handler, requested, requeue_and_exit
 from fidle_runs.run_dir import mark_launched
@@ -27,6 +28,7 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     install_handler()
+    quiet_other_ranks()
     if sweeping:
         mark_launched(Path(cfg.paths.run_dir))
     if requested():  # arrived during the previous run of a sweep, after its training ended
@@ -58,7 +60,7 @@ def _record_failure(cfg: DictConfig, error: str) -> None:
 
     run_dir = Path(cfg.paths.run_dir)
     log.error("run %s failed: %s", run_dir, error)
-    if read_result(run_dir) is None:
+    if is_lead_process() and read_result(run_dir) is None:
         model = cfg.get("model", {}).get("name", "")
         RunResult(status="failed", error=error, run_dir=str(run_dir.resolve()),
                   task=str(OmegaConf.select(cfg, "task.name", default="")), model=model,

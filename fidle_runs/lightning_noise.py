@@ -1,6 +1,6 @@
-"""Lightning's messages that are not a user's business in a fidle_runs run, silenced one by one
-by their text (never by category or module): each says why it does not apply here. Warnings that
-matter still show."""
+"""Lightning's (and DDP's) messages that are not a user's business in a fidle_runs run, silenced
+one by one by their text (never by category or module): each says why it does not apply here.
+Warnings that matter still show."""
 
 import logging
 import warnings
@@ -16,6 +16,9 @@ WARNINGS = (
      "fidle_runs launches Slurm jobs itself (fidle_runs.requeue, the sbatch scripts)"),
     (r"Checkpoint directory .* exists and is not empty",
      "a resumed run's own checkpoints (fidle_runs.run_dir owns that folder)"),
+    (r"(?s)Grad strides do not match bucket view strides.*grad.sizes\(\) = \[\d+, 1, ",
+     "data-parallel training of a convolution over one input channel (GTSRB L, MNIST): the "
+     "gradient's size-1 dimension has another stride, the memory layout is the same"),
 )
 # Lightning's INFO lines that repeat what our own lines say or advertise a service.
 INFO_LINES = (

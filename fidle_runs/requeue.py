@@ -9,6 +9,8 @@ interrupted, then `scontrol requeue` puts the job back in the queue with the sam
 requeued job runs the same command, finds the same run directory (named after that id, or
 `<sweep>/<job.num>` under the submitit launcher) and resumes from last.ckpt.
 
+In a data-parallel run every rank stops at the same batch and rank 0 alone asks for the requeue.
+
 This module is the only owner of requeue: Lightning's SLURMEnvironment gets auto_requeue=False,
 and submitit's own handler listens on SIGUSR2, which our presets and scripts never send (its
 `checkpoint` would only resubmit, and with max_num_timeout=0 it marks a timed-out job failed).
@@ -20,6 +22,8 @@ import signal
 import subprocess
 import threading
 from typing import Any
+
+from fidle_runs.data_parallel import is_lead_process
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,8 @@ def requeue_and_exit(reason: str) -> None:
     job = slurm_job()
     if job is None:
         raise SystemExit(f"fidle_runs: stopped ({reason}); run the same command again to resume")
+    if not is_lead_process():
+        raise SystemExit(0)  # rank 0 requeues the job, which ends every rank
     # Said before asking: Slurm ends this process as soon as the job is requeued.
     log.warning("%s: requeueing Slurm job %s; it will resume from last.ckpt", reason, job)
     done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True,

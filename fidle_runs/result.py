@@ -16,6 +16,9 @@ Schema (version 2; durations in seconds):
   max_epochs        epochs requested
   duration_s        {fit, test}  (fit summed over resumed segments)
   params            trainable parameters
+  parallel          {world_size, num_nodes, devices_per_node, device, batch_per_device,
+                     global_batch}: data-parallel processes (1 for one device) and the batch
+                     each step averages over (global_batch = batch_per_device x world_size)
   data              {name, family, source, scale, val_on_test, val_split, shape, n_outputs,
                      n_train, n_val, n_test, file, file_mib} + the family's own keys (GTSRB:
                      size, mode, roi, augment)
@@ -70,6 +73,7 @@ class RunResult:
     max_epochs: int = 0
     duration_s: dict[str, float] = field(default_factory=lambda: {"fit": 0.0, "test": 0.0})
     params: int = 0
+    parallel: dict[str, Any] = field(default_factory=lambda: {"world_size": 1})
     data: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     overrides: list[str] = field(default_factory=list)

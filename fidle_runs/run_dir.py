@@ -116,15 +116,19 @@ def save_config(run_dir: Path, cfg: DictConfig) -> None:
     atomic.write_text(Path(run_dir) / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def clear_unfinished_attempt(run_dir: Path, previous: RunResult | None,
-                             outputs: list[Path]) -> None:
-    """Before a fresh start (no last.ckpt): remove what an attempt killed before its first
-    checkpoint left in `outputs` (its log and checkpoint folders), so that no step is logged
-    twice. Refuses when the directory says epochs were trained but last.ckpt is gone."""
+def check_still_resumable(run_dir: Path, previous: RunResult | None) -> None:
+    """Before a fresh start (no last.ckpt): refuse when the directory says epochs were trained,
+    since starting over would overwrite them."""
     if previous is not None and previous.epochs > 0 and previous.status != "completed":
         raise UserError(f"{run_dir} holds {previous.epochs} trained epoch(s) but no "
                         f"{LAST_CHECKPOINT} to resume from: put it back to resume, or move the "
                         "directory away and launch again to start over")
+
+
+def clear_unfinished_attempt(run_dir: Path, outputs: list[Path]) -> None:
+    """Before a fresh start (no last.ckpt, check_still_resumable passed): remove what an attempt
+    killed before its first checkpoint left in `outputs` (its log and checkpoint folders), so
+    that no step is logged twice."""
     run_dir = Path(run_dir).resolve()
     for output in outputs:
         output = Path(output).resolve()

@@ -19,6 +19,7 @@ from fidle_runs.assemble import build_datamodule, build_network, build_task_modu
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
+from fidle_runs.data_parallel import check_local_sweep, check_slurm_layout, is_lead_process
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.gpu_slots import devices_for_run
 from fidle_runs.loggers.run_record import record_run
@@ -28,6 +29,7 @@ from fidle_runs.result import RunResult, new_result, read_result
 from fidle_runs.run_dir import (
     CHECKPOINT_DIR,
     check_same_run,
+    check_still_resumable,
     clear_temporaries,
     clear_unfinished_attempt,
     clear_unreferenced_checkpoints,
@@ -41,28 +43,41 @@ lightning_noise.silence()
 
 
 def train(cfg: DictConfig) -> RunResult:
-    """Run (or resume, or skip when already completed) the run described by `cfg`."""
+    """Run (or resume, or skip when already completed) the run described by `cfg`.
+
+    In a data-parallel run every rank calls this; each decides from the run directory what to
+    do (skip, resume, start) and reaches the same decision, but only rank 0 changes the
+    directory (see fidle_runs.data_parallel)."""
     check_config(cfg)
     check_packages(cfg)
+    check_slurm_layout(cfg)
+    check_local_sweep(cfg)
+    lead = is_lead_process()
     run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
     check_same_run(run_dir, cfg, previous)
-    if previous is not None and previous.status == "completed":
+    completed = previous is not None and previous.status == "completed"
+    if completed:
         if not cfg.get("rerun", False):
             log.info("%s already holds a completed run (%s %s): nothing to do (rerun=true "
                      "trains it again)", run_dir, previous.primary["name"],
                      previous.primary["value"])
             return previous
-        log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
+        if lead:
+            log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
         previous = None
-    checkpoint = last_checkpoint(run_dir)
+    # A rank other than 0 may look after rank 0 has set the completed run aside, or before.
+    checkpoint = None if completed else last_checkpoint(run_dir)
     if checkpoint is None:
-        clear_unfinished_attempt(run_dir, previous, _outputs(cfg))
+        check_still_resumable(run_dir, previous)
+        if lead:
+            clear_unfinished_attempt(run_dir, _outputs(cfg))
         previous = None
-    else:
+    elif lead:
         clear_unreferenced_checkpoints(checkpoint)
-    clear_temporaries(run_dir, run_dir / CHECKPOINT_DIR)
-    save_config(run_dir, cfg)
+    if lead:
+        clear_temporaries(run_dir, run_dir / CHECKPOINT_DIR)
+        save_config(run_dir, cfg)
     step, epochs_before = _checkpoint_position(checkpoint) if checkpoint else (0, 0)
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs, task_config(cfg))
@@ -98,7 +113,7 @@ def _record_stop(run_dir: Path, result: RunResult, e: BaseException) -> None:
     result.status = "interrupted" if interrupted else "failed"
     result.error = (f"{one_line(e)}: run the same command again to resume" if interrupted
                     else one_line(e))
-    result.write(run_dir)
+    _write(result, run_dir)
     if interrupted:
         log.warning("%s interrupted: %s", run_dir, result.error)
     elif not isinstance(e, UserError):
@@ -110,7 +125,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     """Fit (from `resume`: last.ckpt and its global step), then test the best checkpoint."""
     checkpoint = resume[0] if resume else None
     if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
+        pl.seed_everything(cfg.seed, workers=True, verbose=is_lead_process())
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -126,11 +141,16 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     placement = {"devices": devices} if devices is not None else {}
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
                                 plugins=_plugins(cfg), **placement)
-    result.write(run_dir)
+    result.parallel = _parallel(trainer, datamodule.batch_size)
+    if trainer.world_size > 1 and cfg.get("seed") is not None:
+        # Weights start equal on every rank (DDP broadcasts rank 0's); dropout and augmentation
+        # must not draw the same numbers on every rank.
+        torch.manual_seed(cfg.seed + trainer.global_rank)
+    _write(result, run_dir)
     log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters, %s%s", run_dir,
              cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
-             result.data["n_val"], result.data["n_test"], result.params,
-             trainer.strategy.root_device, f", resuming from {checkpoint}" if checkpoint else "")
+             result.data["n_val"], result.data["n_test"], result.params, _placement(result),
+             f", resuming from {checkpoint}" if checkpoint else "")
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
     result.duration_s["fit"] = round(progress.fit_before + progress.elapsed(), 3)
@@ -141,7 +161,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         result.monitor["best"] = round(float(checkpointer.best_model_score), 6)
     result.checkpoints = {"best": best or None,
                           "last": str(last_checkpoint(run_dir) or "") or None}
-    result.write(run_dir)
+    _write(result, run_dir)
 
     if cfg.get("test", True):
         start = time.perf_counter()
@@ -151,7 +171,9 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
         result.primary["value"] = result.metrics.get(result.primary["name"])
     result.status = "completed"
-    result.write(run_dir)
+    _write(result, run_dir)
+    if not trainer.is_global_zero:
+        return
     record_run(trainer, cfg, result)
     log.info("completed: %s %s, best %s %s, %d epochs, fit %.1fs", result.primary["name"],
              result.primary["value"], result.monitor["name"], result.monitor["best"],
@@ -160,6 +182,30 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     log.info("  result:      %s", (run_dir / "result.json").resolve())
     log.info("  checkpoints: %s", (run_dir / "checkpoints").resolve())
     log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
+
+
+def _write(result: RunResult, run_dir: Path) -> None:
+    """result.json has one writer: rank 0."""
+    if is_lead_process():
+        result.write(run_dir)
+
+
+def _parallel(trainer: pl.Trainer, batch_per_device: int) -> dict[str, int | str]:
+    """result.json's `parallel` block: how many processes trained, and the global batch."""
+    return {"world_size": trainer.world_size, "num_nodes": trainer.num_nodes,
+            "devices_per_node": trainer.num_devices, "device": str(trainer.strategy.root_device),
+            "batch_per_device": batch_per_device,
+            "global_batch": batch_per_device * trainer.world_size}
+
+
+def _placement(result: RunResult) -> str:
+    """`cpu` or `cuda:0`, or `2 processes x batch 32 = global batch 64 (gloo)` in data-parallel
+    training."""
+    parallel = result.parallel
+    if parallel["world_size"] == 1:
+        return parallel["device"]
+    return (f"{parallel['world_size']} processes on {parallel['num_nodes']} node(s) x batch "
+            f"{parallel['batch_per_device']} = global batch {parallel['global_batch']}")
 
 
 def _loggers(cfg: DictConfig, purge_step: int | None) -> list:

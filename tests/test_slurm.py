@@ -6,6 +6,7 @@ FIDLE_REQUIRE_SLURM=1, which turns that skip into a failure.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,15 @@ import pytest
 
 from fidle_runs.config import build, sweep_job_dir
 from fidle_runs.result import read_result
-from tests.conftest import REPO, compose_train, job_dir, run_module, tensorboard_epochs
+from tests.conftest import (
+    REPO,
+    compose_train,
+    csv_epochs,
+    job_dir,
+    run_module,
+    tensorboard_epochs,
+)
+from tests.real_data import real_data_dir
 
 pytestmark = pytest.mark.slurm
 
@@ -74,10 +83,12 @@ def _squeue(*args: str) -> list[str]:
     return out.split("\n")[:-1]
 
 
-def _sbatch(script: str, *overrides: str, cwd: Path) -> str:
-    """Submit slurm/<script> to the local partition with these overrides; its job id."""
+def _sbatch(script: str, *overrides: str, cwd: Path, options: tuple[str, ...] = ()) -> str:
+    """Submit slurm/<script> (with sbatch `options`) to the local partition with these
+    overrides; its job id."""
     env = {**os.environ, "FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
-    submit = subprocess.run(["sbatch", "--parsable", str(SLURM_DIR / script), *overrides],
+    submit = subprocess.run(["sbatch", "--parsable", *options, str(SLURM_DIR / script),
+                             *overrides],
                             cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert submit.returncode == 0, submit.stderr
     return submit.stdout.strip()
@@ -111,8 +122,9 @@ def test_sweep_through_a_jeanzay_preset_completes_three_runs(small_sweep, tmp_pa
     (script,) = (sweep_dir / ".submitit").glob("*/*_submission.sh")
     text = script.read_text()
     for line in ("--partition=local", "--account=fidle@v100", "--qos=qos_gpu-dev",
-                 "--cpus-per-task=10", "--gres=gpu:1", "--hint=nomultithread",
-                 "--signal=USR1@180", "--requeue", "--array=0-2%3", "module load pytorch-gpu"):
+                 "--cpus-per-task=10", "--gres=gpu:1", "--ntasks-per-node=1", "--nodes=1",
+                 "--hint=nomultithread", "--signal=USR1@180", "--requeue", "--array=0-2%3",
+                 "module load pytorch-gpu"):
         assert line in text, line
 
 
@@ -241,3 +253,77 @@ def test_requeued_sweep_job_skips_its_completed_run_and_resumes_the_other(small_
     assert f"sweep {sweep_dir}: 1 completed, 1 skipped, 0 failed" in out, out[-3000:]
     assert read_result(first_dir).updated == first.updated, "the completed run not retrained"
     assert _assert_resumed(second_dir, 3) == 1
+
+
+# Data-parallel runs: two Slurm tasks, one process each, on CPU (gloo), as on Jean Zay with one
+# task per GPU. FIDLE's MNIST DNN has no dropout: with the same global batch and seed, two ranks
+# must train what one process trains.
+def _mnist_run(*overrides: str) -> list[str]:
+    return ["+experiment=mnist_dnn", f"data.raw_dir={real_data_dir('mnist')}", "data.scale=0.2",
+            "trainer.accelerator=cpu", "callbacks.progress.style=lines", *overrides]
+
+
+def _two_tasks(*overrides: str) -> list[str]:
+    return _mnist_run("data.batch_size=32", "trainer.devices=2", *overrides)
+
+
+def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
+        slurm_cluster, tmp_path):
+    single = run_module("fidle_runs", *_mnist_run("data.batch_size=64", "trainer.max_epochs=3",
+                                                  f"hydra.run.dir={tmp_path / 'single'}"),
+                        cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    job = _sbatch("run.sbatch", *_two_tasks("trainer.max_epochs=3"), cwd=tmp_path,
+                  options=("--ntasks-per-node=2",))
+    _wait_until(lambda: not _squeue("-j", job), 600, f"job {job} to finish")
+    run_dir = tmp_path / "outputs" / "runs" / f"slurm-{job}"
+    out = (tmp_path / f"fidle_run-{job}.out").read_text()
+    one, two = read_result(tmp_path / "single"), read_result(run_dir)
+    assert two is not None and two.status == "completed", out[-3000:]
+    assert two.parallel["world_size"] == 2 and two.parallel["batch_per_device"] == 32
+    assert two.parallel["global_batch"] == 64 and one.parallel["global_batch"] == 64
+    # Same batches, exact metrics: only the order of floating-point sums differs.
+    assert abs(two.metrics["test_acc"] - one.metrics["test_acc"]) <= 0.001
+    assert abs(two.metrics["test_loss"] - one.metrics["test_loss"]) <= 0.002
+    assert tensorboard_epochs(run_dir, "val_acc") == [0, 1, 2]
+    assert csv_epochs(run_dir, "val_acc") == [0, 1, 2]
+    assert out.count("\nepoch 2/3 ") == 1 and out.count("completed: test_acc") == 1
+    assert "2 processes on 1 node(s) x batch 32 = global batch 64" in out
+    assert out.count("run directory:") == 1 and "Traceback" not in out
+    assert "sync_dist" not in out and "DistributedSampler" not in out
+
+
+def test_two_task_run_stops_every_rank_on_one_ranks_signal_and_resumes_after_requeue(
+        slurm_cluster, tmp_path):
+    """The warning signal reaches rank 1 only (Slurm does not signal tasks at the same
+    instant): both ranks stop at the same batch, rank 0 requeues the job, and the requeued job
+    resumes both ranks from last.ckpt."""
+    job = _sbatch("run.sbatch", *_two_tasks("trainer.max_epochs=8"), cwd=tmp_path,
+                  options=("--ntasks-per-node=2",))
+    run_dir = tmp_path / "outputs" / "runs" / f"slurm-{job}"
+    _wait_until((run_dir / "checkpoints" / "last.ckpt").exists, 300, "the first checkpoint")
+    os.kill(_rank_pid(job, 1), signal.SIGUSR1)
+    _wait_until(lambda: (r := read_result(run_dir)) is not None and r.resumed == 1, 300,
+                "the requeued job to resume")
+    _wait_until(lambda: not _squeue("-j", job), 300, f"job {job} to finish")
+    out = (tmp_path / f"fidle_run-{job}.out").read_text()
+    assert "restart 1" in out, out[-3000:]
+    assert out.count("requeueing Slurm job") == 1
+    assert "the requeue signal (on another rank) received at epoch" in out
+    assert _assert_resumed(run_dir, 8) == 1
+    assert csv_epochs(run_dir, "val_acc") == list(range(8))
+    assert read_result(run_dir).parallel["world_size"] == 2
+
+
+def _rank_pid(job: str, rank: int) -> int:
+    """The process of `job`'s task `rank` on this machine (the local cluster's only node)."""
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = dict(v.split("=", 1) for v in environ.read_text().split("\0") if "=" in v)
+            command = (environ.parent / "cmdline").read_text()
+        except OSError:
+            continue
+        if (variables.get("SLURM_JOB_ID") == job and variables.get("SLURM_PROCID") == str(rank)
+                and "fidle_runs" in command and "srun" not in command):
+            return int(environ.parent.name)
+    raise AssertionError(f"no process of job {job} with rank {rank}")

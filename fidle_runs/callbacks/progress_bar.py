@@ -46,7 +46,8 @@ class EpochLines(ProgressBar):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._images += len(batch[-1])
+        # Data-parallel ranks train on near-equal slices of each global batch: count them all.
+        self._images += len(batch[-1]) * trainer.world_size
         now = time.perf_counter()
         if now - self._last_line >= self.heartbeat_s:
             self._last_line = now

@@ -24,7 +24,8 @@ class ResultProgress(pl.Callback):
         self.on_train_epoch_end(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
+        # Every rank counts (a requeue decision depends on it); rank 0 alone writes.
+        if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         self.result.epochs = trainer.current_epoch + 1
         self.result.duration_s["fit"] = round(self.fit_before + self.elapsed(), 3)
@@ -32,7 +33,8 @@ class ResultProgress(pl.Callback):
         score = checkpointer.best_model_score if checkpointer is not None else None
         if score is not None:
             self.result.monitor["best"] = round(float(score), 6)
-        self.result.write(self.run_dir)
+        if trainer.is_global_zero:
+            self.result.write(self.run_dir)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
