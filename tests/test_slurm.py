@@ -275,11 +275,21 @@ def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
     assert single.returncode == 0, single.stderr[-3000:]
     job = _sbatch("run.sbatch", *_two_tasks("trainer.max_epochs=3"), cwd=tmp_path,
                   options=("--ntasks-per-node=2",))
+    # The same through a launcher preset, which asks for trainer.devices tasks per node.
+    sweep_dir = tmp_path / "sweep"
+    preset = run_module("fidle_runs", "-m", *_two_tasks("trainer.max_epochs=3"),
+                        "hydra/launcher=jeanzay_v100", "hydra.launcher.partition=local",
+                        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert preset.returncode == 0, preset.stderr[-3000:]
+    assert "--ntasks-per-node=2" in next(sweep_dir.glob(".submitit/*/*_submission.sh")).read_text()
+    (launched,) = (read_result(d) for d in sweep_dir.iterdir() if (d / "result.json").exists())
     _wait_until(lambda: not _squeue("-j", job), 600, f"job {job} to finish")
     run_dir = tmp_path / "outputs" / "runs" / f"slurm-{job}"
     out = (tmp_path / f"fidle_run-{job}.out").read_text()
     one, two = read_result(tmp_path / "single"), read_result(run_dir)
     assert two is not None and two.status == "completed", out[-3000:]
+    assert launched.parallel["world_size"] == 2
+    assert launched.metrics["test_acc"] == two.metrics["test_acc"]
     assert two.parallel["world_size"] == 2 and two.parallel["batch_per_device"] == 32
     assert two.parallel["global_batch"] == 64 and one.parallel["global_batch"] == 64
     # Same batches, exact metrics: only the order of floating-point sums differs.
