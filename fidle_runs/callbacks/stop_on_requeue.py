@@ -2,22 +2,35 @@
 
 Data-parallel ranks must stop at the same batch: a rank that stops alone leaves the others
 waiting for its gradients. Slurm signals every task, but not at the same instant, so the ranks
-agree at each training batch end (a one-number all-reduce) and stop together when any has it.
-Validation batches are not checked then: ranks may hold different numbers of them.
+agree at each training batch end and stop together when any has it. They agree through a gloo
+(CPU) process group of their own: a one-number all-reduce of a CPU tensor, which never waits
+for the GPU's queued work as reading back a GPU tensor would. Validation batches are not checked
+then: ranks may hold different numbers of them.
 """
 
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
 
 from fidle_runs.requeue import RequeueRequested, received_signal
 
 
 class StopOnRequeueSignal(pl.Callback):
+    def __init__(self) -> None:
+        self._ranks: Any = None  # the ranks' CPU process group, in data-parallel runs
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size > 1 and self._ranks is None:
+            self._ranks = dist.new_group(backend="gloo")  # every rank calls this, in order
+
     def _check(self, trainer: pl.Trainer) -> None:
         name = received_signal()
-        if trainer.world_size > 1:
-            if not trainer.strategy.reduce_boolean_decision(name is not None, all=False):
+        if self._ranks is not None:
+            flag = torch.tensor([int(name is not None)])
+            dist.all_reduce(flag, group=self._ranks)
+            if not flag.item():
                 return
             name = name or "the requeue signal (on another rank)"
         if name is not None:
