@@ -6,6 +6,7 @@ FIDLE_REQUIRE_SLURM=1, which turns that skip into a failure.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -281,6 +282,8 @@ def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
                         "hydra/launcher=jeanzay_v100", "hydra.launcher.partition=local",
                         f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     assert preset.returncode == 0, preset.stderr[-3000:]
+    assert re.search(r"mnist_dnn on mnist: test_acc \d+\.\d\d %, 3 epochs, \d+s, 2 processes",
+                     preset.stdout), preset.stdout[-2000:]
     assert "--ntasks-per-node=2" in next(sweep_dir.glob(".submitit/*/*_submission.sh")).read_text()
     (launched,) = (read_result(d) for d in sweep_dir.iterdir() if (d / "result.json").exists())
     _wait_until(lambda: not _squeue("-j", job), 600, f"job {job} to finish")

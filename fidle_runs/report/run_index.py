@@ -38,6 +38,7 @@ class RunRow:
     max_epochs: int = 0
     duration_s: float = 0.0
     params: int = 0
+    world_size: int = 1  # data-parallel processes that trained it
     n_train: int | None = None
     data_mib: float | None = None
     updated: str = ""  # ISO 8601 time of the run's last record
@@ -106,7 +107,9 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  epochs=int(result.epochs), max_epochs=int(result.max_epochs),
                  duration_s=sum(_number(v, "duration_s") or 0.0
                                 for v in (result.duration_s or {}).values()),
-                 params=int(result.params or 0), n_train=data.get("n_train"),
+                 params=int(result.params or 0),
+                 world_size=int((result.parallel or {}).get("world_size") or 1),
+                 n_train=data.get("n_train"),
                  data_mib=_number(data.get("file_mib"), "data.file_mib"),
                  updated=_time(result.updated))
     if result.status in ("failed", "interrupted"):
