@@ -13,7 +13,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fidle_runs import slurm_presets
+from fidle_runs import gpu_slots, slurm_presets
 from fidle_runs.errors import UserError
 from fidle_runs.requeue import slurm_job
 from fidle_runs.run_dir import NOT_PART_OF_THE_RUN
@@ -58,7 +58,8 @@ def register_resolvers() -> None:
     resolvers = {"fidle_run_name": run_name, "fidle_job_dir": sweep_job_dir,
                  "fidle_output_root": slurm_presets.output_root,
                  "jeanzay_qos": slurm_presets.jeanzay_qos,
-                 "jeanzay_account": slurm_presets.jeanzay_account}
+                 "jeanzay_account": slurm_presets.jeanzay_account,
+                 "fidle_gpu_runs": gpu_slots.runs_at_once_here}
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
             # Cached: a sweep's jobs (even requeued ones) resolve the launch-time value.

@@ -85,7 +85,8 @@ def _detail(run: RunRow) -> str:
         return f"{what}: {run.detail}"
     score = (f"{run.primary.name} {run.primary.with_unit(run.primary_value)}"
              if run.primary and run.primary_value is not None else "no primary metric")
-    return f"{what}: {score}, {run.epochs} epochs, {run.duration_s:.0f}s"
+    shared = f", GPU shared by {run.runs_per_gpu} runs" if (run.runs_per_gpu or 1) > 1 else ""
+    return f"{what}: {score}, {run.epochs} epochs, {run.duration_s:.0f}s{shared}"
 
 
 def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:

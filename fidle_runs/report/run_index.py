@@ -41,6 +41,7 @@ class RunRow:
     n_train: int | None = None
     data_mib: float | None = None
     updated: str = ""  # ISO 8601 time of the run's last record
+    runs_per_gpu: int | None = None  # runs of its sweep that shared its GPU at most (speed)
     detail: str = ""
     problems: list[str] = field(default_factory=list)
 
@@ -108,7 +109,8 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                                 for v in (result.duration_s or {}).values()),
                  params=int(result.params or 0), n_train=data.get("n_train"),
                  data_mib=_number(data.get("file_mib"), "data.file_mib"),
-                 updated=_time(result.updated))
+                 updated=_time(result.updated),
+                 runs_per_gpu=(result.speed or {}).get("runs_per_gpu"))
     if result.status in ("failed", "interrupted"):
         row.detail = result.error or ""
     elif result.status == "running":
