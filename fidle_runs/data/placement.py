@@ -91,7 +91,7 @@ class Placement:
             self.chosen = choose_placement(self.setting, device, self.data_bytes,
                                            free_memory(device))
             self.device, self._copies = device, {}
-            log.info("data: %s in %s memory", _gib(self.data_bytes),
+            log.debug("data: %s in %s memory", _gib(self.data_bytes),
                      device if self.chosen == "device" else "host")
         x, y = splits[split]
         batches = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size,
