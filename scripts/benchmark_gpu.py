@@ -42,6 +42,10 @@ launched as users launch it, one run at a time (the basic launcher) and as many 
 (hydra/launcher=gpu_shared); wall time from launch to the sweep summary, the data prepared
 beforehand and timed apart. `--grid reference` adds the grid without the fast path (float32,
 NCHW, data in host memory) to compare accuracies run by run (same seed).
+
+Where a GPU comes in calls of at most 10 minutes, split it: `--grid shared` (the table and the
+grid k at once), then `--models cnn_v2 --batches 64 --grid sequential`, then the same with
+`--grid reference`; the data cache in --work is reused from call to call on one machine.
 """
 
 import argparse
@@ -72,7 +76,7 @@ from fidle_runs.train import train
 
 FULL = {"models": ["cnn_v1", "cnn_v2", "cnn_v3"], "size": 48, "mode": "RGB",
         "batches": [64, 512], "epochs": 4, "repeats": 1, "fraction": 1.0}
-QUICK = {"models": ["cnn_v1"], "size": 24, "mode": "L", "batches": [64], "epochs": 5,
+QUICK = {"models": ["cnn_v1"], "size": 24, "mode": "L", "batches": [64], "epochs": 7,
          "repeats": 1, "fraction": 0.2}
 # --quick's grid: two small runs of gtsrb_full, one at a time, then both at once.
 QUICK_GRID = ["model=cnn_v1", "data.size=24", "data.mode=L,RGB", "data.scale=0.25",
