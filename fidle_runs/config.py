@@ -13,7 +13,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fidle_runs import slurm_presets
+from fidle_runs import gpu_slots, slurm_presets
 from fidle_runs.errors import UserError
 from fidle_runs.requeue import slurm_job
 from fidle_runs.run_dir import NOT_PART_OF_THE_RUN
@@ -50,8 +50,8 @@ def sweep_job_dir(overrides: Sequence[str]) -> str:
 
 
 def _launch_only(key: str) -> bool:
-    """`rerun`, `paths.data_dir`, `hydra.launcher.n_jobs`, `hydra/launcher`..."""
-    return key in NOT_PART_OF_THE_RUN or re.split(r"[./]", key)[0] in ("paths", "hydra")
+    """`rerun`, `speed.compile`, `paths.data_dir`, `hydra.launcher.n_jobs`, `hydra/launcher`..."""
+    return re.split(r"[./]", key)[0] in (*NOT_PART_OF_THE_RUN, "paths", "hydra")
 
 
 def register_resolvers() -> None:
@@ -59,7 +59,8 @@ def register_resolvers() -> None:
                  "fidle_output_root": slurm_presets.output_root,
                  "fidle_tasks_per_node": slurm_presets.tasks_per_node,
                  "jeanzay_qos": slurm_presets.jeanzay_qos,
-                 "jeanzay_account": slurm_presets.jeanzay_account}
+                 "jeanzay_account": slurm_presets.jeanzay_account,
+                 "fidle_gpu_runs": gpu_slots.runs_at_once_here}
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
             # Cached: a sweep's jobs (even requeued ones) resolve the launch-time value.

@@ -4,11 +4,17 @@ Each run claims a slot, an flock-ed file in `<sweep dir>/.gpu_slots/`, for as lo
 with as many GPUs as runs at once, every run has a GPU to itself; with fewer, runs share GPUs
 only when `gpu_sharing=true` says so (else the run stops with how to fix it). A slot is freed
 when its run ends, however it ends (the lock dies with the file descriptor).
+
+`hydra/launcher=gpu_shared` sizes the runs at once to the machine (`runs_that_fit`): as many
+small runs per GPU as its memory holds, at most one per core and as many as host memory
+holds, so a grid of small CNNs keeps every GPU busy.
 """
 
 import fcntl
 import math
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +25,48 @@ from omegaconf import DictConfig
 from fidle_runs.errors import UserError
 
 PARALLEL_LAUNCHER = "JoblibLauncher"
+GIB = 2**30
+# What one small run (a FIDLE CNN on GTSRB, batch 64 to 512) may take at most: on its GPU, CUDA
+# context, data (48x48 RGB: 0.35 GiB), network, activations, cuDNN workspaces and compiled
+# kernels; on the host, a Python process with torch and Lightning.
+RUN_GPU_GIB = 4.0
+RUN_HOST_GIB = 3.0
+
+
+def runs_that_fit(gpu_bytes: list[int], cores: int, host_bytes: int,
+                  run_gpu_gib: float = RUN_GPU_GIB, run_host_gib: float = RUN_HOST_GIB) -> int:
+    """How many runs to launch at once: on each GPU as many as its memory holds (at least one),
+    in all at most one per core and as many as host memory holds; 1 without a GPU."""
+    if not gpu_bytes:
+        return 1
+    on_gpus = sum(max(1, int(size // (run_gpu_gib * GIB))) for size in gpu_bytes)
+    return max(1, min(on_gpus, cores, int(host_bytes // (run_host_gib * GIB))))
+
+
+def runs_at_once_here() -> int:
+    """`runs_that_fit` on this machine (the `fidle_gpu_runs` resolver of
+    hydra/launcher=gpu_shared). Each job resolves it again, so it depends only on the machine:
+    the GPUs' total memory (from nvidia-smi: no CUDA context is opened in the launching
+    process), not what is free while runs train."""
+    cores = len(os.sched_getaffinity(0))
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return runs_that_fit(_gpu_bytes(), cores, host)
+
+
+def _gpu_bytes() -> list[int]:
+    """Memory of each GPU this process may use (CUDA_VISIBLE_DEVICES), none without
+    nvidia-smi."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total",
+                          "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True, check=False).stdout
+    sizes = [int(line) * 2**20 for line in out.split() if line.strip().isdigit()]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return sizes
+    ids = [int(v) for v in visible.split(",") if v.strip().isdigit()]
+    return [sizes[i] for i in ids if i < len(sizes)]
 
 
 @contextmanager
@@ -52,24 +100,37 @@ def claimed_gpu(sweep_dir: Path, n_gpus: int, runs_at_once: int, sharing: bool) 
 def devices_for_run(cfg: DictConfig) -> Iterator[list[int] | None]:
     """The trainer's `devices` for this run: a claimed GPU under the parallel launcher when the
     run uses GPUs, else None (the trainer config decides)."""
+    layout = _parallel_gpu_runs(cfg)
+    if layout is None:
+        yield None
+        return
+    n_gpus, runs_at_once = layout
+    with claimed_gpu(Path(HydraConfig.get().sweep.dir), n_gpus, runs_at_once,
+                     bool(cfg.get("gpu_sharing", False))) as gpu:
+        yield [gpu]
+
+
+def runs_sharing_a_gpu(cfg: DictConfig) -> int:
+    """At most how many runs of this sweep share a GPU at once (1 outside the parallel
+    launcher, or with a GPU per run)."""
+    layout = _parallel_gpu_runs(cfg)
+    return 1 if layout is None else math.ceil(layout[1] / layout[0])
+
+
+def _parallel_gpu_runs(cfg: DictConfig) -> tuple[int, int] | None:
+    """(GPUs, runs at once) when this run is one of a parallel launcher's runs on GPUs."""
     if not HydraConfig.initialized():
-        yield None
-        return
-    hydra_cfg = HydraConfig.get()
-    launcher = hydra_cfg.launcher
+        return None
+    launcher = HydraConfig.get().launcher
     if not str(launcher.get("_target_", "")).endswith(PARALLEL_LAUNCHER):
-        yield None
-        return
+        return None
     import torch
 
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     n_gpus = torch.cuda.device_count()
     if accelerator not in ("gpu", "cuda", "auto") or n_gpus == 0:
-        yield None
-        return
+        return None
     runs_at_once = int(launcher.n_jobs)
     if runs_at_once < 1:  # joblib: -1 is every core
         runs_at_once = max(1, (os.cpu_count() or 1) + 1 + runs_at_once)
-    with claimed_gpu(Path(hydra_cfg.sweep.dir), n_gpus, runs_at_once,
-                     bool(cfg.get("gpu_sharing", False))) as gpu:
-        yield [gpu]
+    return n_gpus, runs_at_once

@@ -28,6 +28,8 @@ Schema (version 2; durations in seconds):
   resumed           how many times the run was resumed from last.ckpt
   host, git_rev, versions {python, fidle_runs, torch, pytorch_lightning, ...}
   slurm             {job_id, array_job_id, array_task_id, ...} (empty outside Slurm)
+  speed             how the run went fast (fidle_runs.speed): {device, data_on, channels_last,
+                    precision, compile, compile_s, runs_per_gpu}; absent in older files
 
 Schema 1 (before tasks) is read as a classification: primary test_acc, monitor val_acc with
 metrics.best_val_acc as its best.
@@ -86,6 +88,7 @@ class RunResult:
     git_rev: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     slurm: dict[str, str] = field(default_factory=dict)
+    speed: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -28,7 +28,7 @@ CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
 # Top-level keys that say how to launch, not what the run is.
-NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing")
+NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing", "speed")
 LOG_FILE = "fidle_runs.log"  # hydra.job.name + .log, written by Hydra's job logging
 LAUNCH_MARK = ".launched"  # touched by each sweep job when its launch reaches it
 # `paths` entries under which a run's own files lie; values below them are compared relative.

@@ -86,7 +86,8 @@ def _detail(run: RunRow) -> str:
     score = (f"{run.primary.name} {run.primary.with_unit(run.primary_value)}"
              if run.primary and run.primary_value is not None else "no primary metric")
     processes = f", {run.world_size} processes" if run.world_size > 1 else ""
-    return f"{what}: {score}, {run.epochs} epochs, {run.duration_s:.0f}s{processes}"
+    shared = f", GPU shared by {run.runs_per_gpu} runs" if (run.runs_per_gpu or 1) > 1 else ""
+    return f"{what}: {score}, {run.epochs} epochs, {run.duration_s:.0f}s{processes}{shared}"
 
 
 def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:

@@ -37,6 +37,7 @@ from fidle_runs.run_dir import (
     save_config,
     set_aside,
 )
+from fidle_runs.speed import apply_speed
 
 log = logging.getLogger(__name__)
 lightning_noise.silence()
@@ -131,12 +132,13 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     datamodule.setup("fit")
     result.data = datamodule.describe()
     net = build_network(cfg, datamodule.dims, datamodule.name)
+    fast_path = apply_speed(cfg, datamodule, net, result)
     module = build_task_module(cfg, net, datamodule.dims)
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
 
     progress = ResultProgress(result, str(run_dir))
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
-                 if c is not None] + [progress, StopOnRequeueSignal()]
+                 if c is not None] + [progress, StopOnRequeueSignal(), *fast_path]
     loggers = _loggers(cfg, resume[1] if resume else None)
     placement = {"devices": devices} if devices is not None else {}
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,

@@ -52,7 +52,8 @@ def test_job_folders_are_named_by_what_the_job_is():
     assert sweep_job_dir(["model=cnn_v2", "+experiment=gtsrb_full", "data.size=48"]) == \
         "+experiment=gtsrb_full,data.size=48,model=cnn_v2"
     assert sweep_job_dir(["model=cnn_v1", "rerun=true", "paths.data_dir=/x",
-                          "hydra.launcher.n_jobs=2", "hydra/launcher=slurm"]) == "model=cnn_v1"
+                          "hydra.launcher.n_jobs=2", "hydra/launcher=slurm", "speed.compile=true",
+                          "gpu_sharing=true"]) == "model=cnn_v1"
     escaped = sweep_job_dir(["data.h5_file=/data/set.h5", "model=cnn_v1"])
     assert escaped.startswith("data.h5_file=_data_set.h5,model=cnn_v1-") and "/" not in escaped
     assert escaped != sweep_job_dir(["data.h5_file=/data_set.h5", "model=cnn_v1"])

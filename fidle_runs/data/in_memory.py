@@ -6,6 +6,7 @@ A family (fidle_runs/data/<family>/) only says how to read its data (`load`), wh
 are (`dims`, `class_names`), and how a batch becomes network input (`network_input`).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,10 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
+from fidle_runs.data.placement import Placement
 from fidle_runs.data.subsets import subset_indices
-from fidle_runs.data.tensor_batches import batch_loader
 from fidle_runs.errors import UserError
 
 
@@ -60,6 +60,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.val_split = ""
         self.shuffle_seed = 0
+        # Where the data lives while training (speed.data_on; fidle_runs.speed sets it).
+        self.placement = Placement()
 
     # What a family provides.
     @property
@@ -166,22 +168,24 @@ class InMemoryDataModule(pl.LightningDataModule):
                 "file_mib": round(path.stat().st_size / 2**20, 2) if path else None,
                 **self.extras()}
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> Iterable:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> Iterable:
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> Iterable:
         return self._loader("test", shuffle=False)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        """This process's batches: under data-parallel training each rank takes its slice of
-        every global batch (`data.batch_size` per rank); see EpochBatchSampler."""
-        rank, world_size = ((self.trainer.global_rank, self.trainer.world_size)
-                            if self.trainer is not None else (0, 1))
-        return batch_loader(*self.tensors[split], self.batch_size, shuffle, self.shuffle_seed,
-                            rank, world_size)
+    def _loader(self, split: str, shuffle: bool) -> Iterable:
+        """This process's batches, on its device or from host memory (fidle_runs.data.placement):
+        under data-parallel training each rank takes its slice of every global batch
+        (`data.batch_size` per rank); see EpochBatchSampler."""
+        rank, world_size, device = ((self.trainer.global_rank, self.trainer.world_size,
+                                     self.trainer.strategy.root_device)
+                                    if self.trainer is not None else (0, 1, torch.device("cpu")))
+        return self.placement.loader(self.tensors, split, device, self.batch_size, shuffle,
+                                     self.shuffle_seed, rank, world_size)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         x, y = batch

@@ -42,6 +42,7 @@ class RunRow:
     n_train: int | None = None
     data_mib: float | None = None
     updated: str = ""  # ISO 8601 time of the run's last record
+    runs_per_gpu: int | None = None  # runs of its sweep that shared its GPU at most (speed)
     detail: str = ""
     problems: list[str] = field(default_factory=list)
 
@@ -111,7 +112,8 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  world_size=int((result.parallel or {}).get("world_size") or 1),
                  n_train=data.get("n_train"),
                  data_mib=_number(data.get("file_mib"), "data.file_mib"),
-                 updated=_time(result.updated))
+                 updated=_time(result.updated),
+                 runs_per_gpu=(result.speed or {}).get("runs_per_gpu"))
     if result.status in ("failed", "interrupted"):
         row.detail = result.error or ""
     elif result.status == "running":

@@ -1,0 +1,168 @@
+"""Where an in-memory dataset lives while a run trains, and how its batches reach the run's device.
+
+- `device`: every split is copied once into the device's memory (a split shared by two loaders,
+  val and test under `data.val_on_test`, once). Each epoch's order is drawn on the host as before
+  (same seed, same batches), copied to the device in one piece, and every batch is gathered
+  there with an index already on the device: a training step costs no host round trip, and
+  scaling and augmentation (`network_input`, `augment`) follow on the device.
+- `host`: the data stays in host memory. On a GPU each batch is gathered into one of a ring of
+  pinned buffers and copied with a non-blocking copy; a buffer is refilled only after its copy
+  has completed (a CUDA event recorded after it), so an in-flight copy is never overwritten. On
+  a CPU this is the plain index loader (fidle_runs.data.tensor_batches).
+- `auto` (`speed.data_on`'s default) takes `device` on a GPU whose free memory holds the data
+  with room to spare (FREE_SHARE), else `host`. On a CPU both are the same memory: `host`.
+"""
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from fidle_runs.data.tensor_batches import EpochBatchSampler, IndexedTensors, batch_loader
+from fidle_runs.errors import UserError
+
+log = logging.getLogger(__name__)
+
+PLACEMENTS = ("auto", "device", "host")
+# The share of the GPU's free memory the data may take under `auto`: the rest stays for the
+# network, its activations and workspaces, and the other runs sharing the GPU.
+FREE_SHARE = 0.5
+# Pinned buffers per loader: the one being filled, the one Lightning has prefetched, and the one
+# the step is computing on.
+PINNED_DEPTH = 3
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+def choose_placement(setting: str, device: torch.device, data_bytes: int,
+                     free_bytes: int | None) -> str:
+    """`device` or `host` for data of `data_bytes` on `device` with `free_bytes` free (None when
+    unknown: a CPU)."""
+    if setting not in PLACEMENTS:
+        raise UserError(f"speed.data_on={setting!r} is invalid: it must be one of "
+                        f"{', '.join(PLACEMENTS)}")
+    if setting != "auto":
+        if setting == "device" and free_bytes is not None and data_bytes > free_bytes:
+            raise UserError(f"speed.data_on=device: the data takes {_gib(data_bytes)} but "
+                            f"{device} has {_gib(free_bytes)} free: set speed.data_on=host "
+                            "(or auto)")
+        return setting
+    if device.type != "cuda" or free_bytes is None:
+        return "host"
+    return "device" if data_bytes <= FREE_SHARE * free_bytes else "host"
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on a GPU; None elsewhere."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.mem_get_info(device)[0]
+
+
+def distinct_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes the tensors take on a device, each counted once (val and test may be the same)."""
+    return sum(t.nbytes for t in {_identity(t): t for t in tensors}.values())
+
+
+def _identity(t: torch.Tensor) -> tuple:
+    return t.data_ptr(), tuple(t.shape), t.stride(), t.dtype
+
+
+class Placement:
+    """A datamodule's placement: decided once, on the first loader a trainer asks for, for all
+    splits together; device copies kept for the loaders of later stages (test after fit)."""
+
+    def __init__(self, setting: str = "auto") -> None:
+        choose_placement(setting, torch.device("cpu"), 0, None)  # a bad setting fails now
+        self.setting = setting
+        self.chosen: str | None = None
+        self.device: torch.device | None = None
+        self.data_bytes = 0
+        self._copies: dict[int, torch.Tensor] = {}
+
+    def loader(self, splits: dict[str, Pair], split: str, device: torch.device,
+               batch_size: int, shuffle: bool, seed: int, rank: int,
+               world_size: int) -> Iterable[Pair]:
+        """The batches of `split` for this process (`rank` of `world_size`), on `device`."""
+        if self.chosen is None or self.device != device:
+            tensors = [t for pair in splits.values() for t in pair]
+            self.data_bytes = distinct_bytes(tensors)
+            self.chosen = choose_placement(self.setting, device, self.data_bytes,
+                                           free_memory(device))
+            self.device, self._copies = device, {}
+            log.debug("data: %s in %s memory", _gib(self.data_bytes),
+                     device if self.chosen == "device" else "host")
+        x, y = splits[split]
+        batches = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size,
+                                    even=shuffle)
+        if self.chosen == "device":
+            return DataLoader(IndexedTensors(self._on_device(x), self._on_device(y)),
+                              batch_size=None, sampler=DeviceIndices(batches, device))
+        if device.type == "cuda":
+            return PinnedBatches(x, y, batches, device)
+        return batch_loader(x, y, batch_size, shuffle, seed, rank, world_size)
+
+    def _on_device(self, t: torch.Tensor) -> torch.Tensor:
+        key = _identity(t)
+        if key not in self._copies:
+            self._copies[key] = t.to(self.device)
+        return self._copies[key]
+
+
+class DeviceIndices(Sampler):
+    """An EpochBatchSampler's index batches, on `device`: the epoch's order crosses to the
+    device in one copy, then each batch is a slice of it."""
+
+    def __init__(self, batches: EpochBatchSampler, device: torch.device) -> None:
+        self.batches, self.device = batches, device
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        pieces = list(self.batches)
+        if not pieces:
+            return
+        order = torch.cat(pieces).to(self.device)
+        yield from order.split([len(p) for p in pieces])
+
+
+class PinnedBatches:
+    """Batches gathered on the host into pinned buffers and copied to a GPU without blocking.
+    Lightning finds the sampler (`set_epoch`) and the length as on a DataLoader."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batches: EpochBatchSampler,
+                 device: torch.device, depth: int = PINNED_DEPTH) -> None:
+        self.x, self.y, self.sampler, self.device, self.depth = x, y, batches, device, depth
+        self._buffers: list[Pair] = []
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[Pair]:
+        if not self._buffers:
+            rows = self.sampler.batch_size
+            self._buffers = [tuple(torch.empty((rows, *t.shape[1:]), dtype=t.dtype,
+                                               pin_memory=True) for t in (self.x, self.y))
+                             for _ in range(self.depth)]
+        copied: list[torch.cuda.Event | None] = [None] * self.depth
+        for i, index in enumerate(self.sampler):
+            k = i % self.depth
+            if copied[k] is not None:
+                copied[k].synchronize()  # the buffer's previous copy has landed
+            batch = []
+            for source, buffer in zip((self.x, self.y), self._buffers[k], strict=True):
+                rows = buffer[:len(index)]
+                torch.index_select(source, 0, index, out=rows)
+                batch.append(rows.to(self.device, non_blocking=True))
+            copied[k] = torch.cuda.Event()
+            copied[k].record()
+            yield batch[0], batch[1]
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"

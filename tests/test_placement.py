@@ -1,0 +1,121 @@
+"""Where the data lives while training (fidle_runs.data.placement): the decision with injected
+memory sizes, and the device path on a CPU 'device'; the pinned path where a GPU is present."""
+
+import pytest
+import torch
+
+from fidle_runs.data.placement import (
+    FREE_SHARE,
+    DeviceIndices,
+    Placement,
+    choose_placement,
+    distinct_bytes,
+)
+from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
+from fidle_runs.errors import UserError
+
+CUDA = torch.device("cuda", 0)
+CPU = torch.device("cpu")
+GIB = 2**30
+# GTSRB's 51,839 images at 48x48 RGB as uint8: what the grid's largest sets take.
+GTSRB_48_RGB = 51_839 * 3 * 48 * 48
+
+
+@pytest.mark.parametrize(("setting", "device", "data", "free", "chosen"), [
+    ("auto", CUDA, GTSRB_48_RGB, 79 * GIB, "device"),  # an idle H100
+    ("auto", CUDA, GTSRB_48_RGB, GTSRB_48_RGB, "host"),  # fits, but leaves nothing to train
+    ("auto", CUDA, int(FREE_SHARE * 8 * GIB), 8 * GIB, "device"),  # exactly the share
+    ("auto", CUDA, int(FREE_SHARE * 8 * GIB) + 1, 8 * GIB, "host"),
+    ("auto", CPU, GTSRB_48_RGB, None, "host"),  # a CPU run keeps its loader
+    ("host", CUDA, GTSRB_48_RGB, 79 * GIB, "host"),
+    ("device", CUDA, 3 * GIB, 4 * GIB, "device"),  # forced beyond the auto share
+    ("device", CPU, GTSRB_48_RGB, None, "device"),
+])
+def test_placement_follows_the_data_size_and_the_free_memory(setting, device, data, free,
+                                                              chosen):
+    assert choose_placement(setting, device, data, free) == chosen
+
+
+def test_impossible_placements_are_one_line_naming_the_key():
+    with pytest.raises(UserError, match=r"speed.data_on='gpu' is invalid: .*auto, device, host"):
+        Placement("gpu")
+    with pytest.raises(UserError, match=r"takes 5.00 GiB but cuda:0 has 4.00 GiB free: set "
+                                        r"speed.data_on=host"):
+        choose_placement("device", CUDA, 5 * GIB, 4 * GIB)
+
+
+def test_shared_splits_are_counted_and_copied_once():
+    x, y = torch.zeros(10, 3, 4, 4, dtype=torch.uint8), torch.zeros(10, dtype=torch.int64)
+    assert distinct_bytes([x, y, x, y]) == 10 * 48 + 10 * 8
+    placement = Placement("device")
+    splits = {"train": (x[:6], y[:6]), "val": (x, y), "test": (x, y)}
+    for split in ("train", "val", "test"):
+        placement.loader(splits, split, CPU, 4, False, 0, 0, 1)
+    assert placement.chosen == "device" and placement.data_bytes == 16 * 48 + 16 * 8
+    assert len(placement._copies) == 4  # train's views copied apart; val and test once
+
+
+@pytest.mark.parametrize(("shuffle", "rank", "world_size"), [(True, 0, 1), (False, 0, 1),
+                                                             (True, 1, 2)])
+def test_device_batches_are_the_host_loaders_batches(shuffle, rank, world_size):
+    """Same seed, same epoch: the same batches, in the same order, whatever the placement."""
+    x = torch.arange(103 * 2, dtype=torch.uint8).reshape(103, 2)
+    y = torch.arange(103)
+    placement = Placement("device")
+    device = placement.loader({"train": (x, y)}, "train", CPU, 16, shuffle, 7, rank,
+                              world_size)
+    host = batch_loader(x, y, 16, shuffle, 7, rank, world_size)
+    for epoch in (0, 3):
+        device.sampler.set_epoch(epoch)
+        host.sampler.set_epoch(epoch)
+        got, expected = list(device), list(host)
+        assert len(got) == len(device) == len(expected)
+        for (gx, gy), (ex, ey) in zip(got, expected, strict=True):
+            assert torch.equal(gx, ex) and torch.equal(gy, ey)
+
+
+def test_device_indices_cross_once_per_epoch(monkeypatch):
+    """The epoch's order is copied to the device in one piece, then sliced."""
+    copies = []
+    original = torch.Tensor.to
+
+    def counting_to(self, *args, **kwargs):
+        copies.append(len(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", counting_to)
+    indices = DeviceIndices(EpochBatchSampler(50, 8, shuffle=True, seed=1), CPU)
+    batches = list(indices)
+    assert [len(b) for b in batches] == [8] * 6 + [2] and copies == [50]
+
+
+def test_a_datamodule_without_trainer_serves_host_batches(tmp_path):
+    from fidle_runs.data.in_memory import InMemoryDataModule
+
+    dm = InMemoryDataModule(batch_size=4)
+    dm.tensors = {"train": (torch.zeros(10, 1, 2, 2, dtype=torch.uint8),
+                            torch.zeros(10, dtype=torch.int64))}
+    loader = dm.train_dataloader()
+    assert dm.placement.chosen == "host" and len(list(loader)) == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_batches_come_without_host_sync_and_pinned_ones_intact():
+    """On a GPU: device batches are gathered with no host synchronisation, and pinned batches
+    equal the host gather even when the ring of buffers wraps while copies are in flight."""
+    x = torch.randint(0, 255, (1000, 3, 8, 8), dtype=torch.uint8)
+    y = torch.arange(1000)
+    splits = {"train": (x, y)}
+    device = Placement("device").loader(splits, "train", CUDA, 64, True, 0, 0, 1)
+    iterator = iter(device)
+    next(iterator)  # the epoch's order crosses once, here
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        gathered = [b for b in iterator]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(b[0].is_cuda for b in gathered)
+    pinned = Placement("host").loader(splits, "train", CUDA, 64, True, 0, 0, 1)
+    host = batch_loader(x, y, 64, True, 0)
+    for (px, py), (hx, hy) in zip(list(pinned), list(host), strict=True):
+        assert torch.equal(px.cpu(), hx) and torch.equal(py.cpu(), hy)

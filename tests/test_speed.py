@@ -1,0 +1,77 @@
+"""The fast path (fidle_runs.speed): its settings, the precision a GPU has, channels-last and
+compile wiring on a CPU, and a CPU run with the data on its 'device' in channels-last layout."""
+
+import json
+
+import pytest
+import torch
+
+from fidle_runs.errors import UserError
+from fidle_runs.models import cnn
+from fidle_runs.models.dense import mlp
+from fidle_runs.speed import DEFAULTS, mixed_precision, speed_settings, speed_up_network
+from fidle_runs.train import train
+from tests.conftest import compose_train
+
+
+def test_default_speed_keeps_a_cpu_run_as_it_was():
+    settings = speed_settings(compose_train([]))
+    assert settings == DEFAULTS == {"data_on": "auto", "channels_last": "auto", "compile": False}
+    net = cnn.cnn_v1((1, 24, 24))
+    assert speed_up_network(net, torch.device("cpu"), settings) is False
+    assert net[0][0].weight.is_contiguous() and net._compiled_call_impl is None
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("speed.data_on=gpu", r"speed.data_on='gpu' is invalid: it must be one of auto, device, host"),
+    ("speed.channels_last=yes", r"speed.channels_last='yes' is invalid"),
+    ("speed.compile=fast", r"speed.compile='fast' is invalid: .*reduce-overhead"),
+    ("+speed.cudagraphs=true", r"speed.cudagraphs is not a speed setting"),
+])
+def test_bad_speed_settings_are_one_line_naming_the_key(override, message):
+    with pytest.raises(UserError, match=message):
+        speed_settings(compose_train([override]))
+
+
+@pytest.mark.parametrize(("precision", "capability", "chosen"), [
+    ("bf16-mixed", (9, 0), "bf16-mixed"),  # H100
+    ("bf16-mixed", (8, 0), "bf16-mixed"),  # A100
+    ("bf16-mixed", (7, 0), "16-mixed"),  # V100: float16 with loss scaling
+    ("32-true", (7, 0), "32-true"),
+    ("bf16-mixed", None, "bf16-mixed"),  # not a GPU
+])
+def test_mixed_precision_is_the_one_the_gpu_has(precision, capability, chosen):
+    assert mixed_precision(precision, capability) == chosen
+
+
+def test_channels_last_and_compile_keep_the_checkpoint_keys():
+    net = cnn.cnn_v2((3, 48, 48))
+    keys = list(net.state_dict())
+    settings = {"data_on": "auto", "channels_last": True, "compile": "max-autotune"}
+    assert speed_up_network(net, torch.device("cpu"), settings) is True
+    conv = net[0][0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert net._compiled_call_impl is not None and list(net.state_dict()) == keys
+    dense = mlp((1, 28, 28), 10)
+    on_gpu = {**settings, "channels_last": "auto", "compile": False}
+    assert speed_up_network(dense, torch.device("cuda", 0), on_gpu) is False  # no convolution
+
+
+def test_channels_last_network_computes_what_the_plain_one_does():
+    torch.manual_seed(0)
+    plain = cnn.cnn_v3((3, 24, 24)).eval()
+    fast = cnn.cnn_v3((3, 24, 24)).eval()
+    fast.load_state_dict(plain.state_dict())
+    speed_up_network(fast, torch.device("cpu"), {**DEFAULTS, "channels_last": True})
+    x = torch.rand(5, 3, 24, 24)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, tmp_path):
+    result = train(small_run("speed.data_on=device", "speed.channels_last=true",
+                             "trainer=cpu", "trainer.max_epochs=1"))
+    assert result.status == "completed" and result.metrics["test_acc"] > 0.05
+    recorded = json.loads((tmp_path / "run" / "result.json").read_text())["speed"]
+    assert recorded == {"device": "cpu", "data_on": "device", "channels_last": True,
+                        "precision": "32-true", "compile": False, "compile_s": None,
+                        "runs_per_gpu": None}
