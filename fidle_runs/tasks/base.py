@@ -53,13 +53,15 @@ class TaskModule(pl.LightningModule):
         x, y = batch
         outputs = self(x)
         loss = self.loss(outputs, y)
+        # update(), not the metric's forward: only the epoch's value is logged, so computing
+        # each batch's own value as well would be wasted work at every step.
         mean_loss = self.mean_losses[f"{stage}_loss"]
-        mean_loss(loss.detach(), len(y))
+        mean_loss.update(loss.detach(), len(y))
         self.log(f"{stage}_loss", mean_loss, on_step=False, on_epoch=True, batch_size=len(y))
         predicted = self.predictions(outputs.detach())
         for name, metric in self.logged_metrics.items():
             if name.startswith(f"{stage}_"):
-                metric(predicted, y)
+                metric.update(predicted, y)
                 self.log(name, metric, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
