@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from fidle_runs.cpu_allocator import keep_freed_memory
 from fidle_runs.errors import UserError
 from fidle_runs.models import cnn
 from fidle_runs.models.dense import mlp
@@ -75,3 +76,8 @@ def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, t
     assert recorded == {"device": "cpu", "data_on": "device", "channels_last": True,
                         "precision": "32-true", "compile": False, "compile_s": None,
                         "runs_per_gpu": None}
+
+
+def test_cpu_training_keeps_freed_memory_in_the_process():
+    """glibc accepts both allocator settings (mallopt answers 1 for each)."""
+    assert keep_freed_memory()
