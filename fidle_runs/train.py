@@ -151,7 +151,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     _write(result, run_dir)
     log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters, %s%s", run_dir,
              cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
-             result.data["n_val"], result.data["n_test"], result.params, _placement(result),
+             result.data["n_val"], result.data["n_test"], result.params, _processes(result),
              f", resuming from {checkpoint}" if checkpoint else "")
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
@@ -200,9 +200,9 @@ def _parallel(trainer: pl.Trainer, batch_per_device: int) -> dict[str, int | str
             "global_batch": batch_per_device * trainer.world_size}
 
 
-def _placement(result: RunResult) -> str:
-    """`cpu` or `cuda:0`, or `2 processes x batch 32 = global batch 64 (gloo)` in data-parallel
-    training."""
+def _processes(result: RunResult) -> str:
+    """`cpu` or `cuda:0`, or in data-parallel training `2 processes on 1 node(s) x batch 32 =
+    global batch 64`."""
     parallel = result.parallel
     if parallel["world_size"] == 1:
         return parallel["device"]

@@ -79,7 +79,7 @@ class Placement:
         self.chosen: str | None = None
         self.device: torch.device | None = None
         self.data_bytes = 0
-        self._copies: dict[int, torch.Tensor] = {}
+        self._copies: dict[tuple, torch.Tensor] = {}
 
     def loader(self, splits: dict[str, Pair], split: str, device: torch.device,
                batch_size: int, shuffle: bool, seed: int, rank: int,
@@ -94,14 +94,14 @@ class Placement:
             log.debug("data: %s in %s memory", _gib(self.data_bytes),
                      device if self.chosen == "device" else "host")
         x, y = splits[split]
+        if self.chosen == "host" and device.type != "cuda":
+            return batch_loader(x, y, batch_size, shuffle, seed, rank, world_size)
         batches = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size,
                                     even=shuffle)
         if self.chosen == "device":
             return DataLoader(IndexedTensors(self._on_device(x), self._on_device(y)),
                               batch_size=None, sampler=DeviceIndices(batches, device))
-        if device.type == "cuda":
-            return PinnedBatches(x, y, batches, device)
-        return batch_loader(x, y, batch_size, shuffle, seed, rank, world_size)
+        return PinnedBatches(x, y, batches, device)
 
     def _on_device(self, t: torch.Tensor) -> torch.Tensor:
         key = _identity(t)
