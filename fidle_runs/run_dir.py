@@ -8,10 +8,15 @@
   files of interrupted writes.
 - Paths under the run's own folders are compared relative to them, so a moved or copied run
   directory resumes.
+- A torn last.ckpt (a crashed node, a full quota, an interrupted copy) is replaced by the most
+  advanced intact checkpoint beside it, with a warning saying how many epochs are trained again,
+  and kept as `last.ckpt.torn-<time>`; with none intact, the run stops with one line. Nothing is
+  deleted.
 """
 
 import datetime as dt
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,64 @@ def launched_since(run_dir: Path, when: dt.datetime) -> bool:
 def last_checkpoint(run_dir: Path) -> Path | None:
     path = Path(run_dir) / LAST_CHECKPOINT
     return path if path.is_file() else None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's state, its tensors mapped from the file rather than read (cheap for a
+    large one). Raises UserError when the file is torn or is no checkpoint."""
+    import pickle
+    import zipfile
+
+    import torch  # the report reads this module's names without loading torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is torn or is not a checkpoint ({reason})") from None
+
+
+def resume_point(run_dir: Path, trained: int, lead: bool) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint to resume from and its state: last.ckpt, or when it is torn the most
+    advanced intact checkpoint beside it. None when there is no last.ckpt. `trained`: epochs the
+    run's result.json counts. The lead process keeps the torn file's bytes under another name
+    (a hard link: every rank still finds last.ckpt torn and decides alike, and the new last.ckpt
+    that replaces it leaves them)."""
+    last = last_checkpoint(run_dir)
+    if last is None:
+        return None
+    try:
+        return last, read_checkpoint(last)
+    except UserError as torn:
+        intact = []
+        for path in sorted(last.parent.glob("*.ckpt")):
+            if path != last:
+                try:
+                    intact.append((read_checkpoint(path)["global_step"], path))
+                except (UserError, KeyError):
+                    continue
+        if not intact:
+            raise UserError(f"{torn}, and no intact checkpoint is beside it: restore it from a "
+                            "copy to resume, or move the run directory away and launch again to "
+                            "start over") from None
+        _, path = max(intact)
+        state = read_checkpoint(path)
+        kept = last.with_name(f"{last.name}.torn-{dt.datetime.now():%Y-%m-%d_%H-%M-%S}")
+        if lead:
+            _keep_copy(last, kept)
+        epochs = int(state["epoch"]) + 1
+        log.warning("%s; resuming from %s (epoch %d): %d epoch(s) are trained again; the torn "
+                    "file is kept as %s", torn, path.name, epochs, max(trained - epochs, 0),
+                    kept.name)
+        return path, state
+
+
+def _keep_copy(path: Path, kept: Path) -> None:
+    try:
+        os.link(path, kept)
+    except OSError:
+        shutil.copy2(path, kept)
 
 
 def check_same_run(run_dir: Path, cfg: DictConfig, previous: RunResult | None) -> None:
@@ -126,23 +189,30 @@ def check_still_resumable(run_dir: Path, previous: RunResult | None) -> None:
 
 
 def clear_unfinished_attempt(run_dir: Path, outputs: list[Path]) -> None:
-    """Before a fresh start (no last.ckpt, check_still_resumable passed): remove what an attempt
-    killed before its first checkpoint left in `outputs` (its log and checkpoint folders), so
-    that no step is logged twice."""
-    run_dir = Path(run_dir).resolve()
+    """Before a fresh start (no last.ckpt, check_still_resumable passed): empty the folders in
+    `outputs` (logs, checkpoints) that an attempt killed before its first checkpoint wrote to,
+    so that no step is logged twice. The folders themselves stay: one may be a link to, or a
+    mount of, another disk."""
+    run_dir = Path(os.path.abspath(run_dir))
     for output in outputs:
-        output = Path(output).resolve()
-        if output != run_dir and run_dir in output.parents and output.exists():
-            log.info("removing %s, left by an attempt killed before its first checkpoint", output)
-            shutil.rmtree(output)
+        output = Path(os.path.abspath(output))
+        if output == run_dir or run_dir not in output.parents or not output.is_dir():
+            continue
+        entries = list(output.iterdir())
+        if entries:
+            log.info("emptying %s, written by an attempt killed before its first checkpoint",
+                     output)
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
-def clear_unreferenced_checkpoints(checkpoint: Path) -> None:
-    """Remove the checkpoints beside `checkpoint` (last.ckpt) that its callback state does not
-    name: a best checkpoint saved by an attempt killed before it updated last.ckpt."""
-    import torch  # the report reads this module's names without loading torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+def clear_unreferenced_checkpoints(checkpoint: Path, state: dict[str, Any]) -> None:
+    """Remove the checkpoints beside `checkpoint` (last.ckpt, whose loaded `state` is given)
+    that its callback state does not name: a best checkpoint saved by an attempt killed before it
+    updated last.ckpt."""
     named = {checkpoint.name}
     for callback_state in (state.get("callbacks") or {}).values():
         if isinstance(callback_state, dict) and "best_k_models" in callback_state:

@@ -1,6 +1,5 @@
 """One run, top to bottom: config -> data -> model -> fit -> test -> result.json."""
 
-import inspect
 import logging
 import time
 import traceback
@@ -11,17 +10,18 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
-from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from fidle_runs import lightning_noise
 from fidle_runs.assemble import build_datamodule, build_network, build_task_module, task_config
 from fidle_runs.callbacks.result_progress import ResultProgress
+from fidle_runs.callbacks.run_checkpoint import epoch_end_step
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
 from fidle_runs.config import build, check_config
 from fidle_runs.data_parallel import check_local_sweep, check_slurm_layout, is_lead_process
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.gpu_slots import devices_for_run
+from fidle_runs.loggers.purge import purges
 from fidle_runs.loggers.run_record import record_run
 from fidle_runs.loggers.tracking import check_packages
 from fidle_runs.requeue import RequeueRequested, requeue_loops
@@ -34,6 +34,8 @@ from fidle_runs.run_dir import (
     clear_unfinished_attempt,
     clear_unreferenced_checkpoints,
     last_checkpoint,
+    read_checkpoint,
+    resume_point,
     save_config,
     set_aside,
 )
@@ -68,18 +70,21 @@ def train(cfg: DictConfig) -> RunResult:
             log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
         previous = None
     # A rank other than 0 may look after rank 0 has set the completed run aside, or before.
-    checkpoint = None if completed else last_checkpoint(run_dir)
+    resume = None if completed else resume_point(run_dir, previous.epochs if previous else 0,
+                                                  lead)
+    checkpoint, state = resume or (None, None)
     if checkpoint is None:
         check_still_resumable(run_dir, previous)
         if lead:
             clear_unfinished_attempt(run_dir, _outputs(cfg))
         previous = None
     elif lead:
-        clear_unreferenced_checkpoints(checkpoint)
+        clear_unreferenced_checkpoints(checkpoint, state)
     if lead:
         clear_temporaries(run_dir, run_dir / CHECKPOINT_DIR)
         save_config(run_dir, cfg)
-    step, epochs_before = _checkpoint_position(checkpoint) if checkpoint else (0, 0)
+    # Logs from the checkpoint's epoch-end step on are dropped, and that step logged again.
+    step, epochs_before = (epoch_end_step(state), int(state["epoch"]) + 1) if state else (0, 0)
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs, task_config(cfg))
     result.epochs = epochs_before
@@ -114,7 +119,10 @@ def _record_stop(run_dir: Path, result: RunResult, e: BaseException) -> None:
     result.status = "interrupted" if interrupted else "failed"
     result.error = (f"{one_line(e)}: run the same command again to resume" if interrupted
                     else one_line(e))
-    _write(result, run_dir)
+    try:
+        _write(result, run_dir)
+    except OSError as write_error:  # the disk that stopped the run may refuse this too
+        log.warning("%s could not record why the run stopped (%s)", run_dir, one_line(write_error))
     if interrupted:
         log.warning("%s interrupted: %s", run_dir, result.error)
     elif not isinstance(e, UserError):
@@ -166,6 +174,8 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     _write(result, run_dir)
 
     if cfg.get("test", True):
+        if best:
+            _check_intact(Path(best))
         start = time.perf_counter()
         tested = trainer.test(module, datamodule=datamodule, ckpt_path=best or None,
                               verbose=False)[0]
@@ -218,17 +228,11 @@ def _loggers(cfg: DictConfig, purge_step: int | None) -> list:
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        if purge_step is not None and _purges(hydra.utils.get_class(logger_cfg._target_)):
+        if purge_step is not None and purges(hydra.utils.get_class(logger_cfg._target_)):
             with open_dict(logger_cfg):
                 logger_cfg.purge_step = purge_step
         loggers.append(build(logger_cfg, f"logger.{name}"))
     return loggers
-
-
-def _purges(logger_class: type) -> bool:
-    """Whether a logger takes `purge_step` (TensorBoard's passes it on to its SummaryWriter)."""
-    return (issubclass(logger_class, TensorBoardLogger)
-            or "purge_step" in inspect.signature(logger_class).parameters)
 
 
 def _outputs(cfg: DictConfig) -> list[Path]:
@@ -240,10 +244,14 @@ def _outputs(cfg: DictConfig) -> list[Path]:
     return outputs
 
 
-def _checkpoint_position(checkpoint: Path) -> tuple[int, int]:
-    """(global step, epochs completed) of an end-of-epoch checkpoint."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return int(state["global_step"]), int(state["epoch"]) + 1
+def _check_intact(best: Path) -> None:
+    """A torn best checkpoint is named in one line, not loaded with torch's traceback."""
+    try:
+        read_checkpoint(best)
+    except UserError as e:
+        raise UserError(f"{e}: the run's best weights are lost, so it cannot be tested; restore "
+                        "the file from a copy, or move the run directory away and launch again "
+                        "to start over") from None
 
 
 def _plugins(cfg: DictConfig) -> list:

@@ -62,6 +62,20 @@ def _before_last_checkpoint(epoch: int) -> None:
     RunCheckpoint._save_last_checkpoint = check
 
 
+def _after_last_checkpoint(epoch: int) -> None:
+    """Right after the epoch's last.ckpt is on disk, before its training metrics are logged."""
+    from fidle_runs.callbacks.run_checkpoint import RunCheckpoint
+
+    save_last = RunCheckpoint._save_last_checkpoint
+
+    def check(self: RunCheckpoint, trainer: Any, candidates: Any) -> None:
+        save_last(self, trainer, candidates)
+        if trainer.current_epoch == epoch:
+            kill()
+
+    RunCheckpoint._save_last_checkpoint = check
+
+
 def _during_validation(epoch: int) -> None:
     def check(self: StopOnRequeueSignal, trainer: Any, *args: Any) -> None:
         if trainer.state.fn == "fit" and trainer.current_epoch == epoch:
@@ -94,6 +108,7 @@ POINTS = {
     "mid-epoch": lambda: _at_train_batch(1, 3),
     "between epochs": lambda: _at_epoch_start(2),
     "between best and last checkpoint": lambda: _before_last_checkpoint(1),
+    "right after a checkpoint": lambda: _after_last_checkpoint(1),
     "during validation": lambda: _during_validation(1),
     "during test": _during_test,
     "while writing result.json": _writing_completed_result,

@@ -21,12 +21,14 @@ CHECKPOINTED = {
     "mid-epoch": 1,
     "between epochs": 2,
     "between best and last checkpoint": 1,
+    "right after a checkpoint": 2,
     "during validation": 1,
     "during test": EPOCHS,
     "while writing result.json": EPOCHS,
 }
 # The default suite keeps one kill point per defect it once had; the slow suite runs them all.
-DEFAULT = ("data preparation", "before the first checkpoint", "during test")
+DEFAULT = ("data preparation", "before the first checkpoint", "right after a checkpoint",
+           "during test")
 
 
 @pytest.mark.parametrize("point", [
@@ -54,8 +56,9 @@ def test_killed_anywhere_the_same_command_completes_the_run(point, tmp_path):
     assert tensorboard_epochs(run_dir, "val_acc") == list(range(EPOCHS))
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == EPOCHS
     assert len(tensorboard_scalars(run_dir, "test_acc")) == 1
-    assert csv_epochs(run_dir, "train_loss") == list(range(EPOCHS))
-    assert csv_epochs(run_dir, "val_acc") == list(range(EPOCHS))
+    for metric in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert tensorboard_epochs(run_dir, metric) == list(range(EPOCHS)), metric
+        assert csv_epochs(run_dir, metric) == list(range(EPOCHS)), metric
     assert len(csv_epochs(run_dir, "test_acc")) == 1
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == sorted(
         [Path(result.checkpoints["best"]).name, "last.ckpt"])

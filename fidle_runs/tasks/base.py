@@ -65,6 +65,14 @@ class TaskModule(pl.LightningModule):
                 self.log(name, metric, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
+    def epoch_values(self, stage: str) -> dict[str, float]:
+        """The stage's epoch metrics as its epoch end logs them (computed from what the epoch
+        updated; empty for a stage that did not run). Lightning computes them again from the
+        same cached values, so what is logged and what is returned are equal."""
+        metrics = {**self.mean_losses, **self.logged_metrics}
+        return {name: float(metric.compute()) for name, metric in metrics.items()
+                if name.startswith(f"{stage}_") and metric.update_count}
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
         return self._step(batch, "train")
 

@@ -28,9 +28,12 @@ from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.data.subsets import subset_indices
 from fidle_runs.errors import UserError
 from fidle_runs.progress import Progress
+from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
 
 log = logging.getLogger(__name__)
 CHUNK = 256
+
+
 
 
 def expected_attrs(raw: RawGTSRB, source: str, spec: SetSpec, roi: bool, scale: float,
@@ -58,9 +61,17 @@ def prepare_sets(raw: RawGTSRB, source: str, specs: list[SetSpec], out_dir: Path
         atomic.remove_temporaries(out_dir, "set-*.h5")
         todo = missing()
         if todo:
-            _build(raw, todo, {s: paths[s] for s in todo}, wanted, roi, scale, subset_seed,
-                   workers or os.cpu_count() or 1)
+            with storage_refusals(paths[todo[0]], "the prepared set(s) " + ", ".join(
+                    s.name for s in todo), DATA_CACHE_FIX, _set_bytes(raw, todo, scale)):
+                _build(raw, todo, {s: paths[s] for s in todo}, wanted, roi, scale, subset_seed,
+                       workers or os.cpu_count() or 1)
     return paths
+
+
+def _set_bytes(raw: RawGTSRB, specs: list[SetSpec], scale: float) -> int:
+    """About the bytes of the uint8 sets (train and test images; the meta pictograms are few)."""
+    images = scale * (len(raw.train) + len(raw.test))
+    return int(sum(images * s.size * s.size * s.channels for s in specs))
 
 
 def _reusable(path: Path, wanted: dict) -> bool:

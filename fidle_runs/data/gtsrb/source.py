@@ -15,6 +15,7 @@ from typing import Any
 from fidle_runs import atomic
 from fidle_runs.data.gtsrb.raw import RawGTSRB, find_layout, read_raw_gtsrb
 from fidle_runs.errors import UserError
+from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
 
 log = logging.getLogger(__name__)
 SOURCES = ("auto", "real", "synthetic")
@@ -126,9 +127,10 @@ def _generate_synthetic(src: RawSource, workers: int | None) -> None:
         log.info("generating a synthetic raw GTSRB (%d train / %d test images) in %s",
                  sum(train), sum(test), src.root)
         try:
-            write_synthetic_gtsrb(tmp, fraction=src.synthetic_fraction, layout="kaggle",
-                                  seed=src.synthetic_seed, workers=workers,
-                                  progress=progress.update)
+            with storage_refusals(src.root, "the synthetic raw GTSRB", DATA_CACHE_FIX):
+                write_synthetic_gtsrb(tmp, fraction=src.synthetic_fraction, layout="kaggle",
+                                      seed=src.synthetic_seed, workers=workers,
+                                      progress=progress.update)
             progress.close()
             os.replace(tmp, src.root)
         finally:
