@@ -21,7 +21,7 @@ from fidle_runs.config import build, check_config
 from fidle_runs.data_parallel import check_local_sweep, check_slurm_layout, is_lead_process
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.gpu_slots import devices_for_run
-from fidle_runs.loggers.purge import purges
+from fidle_runs.loggers.purge import takes_purge_step
 from fidle_runs.loggers.run_record import record_run
 from fidle_runs.loggers.tracking import check_packages
 from fidle_runs.requeue import RequeueRequested, requeue_loops
@@ -228,7 +228,7 @@ def _loggers(cfg: DictConfig, purge_step: int | None) -> list:
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        if purge_step is not None and purges(hydra.utils.get_class(logger_cfg._target_)):
+        if purge_step is not None and takes_purge_step(hydra.utils.get_class(logger_cfg._target_)):
             with open_dict(logger_cfg):
                 logger_cfg.purge_step = purge_step
         loggers.append(build(logger_cfg, f"logger.{name}"))

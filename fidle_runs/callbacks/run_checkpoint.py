@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
-from fidle_runs.loggers.purge import purges
+from fidle_runs.loggers.purge import drops_purged_steps
 
 EPOCH_END_LOG = "epoch_end_log"
 
@@ -104,7 +104,7 @@ class RunCheckpoint(ModelCheckpoint):
         record, self._to_log_again = self._to_log_again, None
         if record is None:
             return
-        for logger in (lg for lg in trainer.loggers if purges(type(lg))):
+        for logger in filter(drops_purged_steps, trainer.loggers):
             for row in record["rows"]:
                 logger.log_metrics({**row, "epoch": record["epoch"]}, step=record["step"])
             logger.save()
