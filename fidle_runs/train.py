@@ -85,6 +85,9 @@ def train(cfg: DictConfig) -> RunResult:
         save_config(run_dir, cfg)
     # Logs from the checkpoint's epoch-end step on are dropped, and that step logged again.
     step, epochs_before = (epoch_end_step(state), int(state["epoch"]) + 1) if state else (0, 0)
+    # The state maps the checkpoint's file: released, or the blocks of the last.ckpt that the
+    # first save replaces would stay allocated on disk for the whole run.
+    del resume, state
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs, task_config(cfg))
     result.epochs = epochs_before

@@ -11,9 +11,9 @@ Four differences, each a way Lightning 2.6's own callback loses work:
   with its best checkpoint known (Lightning keeps only `best_model_path`, still pointing to the
   old place, when the checkpoint folder has changed).
 - last.ckpt carries the metrics its epoch logs at its end (validation's, then training's, at one
-  step). Lightning saves the checkpoint at validation end but logs the training epoch's metrics
-  only after the epoch-end hooks, and a run resumed from it counts the epoch as done: killed in
-  between, the epoch's training metrics were never logged again. The resumed run drops whatever
+  step). Lightning saves the checkpoint in the epoch-end hooks but logs the training epoch's
+  metrics only after them, and a run resumed from it counts the epoch as done: killed in between,
+  the epoch's training metrics were never logged. The resumed run drops whatever
   the killed attempt logged from that step on (`epoch_end_step`, its loggers' purge step) and
   logs the carried metrics there once more, so each epoch's metrics are logged exactly once.
 """
