@@ -5,6 +5,7 @@ folder and the settings that choose it, not in a traceback from Hydra's mkdir.
 A Hydra callback (conf/hydra/default.yaml): it runs in the launching process, without torch.
 """
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,18 @@ class CheckOutputsWritable(Callback):
 
 
 def check_writable(folder: Path, what: str, setting: str) -> None:
-    """Create `folder` and a file in it (removed again), or exit with one line saying why."""
-    probe = folder / f".fidle_runs-write-check-{os.getpid()}"
+    """Create a folder where `folder` will be created, then remove it (nothing is left: a
+    launch that stops later for another reason has made no directory), or exit with one line
+    saying why."""
+    place = existing_ancestor(folder)
+    probe = place / f".fidle_runs-write-check-{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
+        if not place.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(place))
+        probe.mkdir()
+        probe.rmdir()
     except OSError as e:
         raise SystemExit(f"fidle_runs: error: the {what} directory {folder} cannot be written "
-                         f"({e.strerror}, at {existing_ancestor(folder)}): choose a writable "
-                         f"place with paths.output_root=... (every run) or {setting}=... (this "
-                         f"{what})") from None
+                         f"({e.strerror}, at {place}): choose a writable place with "
+                         f"paths.output_root=... (every run) or {setting}=... (this {what})"
+                         ) from None
