@@ -1,12 +1,16 @@
 """Where the data lives while training (fidle_runs.data.placement): the decision with injected
 memory sizes, and the device path on a CPU 'device'; the pinned path where a GPU is present."""
 
+from typing import ClassVar
+
 import pytest
 import torch
 
 from fidle_runs.data.placement import (
     FREE_SHARE,
+    PINNED_DEPTH,
     DeviceIndices,
+    PinnedBatches,
     Placement,
     choose_placement,
     distinct_bytes,
@@ -119,3 +123,71 @@ def test_gpu_batches_come_without_host_sync_and_pinned_ones_intact():
     host = batch_loader(x, y, 64, True, 0)
     for (px, py), (hx, hy) in zip(list(pinned), list(host), strict=True):
         assert torch.equal(px.cpu(), hx) and torch.equal(py.cpu(), hy)
+
+
+class _FakeEvent:
+    """A CUDA event's part in the ring, counted: record after a copy, synchronize before reuse."""
+
+    def __init__(self) -> None:
+        self.recorded = self.waited = 0
+
+    def record(self) -> None:
+        self.recorded += 1
+
+    def synchronize(self) -> None:
+        self.waited += 1
+
+
+class _CpuRing(PinnedBatches):
+    """The pinned ring with its CUDA pieces replaced: plain buffers, counted events, and a
+    copy that is a copy (a CPU tensor's `.to(cpu)` is the buffer itself)."""
+
+    pinned = False
+    rings: ClassVar[list["_CpuRing"]] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _CpuRing.rings.append(self)
+
+    def new_event(self) -> _FakeEvent:
+        return _FakeEvent()
+
+    def copy(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows.clone()
+
+
+def test_pinned_ring_trains_through_lightning_as_the_plain_loader_does(small_run, tmp_path,
+                                                                       monkeypatch):
+    """A real run whose every loader is the pinned ring (its copy a plain gather on the CPU):
+    Lightning accepts it, and the network trains on the plain loader's batches, epoch by epoch.
+    (Metrics are not compared: a DataLoader draws from the global RNG at each epoch's start,
+    the ring does not, so dropout differs.)"""
+    from fidle_runs.data import placement
+    from fidle_runs.tasks.base import TaskModule
+    from fidle_runs.train import train
+
+    seen: list[tuple[int, int, int]] = []
+    step = TaskModule.training_step
+
+    def recording_step(self, batch, batch_idx):
+        seen.append((len(batch[1]), int(batch[0].double().sum()), int(batch[1].sum())))
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(TaskModule, "training_step", recording_step)
+    assert train(small_run(run_dir=tmp_path / "plain")).status == "completed"
+    plain, seen[:] = list(seen), []
+
+    def ring(x, y, batch_size, shuffle, seed, rank, world_size):
+        batches = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size,
+                                    even=shuffle)
+        return _CpuRing(x, y, batches, CPU)
+
+    monkeypatch.setattr(placement, "batch_loader", ring)
+    _CpuRing.rings.clear()
+    assert train(small_run(run_dir=tmp_path / "ring")).status == "completed"
+    assert seen == plain and len(plain) > 10, "the same batches in the same order"
+    train_ring = max(_CpuRing.rings, key=len)
+    events = train_ring._copied
+    assert len(events) == PINNED_DEPTH, "one event per buffer, kept across epochs"
+    assert sum(e.recorded for e in events) == 2 * len(train_ring), "every batch of both epochs"
+    assert sum(e.waited for e in events) == 2 * len(train_ring)

@@ -133,12 +133,28 @@ class DeviceIndices(Sampler):
 
 class PinnedBatches:
     """Batches gathered on the host into pinned buffers and copied to a GPU without blocking.
-    Lightning finds the sampler (`set_epoch`) and the length as on a DataLoader."""
+    Lightning finds the sampler (`set_epoch`), the batch sampler and the length as on a
+    DataLoader: its checks read `batch_sampler` whenever a loader has a `sampler`.
+
+    The buffers' copy events live as long as the ring: a new epoch waits for the last epoch's
+    copies from a buffer before it refills it. `pinned`, `new_event` and `copy` are the
+    CUDA-only pieces, replaced in the CPU tests."""
+
+    pinned = True
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batches: EpochBatchSampler,
                  device: torch.device, depth: int = PINNED_DEPTH) -> None:
-        self.x, self.y, self.sampler, self.device, self.depth = x, y, batches, device, depth
+        self.x, self.y, self.device, self.depth = x, y, device, depth
+        self.sampler = self.batch_sampler = batches
         self._buffers: list[Pair] = []
+        self._copied: list = [None] * depth
+
+    def new_event(self) -> "torch.cuda.Event":
+        return torch.cuda.Event()
+
+    def copy(self, rows: torch.Tensor) -> torch.Tensor:
+        """The buffer's rows on the device, copied without blocking the host."""
+        return rows.to(self.device, non_blocking=True)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -147,20 +163,18 @@ class PinnedBatches:
         if not self._buffers:
             rows = self.sampler.batch_size
             self._buffers = [tuple(torch.empty((rows, *t.shape[1:]), dtype=t.dtype,
-                                               pin_memory=True) for t in (self.x, self.y))
+                                               pin_memory=self.pinned) for t in (self.x, self.y))
                              for _ in range(self.depth)]
-        copied: list[torch.cuda.Event | None] = [None] * self.depth
+            self._copied = [self.new_event() for _ in range(self.depth)]
         for i, index in enumerate(self.sampler):
             k = i % self.depth
-            if copied[k] is not None:
-                copied[k].synchronize()  # the buffer's previous copy has landed
+            self._copied[k].synchronize()  # the buffer's previous copy has landed
             batch = []
             for source, buffer in zip((self.x, self.y), self._buffers[k], strict=True):
                 rows = buffer[:len(index)]
                 torch.index_select(source, 0, index, out=rows)
-                batch.append(rows.to(self.device, non_blocking=True))
-            copied[k] = torch.cuda.Event()
-            copied[k].record()
+                batch.append(self.copy(rows))
+            self._copied[k].record()
             yield batch[0], batch[1]
 
 
