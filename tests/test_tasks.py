@@ -93,3 +93,40 @@ def test_forecasting_predicts_the_next_steps_of_a_series():
     module = Forecasting(mlp((8, 2), 4, widths=[32]), adam, n_outputs=4)
     tested = fit_and_test(module, data, 15)
     assert tested["test_mae"] < 0.05
+
+
+@pytest.mark.parametrize("task", ["classification", "binary", "regression"])
+def test_a_training_step_reads_nothing_back_from_the_device(task, monkeypatch):
+    """On a GPU a value read back (`bool()`, `.item()`) or a tensor built from a Python number
+    on the device is a host synchronisation: none may happen in a step or a metric's update.
+    Counted here on the CPU by patching those entry points."""
+    torch.manual_seed(0)
+    x = torch.randn(16, 4)
+    if task == "regression":
+        module, y = Regression(nn.Linear(4, 1), adam, 1), x[:, :1]
+    elif task == "binary":
+        module, y = Classification(nn.Linear(4, 1), adam, 1), (x[:, 0] > 0).long()
+    else:
+        module, y = Classification(nn.Linear(4, 3), adam, 3), torch.randint(0, 3, (16,))
+    monkeypatch.setattr(pl.LightningModule, "log", lambda *args, **kwargs: None)
+    syncs: list[str] = []
+    for name in ("__bool__", "item", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            syncs.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    as_tensor = torch.as_tensor
+
+    def counted_as_tensor(data, *args, **kwargs):
+        if not isinstance(data, torch.Tensor):
+            syncs.append("as_tensor")
+        return as_tensor(data, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "as_tensor", counted_as_tensor)
+    module.training_step((x, y), 0)
+    assert syncs == []
+    monkeypatch.undo()
+    assert all(v == v for v in module.epoch_values("train").values()), "the updates counted"

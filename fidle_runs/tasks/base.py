@@ -32,8 +32,10 @@ class TaskModule(pl.LightningModule):
         self.logged_metrics = nn.ModuleDict({f"{stage}_{name}": metric for stage in STAGES
                                              for name, metric in self.metrics().items()})
         # The loss is averaged by a metric too: in data-parallel runs it sums over every rank's
-        # samples (each counted once), as the task's metrics do.
-        self.mean_losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in STAGES})
+        # samples (each counted once), as the task's metrics do. No NaN check: it reads a value
+        # back from the device (a host synchronisation) at every step.
+        self.mean_losses = nn.ModuleDict({f"{stage}_loss": MeanMetric(nan_strategy="disable")
+                                          for stage in STAGES})
 
     def metrics(self) -> dict[str, Metric]:
         """Fresh metric objects by name (one set per stage)."""
@@ -56,7 +58,9 @@ class TaskModule(pl.LightningModule):
         # update(), not the metric's forward: only the epoch's value is logged, so computing
         # each batch's own value as well would be wasted work at every step.
         mean_loss = self.mean_losses[f"{stage}_loss"]
-        mean_loss.update(loss.detach(), len(y))
+        # The batch's mean loss once per sample: a weight would be built from a Python int on
+        # the device (a blocking copy), and without the NaN check torchmetrics ignores it.
+        mean_loss.update(loss.detach().expand(len(y)))
         self.log(f"{stage}_loss", mean_loss, on_step=False, on_epoch=True, batch_size=len(y))
         predicted = self.predictions(outputs.detach())
         for name, metric in self.logged_metrics.items():
