@@ -17,17 +17,30 @@ from omegaconf import DictConfig
 
 from fidle_runs.errors import UserError
 
-# Where launchers put the global rank, in Lightning's order: torchrun/Lightning, Slurm.
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID")
-
 
 def process_rank() -> int:
-    """This process's global rank (0 outside data-parallel runs)."""
-    for name in RANK_VARIABLES:
+    """This process's global rank (0 outside data-parallel runs), from what its launcher set:
+    `RANK` (torchrun, Lightning's processes); else the node's rank (`NODE_RANK`, `GROUP_RANK`)
+    and the local one (`LOCAL_RANK`), so that on a node other than the first even the local
+    rank 0 is not the lead (Lightning sets no `LOCAL_RANK` in its first process of a node);
+    else Slurm's task id (`SLURM_PROCID`)."""
+    rank = _number("RANK")
+    if rank is not None:
+        return rank
+    local, node = _number("LOCAL_RANK"), _number("NODE_RANK", "GROUP_RANK")
+    if local is not None or node is not None:
+        local, node = local or 0, node or 0
+        per_node = _number("LOCAL_WORLD_SIZE") or local + 1
+        return node * per_node + local
+    return _number("SLURM_PROCID") or 0
+
+
+def _number(*names: str) -> int | None:
+    for name in names:
         value = os.environ.get(name)
         if value is not None and value.isdigit():
             return int(value)
-    return 0
+    return None
 
 
 def is_lead_process() -> bool:

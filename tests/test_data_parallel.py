@@ -29,6 +29,24 @@ def test_rank_comes_from_the_launcher_that_started_the_process(slurm_step):
     assert process_rank() == 3
 
 
+@pytest.mark.parametrize(("env", "rank"), [
+    ({"LOCAL_RANK": "1"}, 1),
+    ({"NODE_RANK": "1"}, 1),  # Lightning's first process on the second node: no LOCAL_RANK
+    ({"NODE_RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4"}, 5),
+    ({"GROUP_RANK": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2"}, 4),  # torchrun's
+    ({"NODE_RANK": "0", "LOCAL_RANK": "0"}, 0),
+    ({}, 0),
+])
+def test_only_the_first_process_of_the_first_node_leads_a_launch_outside_slurm(env, rank,
+                                                                               monkeypatch):
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "LOCAL_WORLD_SIZE",
+                 "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert process_rank() == rank
+
+
 @pytest.mark.parametrize(("env", "overrides"), [
     ({}, ["trainer.devices=2"]),
     ({"SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "4(x2)", "SLURM_NNODES": "2"},
