@@ -122,17 +122,22 @@ class FastPath(pl.Callback):
         self.settings, self.net, self.datamodule, self.result = settings, net, datamodule, result
         self.applied = False
         self.compile_before = 0.0
+        self.matmul_before: str | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        device = trainer.strategy.root_device
+        if device.type == "cuda" and "mixed" in str(trainer.precision):
+            # The float32 matrix products left under mixed precision on TF32 tensor cores; a
+            # 32-true run keeps full float32. Process-wide: given back at each stage's
+            # teardown, so the next run of a reused worker (joblib, a benchmark) starts as it
+            # should.
+            self.matmul_before = torch.get_float32_matmul_precision()
+            torch.set_float32_matmul_precision("high")
         if self.applied:  # fit, then test: once
             return
         self.applied = True
-        device = trainer.strategy.root_device
         if device.type == "cpu":
             keep_freed_memory()
-        if device.type == "cuda":
-            # The float32 matrix products left under mixed precision on TF32 tensor cores.
-            torch.set_float32_matmul_precision("high")
         if self.settings["compile"]:
             self.compile_before = compile_seconds()
         self.result.speed.update(
@@ -163,3 +168,8 @@ class FastPath(pl.Callback):
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._record_compile_time()
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.matmul_before is not None:
+            torch.set_float32_matmul_precision(self.matmul_before)
+            self.matmul_before = None

@@ -81,3 +81,29 @@ def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, t
 def test_cpu_training_keeps_freed_memory_in_the_process():
     """glibc accepts both allocator settings (mallopt answers 1 for each)."""
     assert keep_freed_memory()
+
+
+@pytest.mark.parametrize(("precision", "during"), [("bf16-mixed", "high"),
+                                                   ("32-true", "highest")])
+def test_tf32_only_under_mixed_precision_and_only_while_the_run_lasts(precision, during,
+                                                                      monkeypatch):
+    """The float32 matmul precision is process-wide: a 32-true run keeps full float32, and a
+    mixed-precision run gives the setting back, so a reused worker's next run starts clean.
+    The GPU is injected (root device, device name)."""
+    from types import SimpleNamespace
+
+    from fidle_runs.result import RunResult
+    from fidle_runs.speed import FastPath
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Injected GPU")
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)),
+                              precision=precision)
+    result = RunResult(speed={})
+    fast = FastPath(dict(DEFAULTS), mlp((4,), 2, [8]), None, result)
+    torch.set_float32_matmul_precision("highest")
+    for stage in ("fit", "test"):
+        fast.setup(trainer, None, stage)
+        assert torch.get_float32_matmul_precision() == during
+        fast.teardown(trainer, None, stage)
+        assert torch.get_float32_matmul_precision() == "highest"
+    assert result.speed["device"] == "Injected GPU"
