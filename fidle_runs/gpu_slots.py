@@ -7,7 +7,8 @@ when its run ends, however it ends (the lock dies with the file descriptor).
 
 `hydra/launcher=gpu_shared` sizes the runs at once to the machine (`runs_that_fit`): as many
 small runs per GPU as its memory holds, at most one per core and as many as host memory
-holds, so a grid of small CNNs keeps every GPU busy.
+holds, so a grid of small CNNs keeps every GPU busy. Each run sharing a GPU may take at most its
+share of the GPU's memory (fidle_runs.speed), so one run cannot starve its neighbours.
 """
 
 import fcntl
@@ -15,6 +16,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,27 +48,28 @@ def runs_that_fit(gpu_bytes: list[int], cores: int, host_bytes: int,
 def runs_at_once_here() -> int:
     """`runs_that_fit` on this machine (the `fidle_gpu_runs` resolver of
     hydra/launcher=gpu_shared). Each job resolves it again, so it depends only on the machine:
-    the GPUs' total memory (from nvidia-smi: no CUDA context is opened in the launching
-    process), not what is free while runs train."""
+    the visible GPUs' total memory, not what is free while runs train."""
     cores = len(os.sched_getaffinity(0))
     host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return runs_that_fit(_gpu_bytes(), cores, host)
 
 
-def _gpu_bytes() -> list[int]:
-    """Memory of each GPU this process may use (CUDA_VISIBLE_DEVICES), none without
-    nvidia-smi."""
+# Asked of CUDA itself: it reads CUDA_VISIBLE_DEVICES (indices, GPU-/MIG- UUIDs) and, under MIG,
+# reports the slice's memory, where nvidia-smi lists whole GPUs in its own order.
+CUDA_MEMORY_PROBE = ("import torch\n"
+                     "for i in range(torch.cuda.device_count()):\n"
+                     "    print(torch.cuda.get_device_properties(i).total_memory)")
+
+
+def _gpu_bytes(python: str | None = None) -> list[int]:
+    """Memory of each GPU this process may use, as CUDA reports it, asked in a child process so
+    that the launching process opens no CUDA context (and imports no torch); none on a machine
+    without NVIDIA's driver tools."""
     if shutil.which("nvidia-smi") is None:
         return []
-    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total",
-                          "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=False).stdout
-    sizes = [int(line) * 2**20 for line in out.split() if line.strip().isdigit()]
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
-        return sizes
-    ids = [int(v) for v in visible.split(",") if v.strip().isdigit()]
-    return [sizes[i] for i in ids if i < len(sizes)]
+    out = subprocess.run([python or sys.executable, "-c", CUDA_MEMORY_PROBE],
+                         capture_output=True, text=True, check=False, timeout=300).stdout
+    return [int(line) for line in out.split() if line.strip().isdigit()]
 
 
 @contextmanager

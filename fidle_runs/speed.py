@@ -138,6 +138,11 @@ class FastPath(pl.Callback):
         self.applied = True
         if device.type == "cpu":
             keep_freed_memory()
+        sharing = self.result.speed.get("runs_per_gpu") or 1
+        if device.type == "cuda" and sharing > 1:
+            # Runs sharing a GPU each keep to their share: one that grows cannot take its
+            # neighbours' memory (it fails alone, with CUDA's out-of-memory error).
+            torch.cuda.set_per_process_memory_fraction(1 / sharing, device)
         if self.settings["compile"]:
             self.compile_before = compile_seconds()
         self.result.speed.update(
