@@ -63,9 +63,16 @@ def test_channels_last_network_computes_what_the_plain_one_does():
     plain = cnn.cnn_v3((3, 24, 24)).eval()
     fast = cnn.cnn_v3((3, 24, 24)).eval()
     fast.load_state_dict(plain.state_dict())
-    speed_up_network(fast, torch.device("cpu"), {**DEFAULTS, "channels_last": True})
+    assert speed_up_network(fast, torch.device("cpu"), {**DEFAULTS, "channels_last": True})
+    convolutions = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(
+        m.weight.is_contiguous(memory_format=torch.channels_last) and not m.weight.is_contiguous()
+        for m in convolutions), "the network is channels-last, not the plain one again"
+    seen = []
+    convolutions[0].register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     x = torch.rand(5, 3, 24, 24)
     torch.testing.assert_close(fast(x), plain(x), rtol=1e-4, atol=1e-5)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last), "its input too"
 
 
 def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, tmp_path):
