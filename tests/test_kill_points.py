@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from fidle_runs.result import read_result
-from tests.conftest import REPO, csv_epochs, run_module, tensorboard_epochs, tensorboard_scalars
+from tests.conftest import (
+    REPO,
+    assert_trains_as_uninterrupted,
+    csv_epochs,
+    run_module,
+    tensorboard_epochs,
+    tensorboard_scalars,
+)
 
 EPOCHS = 3
 # Kill point -> epochs that last.ckpt holds after the kill (the relaunch trains the rest).
@@ -33,7 +40,8 @@ DEFAULT = ("data preparation", "before the first checkpoint", "right after a che
 
 @pytest.mark.parametrize("point", [
     p if p in DEFAULT else pytest.param(p, marks=pytest.mark.slow) for p in CHECKPOINTED])
-def test_killed_anywhere_the_same_command_completes_the_run(point, tmp_path):
+def test_killed_anywhere_the_same_command_completes_the_run(point, tmp_path,
+                                                            uninterrupted_run):
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
     args = ["+experiment=gtsrb_cnn", "data.source=synthetic", "data.synthetic_fraction=0.02",
             f"trainer.max_epochs={EPOCHS}", "data.prepare_workers=2", "data.batch_size=32",
@@ -63,3 +71,4 @@ def test_killed_anywhere_the_same_command_completes_the_run(point, tmp_path):
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == sorted(
         [Path(result.checkpoints["best"]).name, "last.ckpt"])
     assert not list(tmp_path.rglob("*.tmp-*")), "no temporary file survives"
+    assert_trains_as_uninterrupted(run_dir, uninterrupted_run(args), checkpointed)

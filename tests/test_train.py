@@ -17,6 +17,9 @@ from fidle_runs.result import read_result
 from fidle_runs.train import train
 from tests.conftest import (
     REPO,
+    assert_trains_as_uninterrupted,
+    checkpointed_epochs,
+    csv_epoch_values,
     csv_epochs,
     run_module,
     tensorboard_epochs,
@@ -96,8 +99,14 @@ def test_same_seed_same_metrics(small_run, tmp_path):
 
 
 def test_val_on_test_validates_on_the_test_set(small_run, tmp_path):
-    result = train(small_run("data.val_on_test=true", "trainer.max_epochs=1"))
+    """One epoch: the checkpoint tested is the one validated, so validating on the test set
+    gives the test's own accuracy and loss (same samples, same batches)."""
+    run_dir = tmp_path / "run"
+    result = train(small_run("data.val_on_test=true", "trainer.max_epochs=1", run_dir=run_dir))
     assert result.data["n_val"] == 0 and result.data["n_train"] == 1960
+    assert csv_epoch_values(run_dir, "val_acc") == csv_epoch_values(run_dir, "test_acc")
+    assert csv_epoch_values(run_dir, "val_loss") == pytest.approx(
+        csv_epoch_values(run_dir, "test_loss"), rel=1e-6)
 
 
 def test_completed_run_is_never_overwritten(small_run, tmp_path):
@@ -158,7 +167,13 @@ def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
         train(small_run("trainer.max_epochs=1", "data.mode=RGB", run_dir=run_dir))
 
 
-def test_killed_run_moved_elsewhere_resumes_from_last_checkpoint(tmp_path, shared_data_dir):
+# The uninterrupted run both resume tests compare with: without a learning rate schedule, its
+# first 3 epochs are those of a 3-epoch run.
+RESUME_REFERENCE_EPOCHS = 4
+
+
+def test_killed_run_moved_elsewhere_resumes_from_last_checkpoint(tmp_path, shared_data_dir,
+                                                                  uninterrupted_run):
     """SIGKILL after the first epoch's checkpoint, the run directory moved to another place, then
     the same command there, which resumes and completes the run as users see it on a terminal or
     in a Slurm log."""
@@ -196,13 +211,16 @@ def test_killed_run_moved_elsewhere_resumes_from_last_checkpoint(tmp_path, share
     assert Path(result.checkpoints["best"]).is_file()
     assert csv_epochs(moved, "train_loss") == [0, 1, 2], "no epoch lost, none trained twice"
     assert csv_epochs(moved, "val_acc") == [0, 1, 2]
+    assert_trains_as_uninterrupted(moved, uninterrupted_run(args[1:], RESUME_REFERENCE_EPOCHS),
+                                   checkpointed=1)
 
 
 # SIGUSR1 (Slurm's warning) also runs in the default suite through test_slurm.py's requeue tests.
 @pytest.mark.parametrize("signum", [signal.SIGINT,
                                     pytest.param(signal.SIGUSR1, marks=pytest.mark.slow)])
 def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum, tmp_path,
-                                                                         shared_data_dir):
+                                                                         shared_data_dir,
+                                                                         uninterrupted_run):
     """Ctrl-C, or Slurm's requeue warning (SIGUSR1) outside Slurm: the run stops at a batch end
     without a traceback, is recorded as interrupted, and the same command finishes it."""
     run_dir = tmp_path / "run"
@@ -224,6 +242,7 @@ def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum
     assert "Traceback" not in output
     if signum == signal.SIGUSR1:
         assert "fidle_runs: stopped (SIGUSR1 received at epoch 2)" in output
+    checkpointed = checkpointed_epochs(run_dir)
 
     again = run_module(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -231,6 +250,8 @@ def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum
     assert result.status == "completed" and result.epochs == 4 and result.resumed == 1
     assert tensorboard_epochs(run_dir, "val_acc") == [0, 1, 2, 3]
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == 4, "each epoch's lr logged once"
+    assert_trains_as_uninterrupted(run_dir, uninterrupted_run(args[1:], RESUME_REFERENCE_EPOCHS),
+                                   checkpointed)
 
 
 def _fails(*overrides: str, cwd: Path, env: dict | None = None) -> str:
