@@ -131,6 +131,7 @@ def test_torn_last_checkpoint_with_no_intact_one_is_one_line(killed_between_epoc
         k: v for k, v in before.items() if k != "fidle_runs.log"}, "nothing deleted or changed"
 
 
+@pytest.mark.slow
 def test_torn_best_checkpoint_is_named_when_the_run_is_tested(tmp_path):
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
     killed = subprocess.run([sys.executable, str(REPO / "tests" / "kill_at.py"), "during test",
@@ -171,6 +172,7 @@ def test_full_disk_while_checkpointing_is_one_line_and_the_run_resumes_elsewhere
     _assert_each_epoch_logged_once(moved)
 
 
+@pytest.mark.slow
 def test_checkpoint_folder_that_cannot_be_written_is_one_line(mount_tmpfs, tmp_path):
     run_dir = tmp_path / "run"
     mount_tmpfs("run/checkpoints", 1, read_only=True)
@@ -203,6 +205,7 @@ def test_full_disk_while_preparing_data_is_one_line(raw_kaggle, mount_tmpfs):
     assert not list(disk.glob(".*.tmp-*"))
 
 
+@pytest.mark.slow
 def test_full_disk_while_generating_the_synthetic_set_is_one_line(mount_tmpfs, tmp_path):
     disk = mount_tmpfs("data", 1)
     line = _one_line_error(run_module("fidle_runs", *_args(tmp_path / "run", disk),
