@@ -29,7 +29,7 @@ Schema (version 2; durations in seconds):
   host, git_rev, versions {python, fidle_runs, torch, pytorch_lightning, ...}
   slurm             {job_id, array_job_id, array_task_id, ...} (empty outside Slurm)
   speed             how the run went fast (fidle_runs.speed): {device, data_on, channels_last,
-                    precision, compile, compile_s, runs_per_gpu}; absent in older files
+                    precision, compile, compile_s, compiled, runs_per_gpu}; absent in older files
 
 Schema 1 (before tasks) is read as a classification: primary test_acc, monitor val_acc with
 metrics.best_val_acc as its best.

@@ -5,26 +5,33 @@ conf/train.yaml, and what result.json's `speed` block records of it.
   step mapping its activations afresh.
 - Data: in the GPU's memory when it fits, else in pinned host memory (`speed.data_on`,
   fidle_runs.data.placement).
-- Mixed precision the GPU has: `trainer=gpu` asks for bf16-mixed; a GPU without bf16 units
-  (before Ampere: V100) gets 16-mixed, float16 with loss scaling, instead.
-- Channels-last memory layout for networks with convolutions on a GPU (`speed.channels_last`):
+- Mixed precision the GPU has: `trainer=gpu` asks for bf16-mixed; a run whose GPU has no bf16
+  units (before Ampere: V100) gets 16-mixed, float16 with loss scaling, instead. The run's own
+  device decides, once the trainer has chosen it (not device 0, and no CUDA before the trainer).
+- Channels-last memory layout for networks with convolutions on a GPU under mixed precision
+  (`speed.channels_last`):
   the weights are converted once and each input on its way in, so cuDNN's NHWC kernels run
   without layout transposes.
 - `torch.compile` (`speed.compile`), of the network in place (`nn.Module.compile`): checkpoint
   keys stay those of the plain network, so reports and resumes load them as before. Compiling
   takes its time during the first steps of each stage; `speed.compile_s` reports it apart
-  (the compiler's own account).
+  (the compiler's own account). Every compiled module shares one code object
+  (`Module._call_impl`) and so one recompile limit: each run starts the compiler afresh, and
+  `speed.compiled` records whether the network really ran compiled (false, with a warning, when
+  the compiler gave up and ran it eagerly).
 
 None of these changes what is trained: a run can resume with other values (run_dir's
 NOT_PART_OF_THE_RUN).
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 
 from fidle_runs.cpu_allocator import keep_freed_memory
@@ -77,28 +84,48 @@ def apply_speed(cfg: DictConfig, datamodule: InMemoryDataModule, net: nn.Module,
     datamodule.placement = Placement(settings["data_on"])
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     on_gpu = torch.cuda.is_available() and accelerator in ("gpu", "cuda", "auto")
-    precision = str(cfg.trainer.get("precision", "32-true"))
-    chosen = mixed_precision(precision, torch.cuda.get_device_capability() if on_gpu else None)
-    if chosen != precision:
-        log.warning("%s has no bf16 units: trainer.precision=%s instead of %s",
-                    torch.cuda.get_device_name(), chosen, precision)
-        with open_dict(cfg):
-            cfg.trainer.precision = chosen
     result.speed = {"device": None, "data_on": None, "channels_last": False,
-                    "precision": chosen, "compile": settings["compile"], "compile_s": None,
+                    "precision": str(cfg.trainer.get("precision", "32-true")),
+                    "compile": settings["compile"], "compile_s": None, "compiled": None,
                     "runs_per_gpu": runs_sharing_a_gpu(cfg) if on_gpu else None}
     return [FastPath(settings, net, datamodule, result)]
 
 
-def speed_up_network(net: nn.Module, device: torch.device, settings: dict[str, Any]) -> bool:
-    """Channels-last layout (returns whether it applies) and compilation, in place."""
+def fall_back_from_bf16(trainer: pl.Trainer,
+                        capability: Callable[[torch.device], tuple[int, int]]) -> str:
+    """The trainer's precision, made 16-mixed where it asks bf16-mixed of a GPU without bf16
+    units; called in a setup hook, before the strategy sets the precision up."""
+    precision = str(trainer.precision)
+    device = trainer.strategy.root_device
+    chosen = mixed_precision(precision, capability(device) if device.type == "cuda" else None)
+    if chosen != precision:
+        log.warning("%s has no bf16 units: trainer.precision=%s instead of %s", device, chosen,
+                    precision)
+        trainer.strategy.precision_plugin = MixedPrecision(chosen, "cuda",
+                                                           torch.amp.GradScaler("cuda"))
+    return chosen
+
+
+def speed_up_network(net: nn.Module, device: torch.device, settings: dict[str, Any],
+                     precision: str = "32-true") -> bool:
+    """Channels-last layout (returns whether it applies) and compilation, in place.
+
+    `auto` lays a convolutional network out channels-last on a GPU under mixed precision only:
+    that is the layout the float16/bf16 tensor cores' convolution kernels read. In full float32
+    (a 32-true run keeps TF32 off) cuDNN's channels-last kernels are usually no faster than
+    NCHW, and on a V100 often slower; scripts/gpu_check.py measures both on a lent GPU.
+    """
     convolutional = any(isinstance(m, nn.Conv2d) for m in net.modules())
     channels_last = convolutional and (settings["channels_last"] is True or (
-        settings["channels_last"] == "auto" and device.type == "cuda"))
+        settings["channels_last"] == "auto" and device.type == "cuda"
+        and "mixed" in str(precision)))
     if channels_last:
         net.to(memory_format=torch.channels_last)
         net.register_forward_pre_hook(_channels_last_input)
     if settings["compile"]:
+        # A fresh compiler: the previous networks of this process (a reused worker's earlier
+        # runs, a benchmark's) would otherwise have spent the recompile limit all modules share.
+        torch._dynamo.reset()
         net.compile(**({} if settings["compile"] is True else {"mode": settings["compile"]}))
     return channels_last
 
@@ -106,6 +133,30 @@ def speed_up_network(net: nn.Module, device: torch.device, settings: dict[str, A
 def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
     x, *rest = args
     return (x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x, *rest)
+
+
+class CompileWatch(logging.Handler):
+    """What the compiler really did while it is attached: frames it compiled, and whether it gave
+    up on a function (its recompile limit hit: that function then runs eagerly)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.frames_before = _compiled_frames()
+        self.gave_up = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "recompile_limit" in record.getMessage():
+            self.gave_up = True
+
+    @property
+    def compiled(self) -> bool:
+        return not self.gave_up and _compiled_frames() > self.frames_before
+
+
+def _compiled_frames() -> int:
+    from torch._dynamo.utils import counters
+
+    return counters["frames"]["ok"]
 
 
 def compile_seconds() -> float:
@@ -118,14 +169,20 @@ def compile_seconds() -> float:
 
 class FastPath(pl.Callback):
     def __init__(self, settings: dict[str, Any], net: nn.Module,
-                 datamodule: InMemoryDataModule, result: RunResult) -> None:
+                 datamodule: InMemoryDataModule, result: RunResult,
+                 capability: Callable[[torch.device], tuple[int, int]] = (
+                     torch.cuda.get_device_capability)) -> None:
         self.settings, self.net, self.datamodule, self.result = settings, net, datamodule, result
+        self.capability = capability
         self.applied = False
         self.compile_before = 0.0
         self.matmul_before: str | None = None
+        self.watch: CompileWatch | None = None
+        self.warned = False
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         device = trainer.strategy.root_device
+        self.result.speed["precision"] = fall_back_from_bf16(trainer, self.capability)
         if device.type == "cuda" and "mixed" in str(trainer.precision):
             # The float32 matrix products left under mixed precision on TF32 tensor cores; a
             # 32-true run keeps full float32. Process-wide: given back at each stage's
@@ -134,6 +191,7 @@ class FastPath(pl.Callback):
             self.matmul_before = torch.get_float32_matmul_precision()
             torch.set_float32_matmul_precision("high")
         if self.applied:  # fit, then test: once
+            self._watch_compiler(True)
             return
         self.applied = True
         if device.type == "cpu":
@@ -145,9 +203,17 @@ class FastPath(pl.Callback):
             torch.cuda.set_per_process_memory_fraction(1 / sharing, device)
         if self.settings["compile"]:
             self.compile_before = compile_seconds()
+            self.watch = CompileWatch()
         self.result.speed.update(
             device=torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
-            channels_last=speed_up_network(self.net, device, self.settings))
+            channels_last=speed_up_network(self.net, device, self.settings,
+                                           str(trainer.precision)))
+        self._watch_compiler(True)
+
+    def _watch_compiler(self, on: bool) -> None:
+        if self.watch is not None:
+            logger = logging.getLogger("torch._dynamo.convert_frame")
+            (logger.addHandler if on else logger.removeHandler)(self.watch)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         speed = self.result.speed
@@ -162,8 +228,9 @@ class FastPath(pl.Callback):
                  speed["compile"] if speed["compile"] else "off", shared)
 
     def _record_compile_time(self) -> None:
-        if self.settings["compile"]:
+        if self.watch is not None:
             self.result.speed["compile_s"] = round(compile_seconds() - self.compile_before, 2)
+            self.result.speed["compiled"] = self.watch.compiled
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._record_compile_time()
@@ -178,3 +245,11 @@ class FastPath(pl.Callback):
         if self.matmul_before is not None:
             torch.set_float32_matmul_precision(self.matmul_before)
             self.matmul_before = None
+        if self.watch is not None:
+            self._watch_compiler(False)
+            self._record_compile_time()
+            if self.watch.gave_up and not self.warned:
+                self.warned = True
+                log.warning("speed.compile: the compiler reached its recompile limit and ran "
+                            "the network eagerly for part of the run (result.json: "
+                            "speed.compiled=false)")

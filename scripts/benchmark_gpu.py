@@ -26,9 +26,12 @@ at both ends).
   data (the runner's training and validation tensors, on the GPU when the runner puts them
   there), batch, optimizer, precision (bf16 autocast where the runner trains in bf16-mixed;
   float16 with a GradScaler where it falls back to 16-mixed), memory layout (channels_last where
-  the runner uses it) and compile setting. Per epoch: a shuffled training pass, a validation
-  pass (loss and accuracy, read back once), last.pt saved (network and optimizer) and best.pt
-  when the validation accuracy improves: the work the runner does per epoch.
+  the runner uses it) and compile setting; host data on a GPU is gathered into pinned memory
+  and copied without blocking, as the runner's is. Per epoch: a shuffled training pass, a
+  validation pass (loss and accuracy, read back once), last.pt saved (network and optimizer)
+  and best.pt when the validation accuracy improves: the work the runner does per epoch. It
+  runs under a random state of its own (the runner's dropout draws as it would alone), and the
+  time it spends compiling is taken out of the runner's compile time.
 A row gives each side's median images/s and the median of the epoch-by-epoch ratios (runner
 epoch k over plain epoch k, which ran just before it).
 
@@ -71,7 +74,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fidle_runs.assemble import build_network
 from fidle_runs.config import CONF_DIR, build, register_resolvers
 from fidle_runs.result import read_result
-from fidle_runs.speed import FastPath
+from fidle_runs.speed import FastPath, compile_seconds
 from fidle_runs.train import train
 
 FULL = {"models": ["cnn_v1", "cnn_v2", "cnn_v3"], "size": 48, "mode": "RGB",
@@ -93,10 +96,30 @@ class PlainLoop:
     def __init__(self, cfg: DictConfig, work: Path) -> None:
         self.cfg, self.work = cfg, work
         self.best = -1.0
+        self.compile_s = 0.0  # of the plain network, taken out of the runner's compile_s
+        self.rng: torch.Tensor | None = None
 
     def setup(self, tensors: dict, device: torch.device, speed: dict) -> None:
-        torch.manual_seed(self.cfg.seed)
-        self.device, self.channels_last = device, speed["channels_last"]
+        """Runs inside the runner's fit: under a random state of its own (seeded as the run
+        is), so the runner's dropout and augmentation draw what they would draw alone."""
+        self.device = device
+        with self._own_random_state(seed=self.cfg.seed):
+            self._setup(tensors, device, speed)
+
+    @contextlib.contextmanager
+    def _own_random_state(self, seed: int | None = None):
+        """The runner's random state (host, and its GPU's) as it was, once the block is done;
+        the loop's own host state carried from block to block."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            if seed is not None:
+                torch.manual_seed(seed)
+            else:
+                torch.set_rng_state(self.rng)
+            yield
+            self.rng = torch.get_rng_state()
+
+    def _setup(self, tensors: dict, device: torch.device, speed: dict) -> None:
+        self.channels_last = speed["channels_last"]
         in_shape = tuple(tensors["train"][0].shape[1:])
         self.net = build_network(self.cfg, {"in_shape": in_shape, "n_outputs": 43},
                                  "bench").to(device)
@@ -111,10 +134,19 @@ class PlainLoop:
         on_device = speed["data_on"] == "device"
         self.train_set, self.val_set = ([t.to(device) if on_device else t for t in tensors[split]]
                                         for split in ("train", "val"))
+        # Host data on a GPU goes as the runner's does: each batch gathered into pinned
+        # memory, then copied without blocking (a pageable copy would be the slower one).
+        self.pinned = device.type == "cuda" and not on_device
         self.generator = torch.Generator(self.train_set[0].device).manual_seed(self.cfg.seed)
 
+    def _batch(self, data: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        batch = data.index_select(0, index)
+        if self.pinned:
+            batch = batch.pin_memory()
+        return batch.to(self.device, non_blocking=True)
+
     def _inputs(self, images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        images = images.index_select(0, index).to(self.device, non_blocking=True)
+        images = self._batch(images, index)
         images = images.float().div_(255)
         return (images.contiguous(memory_format=torch.channels_last) if self.channels_last
                 else images)
@@ -123,14 +155,22 @@ class PlainLoop:
         return torch.autocast(self.device.type, dtype=self.half, enabled=self.half is not None)
 
     def epoch(self) -> float:
-        """Seconds of one epoch: training pass, validation pass, last.pt and best.pt."""
+        """Seconds of one epoch: training pass, validation pass, last.pt and best.pt (under the
+        loop's own random state; the time it spends compiling is counted apart)."""
+        compile_before = compile_seconds()
+        with self._own_random_state():
+            seconds = self._epoch()
+        self.compile_s += compile_seconds() - compile_before
+        return seconds
+
+    def _epoch(self) -> float:
         (x, y), (xv, yv), batch = self.train_set, self.val_set, self.cfg.data.batch_size
         _synchronize(self.device)
         start = time.perf_counter()
         self.net.train()
         order = torch.randperm(len(y), device=x.device, generator=self.generator)
         for index in order.split(batch):
-            targets = y.index_select(0, index).to(self.device, non_blocking=True)
+            targets = self._batch(y, index)
             with self._autocast():
                 loss = F.cross_entropy(self.net(self._inputs(x, index)), targets)
             self.optimizer.zero_grad(set_to_none=True)
@@ -142,7 +182,7 @@ class PlainLoop:
         val_loss = torch.zeros((), device=self.device)
         with torch.no_grad(), self._autocast():
             for index in torch.arange(len(yv), device=xv.device).split(batch):
-                targets = yv.index_select(0, index).to(self.device, non_blocking=True)
+                targets = self._batch(yv, index)
                 outputs = self.net(self._inputs(xv, index))
                 val_loss += F.cross_entropy(outputs, targets, reduction="sum").float()
                 correct += (outputs.argmax(1) == targets).sum()
@@ -234,14 +274,18 @@ def interleaved(setting: Setting, run_dir: Path) -> tuple[list[float], list[floa
     cfg = compose_run([*setting.overrides, f"paths.run_dir={run_dir}"])
     with open_dict(cfg):
         cfg.callbacks.epoch_clock = {"_target_": f"{__name__}.EpochClock"}
-    EpochClock.plain = PlainLoop(compose_run(setting.overrides), run_dir)
+    plain = EpochClock.plain = PlainLoop(compose_run(setting.overrides), run_dir)
     with as_a_job(run_dir):
         result = train(cfg)
     if result.status != "completed":
         raise SystemExit(f"the runner's run in {run_dir} did not complete: {result.error}")
     clock, n = EpochClock.last, result.data["n_train"]
-    return ([n / s for s in clock.runner_s[1:]], [n / s for s in clock.plain_s[1:]],
-            result.speed, n)
+    speed = dict(result.speed)
+    if speed.get("compile_s") is not None:
+        # The process's compile time holds the plain network's, compiled during the fit.
+        speed["compile_s"] = round(speed["compile_s"] - plain.compile_s, 2)
+        speed["plain_compile_s"] = round(plain.compile_s, 2)
+    return [n / s for s in clock.runner_s[1:]], [n / s for s in clock.plain_s[1:]], speed, n
 
 
 def training_gflop(setting: Setting) -> float:
@@ -407,9 +451,12 @@ def main() -> None:
         ratios.append(ratio)
         tflops = gflop * r / 1e3
         layout = "channels_last" if speed["channels_last"] else "NCHW"
+        compiled = ("" if speed.get("compile_s") is None else
+                    f", compile {speed['compile_s']:.1f} s runner / {speed['plain_compile_s']:.1f}"
+                    f" s plain, {'compiled' if speed['compiled'] else 'RAN EAGER'}")
         rows.append(f"{setting.model:<7} {setting.batch:>5} {r:>13,.0f} {p:>12,.0f} "
                     f"{ratio:>6.3f} {gflop:>10.3f} {tflops:>8.3f} {100 * tflops / peak:>6.1f} %"
-                    f"  {speed['data_on']}, {layout}")
+                    f"  {speed['data_on']}, {layout}{compiled}")
     print(f"set-{preset['size']}x{preset['size']}-{preset['mode']} synthetic ({n_train:,} train "
           f"images), {speed['precision']}, compile {args.compile}; medians of "
           f"{(epochs - 1) * repeats} timed epochs per side (1 warm-up epoch per run left out), "

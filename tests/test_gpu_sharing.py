@@ -87,7 +87,8 @@ def test_a_run_sharing_a_gpu_keeps_to_its_share_of_its_memory(monkeypatch):
     trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=gpu), precision="32-true")
     for sharing in (1, 4):
         FastPath(dict(DEFAULTS), mlp((4,), 2, [8]), None,
-                 RunResult(speed={"runs_per_gpu": sharing})).setup(trainer, None, "fit")
+                 RunResult(speed={"runs_per_gpu": sharing}),
+                 capability=lambda device: (9, 0)).setup(trainer, None, "fit")
     assert caps == [(0.25, gpu)], "a run alone on its GPU is not capped"
 
 

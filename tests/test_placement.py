@@ -181,7 +181,9 @@ def test_pinned_ring_trains_through_lightning_as_the_plain_loader_does(small_run
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(TaskModule, "training_step", recording_step)
-    assert train(small_run(run_dir=tmp_path / "plain")).status == "completed"
+    # A dense network and no test stage: what is tested is the loader, not the model.
+    fast = ("model=mlp", "test=false")
+    assert train(small_run(*fast, run_dir=tmp_path / "plain")).status == "completed"
     plain, seen[:] = list(seen), []
 
     def ring(x, y, batch_size, shuffle, seed, rank, world_size):
@@ -191,7 +193,7 @@ def test_pinned_ring_trains_through_lightning_as_the_plain_loader_does(small_run
 
     monkeypatch.setattr(placement, "batch_loader", ring)
     _CpuRing.rings.clear()
-    assert train(small_run(run_dir=tmp_path / "ring")).status == "completed"
+    assert train(small_run(*fast, run_dir=tmp_path / "ring")).status == "completed"
     assert seen == plain and len(plain) > 10, "the same batches in the same order"
     train_ring = max(_CpuRing.rings, key=len)
     events = train_ring._copied

@@ -176,6 +176,7 @@ def _assert_resumed(run_dir: Path, max_epochs: int) -> int:
     return int(result.slurm["restart_count"])
 
 
+@pytest.mark.slow  # a requeue resumes in test_requeue_signal_resumes_... by default
 def test_scontrol_requeue_of_a_sweep_job_resumes_it_from_its_checkpoint(small_sweep, tmp_path):
     """The cluster requeues a running sweep job (`scontrol requeue`, as on preemption): the job
     is killed mid-epoch, comes back with the same id and finishes its run from last.ckpt."""
@@ -268,6 +269,7 @@ def _two_tasks(*overrides: str) -> list[str]:
     return _mnist_run("data.batch_size=32", "trainer.devices=2", *overrides)
 
 
+@pytest.mark.slow  # two tasks' arithmetic: the default suite has the two-task requeue
 def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
         slurm_cluster, tmp_path):
     single = run_module("fidle_runs", *_mnist_run("data.batch_size=64", "trainer.max_epochs=3",

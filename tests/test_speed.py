@@ -82,7 +82,7 @@ def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, t
     recorded = json.loads((tmp_path / "run" / "result.json").read_text())["speed"]
     assert recorded == {"device": "cpu", "data_on": "device", "channels_last": True,
                         "precision": "32-true", "compile": False, "compile_s": None,
-                        "runs_per_gpu": None}
+                        "compiled": None, "runs_per_gpu": None}
 
 
 def test_cpu_training_keeps_freed_memory_in_the_process():
@@ -106,7 +106,8 @@ def test_tf32_only_under_mixed_precision_and_only_while_the_run_lasts(precision,
     trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)),
                               precision=precision)
     result = RunResult(speed={})
-    fast = FastPath(dict(DEFAULTS), mlp((4,), 2, [8]), None, result)
+    fast = FastPath(dict(DEFAULTS), mlp((4,), 2, [8]), None, result,
+                    capability=lambda device: (9, 0))
     torch.set_float32_matmul_precision("highest")
     for stage in ("fit", "test"):
         fast.setup(trainer, None, stage)
@@ -114,3 +115,102 @@ def test_tf32_only_under_mixed_precision_and_only_while_the_run_lasts(precision,
         fast.teardown(trainer, None, stage)
         assert torch.get_float32_matmul_precision() == "highest"
     assert result.speed["device"] == "Injected GPU"
+
+
+@pytest.mark.parametrize(("precision", "expected"), [("bf16-mixed", True), ("16-mixed", True),
+                                                     ("32-true", False)])
+def test_channels_last_by_default_only_under_mixed_precision_on_a_gpu(precision, expected):
+    """Full float32 (a V100's 32-true, or any GPU's, with TF32 off) keeps NCHW under `auto`."""
+    net = cnn.cnn_v1((3, 24, 24))
+    assert speed_up_network(net, torch.device("cuda", 0), dict(DEFAULTS), precision) is expected
+    assert net[0][0].weight.is_contiguous(memory_format=torch.channels_last) is expected
+
+
+class _Trainer:
+    """What the fast path reads of a trainer on an injected GPU: its strategy's root device and
+    precision plugin (trainer.precision is the plugin's, as in Lightning)."""
+
+    def __init__(self, device: torch.device, precision: str) -> None:
+        from types import SimpleNamespace
+
+        from pytorch_lightning.plugins.precision import MixedPrecision, Precision
+
+        plugin = (MixedPrecision(precision, "cpu") if "mixed" in precision else Precision())
+        self.strategy = SimpleNamespace(root_device=device, precision_plugin=plugin)
+
+    @property
+    def precision(self) -> str:
+        return self.strategy.precision_plugin.precision
+
+
+@pytest.mark.parametrize(("capability", "chosen"), [((7, 0), "16-mixed"), ((9, 0), "bf16-mixed")])
+def test_bf16_falls_back_by_the_capability_of_the_runs_own_gpu(capability, chosen, monkeypatch):
+    """The run's device (cuda:1 here), asked once the trainer has chosen it: not device 0, and
+    not before the trainer exists."""
+    from fidle_runs.result import RunResult
+    from fidle_runs.speed import FastPath
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Injected GPU")
+    asked = []
+
+    def capability_of(device: torch.device) -> tuple[int, int]:
+        asked.append(device)
+        return capability
+
+    trainer = _Trainer(torch.device("cuda", 1), "bf16-mixed")
+    result = RunResult(speed={"precision": "bf16-mixed"})
+    fast = FastPath(dict(DEFAULTS), mlp((4,), 2, [8]), None, result, capability=capability_of)
+    fast.setup(trainer, None, "fit")
+    fast.teardown(trainer, None, "fit")
+    assert asked == [torch.device("cuda", 1)]
+    assert trainer.precision == result.speed["precision"] == chosen
+
+
+def _compiled_run(net: torch.nn.Module, result) -> None:
+    """A run's use of its network through the fast path on a CPU: fit (training steps, then
+    validation without gradients, of two batch sizes), then test."""
+    from fidle_runs.speed import FastPath
+
+    trainer = _Trainer(torch.device("cpu"), "32-true")
+    fast = FastPath({**DEFAULTS, "compile": True}, net, None, result)
+    for stage in ("fit", "test"):
+        fast.setup(trainer, None, stage)
+        net.train()
+        net(torch.randn(8, 4)).sum().backward()
+        with torch.no_grad():
+            net.eval()
+            net(torch.randn(8, 4))
+            net(torch.randn(3, 4))
+        fast.teardown(trainer, None, stage)
+
+
+@pytest.fixture
+def eager_backend(monkeypatch):
+    """torch.compile through its graph capture (Dynamo, whose caches and limits are what is
+    tested) with the eager backend: no code generation, so the test takes a second."""
+    import functools
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+
+
+def test_every_network_of_a_process_runs_compiled(eager_backend):
+    """All compiled modules share Module._call_impl's recompile limit (8): without a fresh
+    compiler per run, the third or fourth network of a reused worker runs eagerly."""
+    from fidle_runs.result import RunResult
+
+    compiled = []
+    for width in range(6):
+        result = RunResult(speed={})
+        _compiled_run(mlp((4,), 2, [8 + width]), result)
+        compiled.append(result.speed["compiled"])
+    assert compiled == [True] * 6
+
+
+def test_a_network_the_compiler_gave_up_on_is_recorded_eager(eager_backend, monkeypatch, caplog):
+    from fidle_runs.result import RunResult
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    result = RunResult(speed={})
+    _compiled_run(mlp((4,), 2, [8]), result)
+    assert result.speed["compiled"] is False
+    assert "ran the network eagerly" in caplog.text

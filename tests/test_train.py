@@ -172,6 +172,7 @@ def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
 RESUME_REFERENCE_EPOCHS = 4
 
 
+@pytest.mark.slow  # the signal test compares a resume with an uninterrupted run by default
 def test_killed_run_moved_elsewhere_resumes_from_last_checkpoint(tmp_path, shared_data_dir,
                                                                   uninterrupted_run):
     """SIGKILL after the first epoch's checkpoint, the run directory moved to another place, then
