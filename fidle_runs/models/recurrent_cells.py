@@ -1,10 +1,10 @@
-"""Keras' GRU and LSTM layers, equation for equation, with any of their activations.
+"""Keras' GRU and LSTM layers, equation for equation, with activation tanh or relu.
 
 Why not nn.GRU / nn.LSTM: PyTorch's are tanh-only, and FIDLE's LADYB1 and SYNOP2 use
 `activation='relu'`. In Keras `activation` replaces tanh wherever the layer has one (the GRU's
 candidate state; the LSTM's candidate cell and the c -> h output), and `recurrent_activation`
-(sigmoid) stays on the gates. From keras/src/layers/rnn/gru.py and lstm.py (Keras 3; Keras 2.x's
-recurrent_v2 computes the same with the same defaults), for one step with input x, state h, c:
+(sigmoid) stays on the gates. From keras/src/layers/rnn/gru.py and lstm.py (Keras 3; tf.keras
+2, which FIDLE v2 ran, has the same defaults), for one step with input x, state h, c:
 
     GRU, reset_after=True (the default), gates in Keras' order z, r, h:
         z  = sigmoid(x W_z + b_z + h U_z + b'_z)
