@@ -9,9 +9,9 @@ variance (PyTorch: 1e-5), which changes what a network does in evaluation.
 What `keras_init` sets, per layer type:
 - Linear, Conv1d, Conv2d: glorot_uniform kernels, zero biases.
 - BatchNorm1d/2d: momentum 0.01 (Keras' 0.99 counted the other way), eps 1e-3, weight 1, bias 0.
-- LSTM, GRU: glorot_uniform input kernels and orthogonal recurrent kernels, each on the whole
-  stacked-gate matrix as Keras draws them, zero biases; LSTM forget gates start at bias 1
-  (Keras' unit_forget_bias).
+- LSTM, GRU, and our Keras ports of them (models/recurrent_cells.py): glorot_uniform input
+  kernels and orthogonal recurrent kernels, each on the whole stacked-gate matrix as Keras draws
+  them, zero biases; LSTM forget gates start at bias 1 (Keras' unit_forget_bias).
 - Embedding: uniform in [-0.05, 0.05] (the padding row, if any, stays zero as PyTorch keeps it).
 """
 
@@ -19,6 +19,8 @@ from typing import TypeVar
 
 import torch
 from torch import nn
+
+from fidle_runs.models.recurrent_cells import KerasGRU, KerasLSTM
 
 Net = TypeVar("Net", bound=nn.Module)
 
@@ -34,7 +36,7 @@ def keras_init(net: Net) -> Net:
             _glorot_kernel(layer)
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
             _keras_batchnorm(layer)
-        elif isinstance(layer, nn.LSTM | nn.GRU):
+        elif isinstance(layer, nn.LSTM | nn.GRU | KerasLSTM | KerasGRU):
             _keras_recurrent(layer)
         elif isinstance(layer, nn.Embedding):
             _keras_embedding(layer)
@@ -55,10 +57,11 @@ def _keras_batchnorm(layer: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
     layer.reset_parameters()
 
 
-def _keras_recurrent(layer: nn.LSTM | nn.GRU) -> None:
-    # PyTorch stacks the gates along dim 0 (weight_ih: (gates * hidden, input)); Keras stacks them
-    # along its last axis ((input, gates * units)): the same matrix transposed, so glorot's fans
-    # and orthogonality carry over when drawn on the whole matrix.
+def _keras_recurrent(layer: nn.LSTM | nn.GRU | KerasLSTM | KerasGRU) -> None:
+    # PyTorch (and our ports, which keep its names and layouts) stacks the gates along dim 0
+    # (weight_ih: (gates * hidden, input)); Keras stacks them along its last axis ((input,
+    # gates * units)): the same matrix transposed, so glorot's fans and orthogonality carry over
+    # when drawn on the whole matrix.
     hidden = layer.hidden_size
     for name, param in layer.named_parameters():
         if name.startswith("weight_ih"):
@@ -67,9 +70,10 @@ def _keras_recurrent(layer: nn.LSTM | nn.GRU) -> None:
             nn.init.orthogonal_(param)
         elif name.startswith("bias"):
             nn.init.zeros_(param)
-            if isinstance(layer, nn.LSTM) and name.startswith("bias_ih"):
-                # Gate order i, f, g, o: PyTorch adds bias_ih and bias_hh, so the forget gate's
-                # total bias is 1 with bias_hh left at 0.
+            if isinstance(layer, nn.LSTM | KerasLSTM) and name.startswith("bias_ih"):
+                # Gate order i, f, g, o (Keras' too): PyTorch adds bias_ih and bias_hh, so the
+                # forget gate's total bias is 1 with bias_hh left at 0; KerasLSTM has bias_ih
+                # only, as Keras has one bias.
                 with torch.no_grad():
                     param[hidden : 2 * hidden] = 1.0
 

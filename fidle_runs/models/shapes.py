@@ -1,7 +1,7 @@
 """The input shapes a network builder accepts, checked with a one-line error a user can act on.
 
 `in_shape` is the shape of one sample without the batch dimension: (channels, height, width) for
-images, (n_features,) for tables.
+images, (n_features,) for tables, (window, n_features) for series.
 """
 
 import math
@@ -15,6 +15,14 @@ def image_shape(net: str, in_shape: Sequence[int]) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ValueError(f"{net} needs images (channels, height, width), got in_shape {shape}")
     return shape[0], shape[1], shape[2]
+
+
+def series_shape(net: str, in_shape: Sequence[int]) -> tuple[int, int]:
+    """`in_shape` as (window, features), or ValueError saying `net` needs series."""
+    shape = _sizes(net, in_shape)
+    if len(shape) != 2:
+        raise ValueError(f"{net} needs series (window, features), got in_shape {shape}")
+    return shape[0], shape[1]
 
 
 def flat_size(net: str, in_shape: Sequence[int]) -> int:
