@@ -221,3 +221,25 @@ def test_pinned_ring_trains_through_lightning_as_the_plain_loader_does(small_run
     assert len(events) == PINNED_DEPTH, "one event per buffer, kept across epochs"
     assert sum(e.recorded for e in events) == 2 * len(train_ring), "every batch of both epochs"
     assert sum(e.waited for e in events) == 2 * len(train_ring)
+
+
+@needs_gpu
+def test_gpu_windows_cross_once_as_their_series():
+    """On a GPU: a series' overlapping windows take the series' memory there, the device views
+    are the host windows, and device and pinned batches are the host's."""
+    series = torch.randn(10_000, 4)
+    x = series.unfold(0, 32, 1).transpose(1, 2)[:-1]
+    y = series[32:].unsqueeze(1)
+    splits = {"train": (x[:8000], y[:8000]), "val": (x[8000:], y[8000:])}
+    before = torch.cuda.memory_allocated(CUDA)
+    placement = Placement("device")
+    loaders = {s: placement.loader(splits, s, CUDA, 64, False, 0, 0, 1) for s in splits}
+    assert torch.cuda.memory_allocated(CUDA) - before <= series.nbytes + 2**20
+    assert torch.equal(placement._on_device(splits["val"][0]).cpu(), splits["val"][0])
+    for split, loader in loaders.items():
+        pinned = PinnedBatches(*splits[split], EpochBatchSampler(len(splits[split][0]), 64,
+                                                                 False), CUDA)
+        host = batch_loader(*splits[split], 64, shuffle=False)
+        for (dx, dy), (px, py), (hx, hy) in zip(loader, pinned, host, strict=True):
+            assert torch.equal(dx.cpu(), hx) and torch.equal(dy.cpu(), hy)
+            assert torch.equal(px.cpu(), hx) and torch.equal(py.cpu(), hy)
