@@ -82,6 +82,14 @@ def test_ladybug_parts_and_windows_are_fidle_v2s(ladybug):
     assert batch_x.shape == (32, 20, 2) and batch_y.shape == (32, 1, 2)
 
 
+def test_scale_keeps_the_series_first_steps():
+    """FIDLE's `scale` (K3: 0.2): the first fifth of the trajectory, then its own 80 / 20."""
+    datamodule = LadybugDataModule(scale=0.2)
+    datamodule.setup("fit")
+    assert len(datamodule.series) == 10_000 and datamodule.series.time[-1] == pytest.approx(199.98)
+    assert datamodule.describe()["steps"] == {"train": 8_000, "val": 0, "test": 2_000}
+
+
 def test_windows_are_views_on_one_tensor(ladybug):
     tensors = [t for pair in ladybug.tensors.values() for t in pair]
     storages = {t.untyped_storage().data_ptr() for t in tensors}

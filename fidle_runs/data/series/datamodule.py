@@ -11,8 +11,9 @@ features), so windows cost about the series' memory on the host and on the devic
 What the forecasting task reads: `target_names`, `target_std` (MAE in the data's units = MAE in
 z-score x std), and for the persistence baseline `target_columns_in_features`: targets are
 features, so the last value seen of each target in a window is `x[:, -1, target_columns_in_
-features]` (z-scored like y). `scale_inputs` and `unscale_targets` go to z-scores and back with
-the kept statistics, also where a checkpoint's state was installed without loading the data.
+features]` (z-scored like y), the persistence forecast of every step of the horizon.
+`scale_inputs` and `unscale_targets` go to z-scores and back with the kept statistics, also
+where a checkpoint's state was installed without loading the data.
 """
 
 import math
@@ -55,8 +56,8 @@ class SeriesDataModule(InMemoryDataModule):
         check_option("train_prop", train_prop,
                      isinstance(train_prop, int | float) and 0 < train_prop < 1,
                      "in (0, 1), e.g. 0.8")
-        self.window, self.horizon, self.stride, self.train_prop = window, horizon, stride, \
-            train_prop
+        self.window, self.horizon, self.stride = window, horizon, stride
+        self.train_prop = train_prop
         self.targets = None if targets is None else [str(t) for t in targets]
         self.scaling: Scaling | None = None
         self.parts: Parts | None = None
@@ -177,7 +178,9 @@ class SeriesDataModule(InMemoryDataModule):
         info: dict[str, Any] = {
             "window": self.window, "horizon": self.horizon, "stride": self.stride,
             "train_prop": float(self.train_prop), "features": self.feature_names,
-            "targets": self.target_names, "persistence": "x[:, -1, target_columns_in_features]",
+            "targets": self.target_names,
+            "persistence": "the last value seen at every step ahead: x[:, -1, "
+                           f"{self.target_columns_in_features}]",
             "z_score": "per column" if self.per_column else "one mean and std for all values",
             "scaling": self.scaling.state() if self.scaling else None}
         if parts is not None and self.series is not None:
