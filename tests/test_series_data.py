@@ -16,6 +16,7 @@ import torch
 
 from fidle_runs.assemble import build_datamodule
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, validation_indices
+from fidle_runs.data.kept_state import check_plain, first_difference
 from fidle_runs.data.series.datamodule import (
     CSVSeriesDataModule,
     LadybugDataModule,
@@ -163,6 +164,16 @@ def test_the_kept_z_score_scales_without_the_training_data(ladybug, tmp_path):
     ladybug.load_state_dict(kept)  # the same data: accepted
     with pytest.raises(UserError, match=r"no z-score statistics yet"):
         LadybugDataModule().scale_inputs(raw)
+
+
+def test_a_kept_state_is_plain_and_compared_to_the_last_bits_that_matter():
+    with pytest.raises(TypeError, match=r"kept state.scaling.mean is a Tensor"):
+        check_plain({"scaling": {"mean": torch.zeros(2)}})
+    kept = {"scaling": {"columns": ["a"], "mean": [1.0], "std": [2.0]}}
+    assert first_difference(kept, {"scaling": {"columns": ["a"], "mean": [1.0 + 1e-13],
+                                               "std": [2.0]}}) is None
+    assert first_difference(kept, {"scaling": {"columns": ["b"], "mean": [1.0], "std": [2.0]}}
+                            ) == "scaling.columns[0]: 'a' != 'b'"
 
 
 def test_a_resumed_run_whose_data_changed_is_refused(ladybug):
