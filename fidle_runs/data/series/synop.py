@@ -1,0 +1,58 @@
+"""FIDLE SYNOP's weather at Lyon-Saint-Exupery, every 3 hours: Meteo-France's
+`SYNOP/origine/donnees-synop-essentielles-omm-LYS.csv` under $FIDLE_DATASETS_DIR (';'-separated,
+81 columns, missing cells `mq` or empty), cleaned as SYNOP1 does: its 14 columns, rows sorted by
+date, gaps interpolated (pandas' linear `interpolate()`, by row; gaps at either end take the
+nearest value)."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from fidle_runs.data.series.frame import Series, series_from_frame
+from fidle_runs.errors import UserError
+
+FILE = Path("SYNOP") / "origine" / "donnees-synop-essentielles-omm-LYS.csv"
+TIME = "date"
+SYNOP1_COLUMNS = ["date", "pmer", "tend", "cod_tend", "dd", "ff", "td", "u", "ww", "pres",
+                  "rafper", "rr1", "rr3", "tc"]
+MISSING_MARK = "mq"  # Meteo-France's "manquant"
+
+
+def synop_file(path: str | None, datasets_dir: str | None) -> Path:
+    """`data.path` where given, else FIDLE's place under the datasets folder; one line naming
+    where it looked when the file is not there."""
+    if path:
+        candidate = Path(path).expanduser()
+        if candidate.is_file():
+            return candidate
+        raise UserError(f"no SYNOP file at {candidate} (data.path)")
+    root = datasets_dir or os.environ.get("FIDLE_DATASETS_DIR")
+    if not root:
+        raise UserError(f"no SYNOP file: set FIDLE_DATASETS_DIR (or data.datasets_dir) to the "
+                        f"folder holding {FILE}, or data.path to the CSV")
+    candidate = Path(root).expanduser() / FILE
+    if not candidate.is_file():
+        raise UserError(f"no SYNOP file at {candidate}: get FIDLE's datasets there, or set "
+                        "data.path to the CSV")
+    return candidate
+
+
+def read_synop(path: Path, features: list[str], missing: str) -> Series:
+    """SYNOP1's cleaning of the file at `path`, then its `features` (SYNOP1's columns)."""
+    unknown = [name for name in features if name not in SYNOP1_COLUMNS[1:]]
+    if unknown:
+        raise UserError(f"data.features: {unknown[0]!r} is not one of SYNOP1's columns "
+                        f"({', '.join(SYNOP1_COLUMNS[1:])})")
+    try:
+        header = pd.read_csv(path, sep=";", nrows=0).columns
+        absent = [name for name in SYNOP1_COLUMNS if name not in header]
+        if absent:
+            raise UserError(f"{path} lacks SYNOP1's columns {', '.join(absent)}: it is not "
+                            "Meteo-France's SYNOP file")
+        frame = pd.read_csv(path, sep=";", usecols=SYNOP1_COLUMNS, na_values=[MISSING_MARK])
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise UserError(f"{path} cannot be read as a ';'-separated CSV "
+                        f"({' '.join(str(e).split())})") from None
+    return series_from_frame(frame, TIME, features, missing, str(path), sort=True,
+                             method="linear")
