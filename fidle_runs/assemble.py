@@ -40,8 +40,12 @@ def build_network(cfg: DictConfig, dims: dict[str, Any], data_name: str) -> nn.M
                         "(e.g. a larger data.size)") from None
 
 
-def build_task_module(cfg: DictConfig, net: nn.Module, dims: dict[str, Any]) -> TaskModule:
+def build_task_module(cfg: DictConfig, net: nn.Module, datamodule: InMemoryDataModule,
+                      n_outputs: int | None = None) -> TaskModule:
+    """The task's module around `net`, told what it needs of the loaded data (`n_outputs`: as
+    a run recorded them, where it differs from what the data has now)."""
     scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     return build(task_config(cfg).module, "task.module")(
         net=net, optimizer=build(cfg.optimizer, "optimizer"), scheduler=scheduler,
-        n_outputs=dims["n_outputs"], model_name=cfg.model.name)
+        n_outputs=datamodule.dims["n_outputs"] if n_outputs is None else n_outputs,
+        model_name=cfg.model.name, **datamodule.task_arguments())

@@ -8,8 +8,10 @@ Schema (version 2; durations in seconds):
   run_dir           absolute path of the run directory
   task              classification | regression | forecasting (conf/task)
   model             model name (cnn_v1, mnist_dnn, ...)
-  primary           {name, mode, fraction, value}: what the run is ranked by (test_acc, max, a
-                    fraction shown as %), and its value once tested
+  primary           {name, mode, fraction, value, baseline, baseline_value}: what the run is
+                    ranked by (test_acc, max, a fraction shown as %), its value once tested, and
+                    where the task has a baseline (forecasting's persistence) its name
+                    (test_mae_persistence) and value
   monitor           {name, mode, best}: what the best checkpoint follows, and its best value
   metrics           the test metrics under the task's names ({test_acc, test_loss}, ...)
   epochs            epochs completed
@@ -127,7 +129,8 @@ def new_result(run_dir: Path, model: str, seed: int | None, overrides: list[str]
     primary, monitor = task["primary"], task["monitor"]
     return RunResult(run_dir=str(Path(run_dir).resolve()), task=str(task["name"]), model=model,
                      primary={"name": primary["name"], "mode": primary["mode"],
-                              "fraction": bool(primary["fraction"]), "value": None},
+                              "fraction": bool(primary["fraction"]), "value": None,
+                              "baseline": primary.get("baseline"), "baseline_value": None},
                      monitor={"name": monitor["name"], "mode": monitor["mode"], "best": None},
                      seed=seed, overrides=overrides, max_epochs=max_epochs, started=_now(),
                      git_rev=git_revision(), versions=package_versions(), slurm=slurm_ids())

@@ -144,7 +144,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     result.data = datamodule.describe()
     net = build_network(cfg, datamodule.dims, datamodule.name)
     fast_path = apply_speed(cfg, datamodule, net, result)
-    module = build_task_module(cfg, net, datamodule.dims)
+    module = build_task_module(cfg, net, datamodule)
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
 
     progress = ResultProgress(result, str(run_dir))
@@ -185,6 +185,8 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         result.duration_s["test"] = round(time.perf_counter() - start, 3)
         result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
         result.primary["value"] = result.metrics.get(result.primary["name"])
+        if result.primary.get("baseline"):
+            result.primary["baseline_value"] = result.metrics.get(result.primary["baseline"])
     result.status = "completed"
     _write(result, run_dir)
     if not trainer.is_global_zero:

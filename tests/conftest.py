@@ -184,3 +184,12 @@ def uninterrupted_run(tmp_path_factory, shared_data_dir) -> Callable[..., Path]:
         return runs[key]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def forecast_run(tmp_path_factory) -> Path:
+    """A real forecasting run trained once per session (tests.report_tree.write_forecast_run)."""
+    from tests.report_tree import write_forecast_run
+
+    root = tmp_path_factory.mktemp("forecast")
+    return write_forecast_run(root / "run", root / "data")

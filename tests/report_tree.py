@@ -1,10 +1,12 @@
 """A generated tree of run directories for the report tests: completed classifications on GTSRB
 (real, synthetic, a share of synthetic) and on the MNIST family, regressions ranked by a metric
-to minimize, failed, running and unreadable runs, with real TensorBoard events; one run written
+to minimize, a real forecasting run, failed, running and unreadable runs, with real TensorBoard
+events; one run written
 as schema 1 (before tasks); a GTSRB winner with a checkpoint, a config and a test set whose
 predictions are known. Also a small image family (ToyImages) for analyses of other datasets."""
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +83,9 @@ def write_events(run_dir: Path, epochs: int, measure: str) -> None:
     writer.close()
 
 
-def write_tree(root: Path) -> Path:
-    """The tree under `root`/outputs; returns that outputs folder."""
+def write_tree(root: Path, forecast_run: Path) -> Path:
+    """The tree under `root`/outputs, with a copy of `forecast_run` (write_forecast_run's,
+    trained once per session); returns that outputs folder."""
     sweep = root / "outputs" / "sweeps" / "grid"
     for n, ((dataset, model), acc) in enumerate(REAL_ACC.items()):
         if n == 0:
@@ -112,7 +115,23 @@ def write_tree(root: Path) -> Path:
     for n, (model, mae) in enumerate(BHPD_MAE):
         write_run(root / "outputs" / "sweeps" / "bhpd" / str(n), "completed", "bhpd", model,
                   value=mae, task=REGRESSION, family="bhpd", data={"shape": [13]})
+    shutil.copytree(forecast_run, root / "outputs" / "runs" / "ladybug")
     return root / "outputs"
+
+
+def write_forecast_run(run_dir: Path, data_dir: Path) -> Path:
+    """A real forecasting run, trained as `python -m fidle_runs +experiment=ladybug_gru
+    model=gru model.net.hidden=16 data.scale=0.1 trainer.max_epochs=2` trains it (in this
+    process, a few seconds): the report's forecast matrix and its best run's analysis."""
+    from fidle_runs.train import train
+    from tests.conftest import compose_train
+
+    result = train(compose_train([
+        "+experiment=ladybug_gru", "model=gru", "model.net.hidden=16", "data.scale=0.1",
+        "trainer.max_epochs=2", "callbacks.progress.style=lines", f"paths.data_dir={data_dir}",
+        f"paths.run_dir={run_dir}"]))
+    assert result.status == "completed", result.error
+    return run_dir
 
 
 def write_winner(run_dir: Path, test_set: Path) -> np.ndarray:

@@ -22,12 +22,20 @@ def test_there_are_experiments():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
-    cfg = compose_train([f"+experiment={experiment}", f"paths.run_dir={tmp_path}"])
+    overrides = [f"+experiment={experiment}", f"paths.run_dir={tmp_path}"]
+    if experiment == "synop_lstm":  # no SYNOP file here: one in its exact layout
+        from tests.test_series_data import _write_synop
+
+        _write_synop(tmp_path / "synop.csv", rows=200)
+        overrides.append(f"data.path={tmp_path / 'synop.csv'}")
+    cfg = compose_train(overrides)
     OmegaConf.resolve(cfg)
     datamodule = build_datamodule(cfg)
+    if cfg.task.name == "forecasting":
+        datamodule.setup("fit")  # the task's units and baseline come from the loaded series
     net = build_network(cfg, datamodule.dims, "test")
     assert sum(p.numel() for p in net.parameters()) > 0
-    module = build_task_module(cfg, net, datamodule.dims)
+    module = build_task_module(cfg, net, datamodule)
     assert module.configure_optimizers().defaults["lr"] > 0
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     loggers = [instantiate(c) for c in cfg.logger.values()]

@@ -13,27 +13,29 @@ import pytest
 from fidle_runs.report.fidle_reference import fidle_reference
 from fidle_runs.report.report import build_report
 from fidle_runs.report.wording import plural, shorten
+from fidle_runs.result import read_result
 from tests.conftest import run_module
 from tests.report_tree import write_tree
 
 
 @pytest.fixture
-def tree(tmp_path) -> Path:
-    return write_tree(tmp_path)
+def tree(tmp_path, forecast_run) -> Path:
+    return write_tree(tmp_path, forecast_run)
 
 
 def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
     report = build_report([tree])
-    assert len(report.rows) == 17
-    assert report.counts() == "17 runs: 13 completed, 1 running, 1 failed, 2 unreadable"
+    assert len(report.rows) == 18
+    assert report.counts() == "18 runs: 14 completed, 1 running, 1 failed, 2 unreadable"
     assert [(m.key.task, m.metric.name, m.key.family, m.key.source, m.key.scale)
             for m in report.matrices] == [
         ("classification", "test_acc", "gtsrb", "real", 1.0),
         ("classification", "test_acc", "gtsrb", "synthetic", 1.0),
         ("classification", "test_acc", "gtsrb", "synthetic", 0.1),
         ("classification", "test_acc", "mnist", "real", 1.0),
+        ("forecasting", "test_mae", "series", "synthetic", 0.1),
         ("regression", "test_mae", "bhpd", "real", 1.0)]
-    real, synthetic, tenth, mnist, bhpd = report.matrices
+    real, synthetic, tenth, mnist, series, bhpd = report.matrices
     assert real.datasets == ["set-24x24-L", "set-48x48-RGB"]
     assert real.models == ["cnn_v1", "cnn_v2"]
     assert real.best_model("set-24x24-L") == "cnn_v2"
@@ -48,6 +50,11 @@ def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
         ("min", ("bhpd", "bhpd_dnn"), "bhpd_dnn")
     assert bhpd.cells[("bhpd", "bhpd_dnn")].value == 2.3, "a cell keeps the lowest MAE"
     assert bhpd.merged == [("bhpd", "bhpd_dnn", 2)]
+    assert bhpd.baseline is None, "a regression is scored without a baseline (yet)"
+    assert (series.winner(), series.metric.mode, series.baseline) == (
+        ("ladybug", "gru"), "min", "persistence")
+    assert series.baseline_value("ladybug") == read_result(
+        tree / "runs" / "ladybug").metrics["test_mae_persistence"]
 
 
 def test_schema_1_runs_read_as_classifications(tree):
@@ -71,8 +78,8 @@ def test_text_report_shows_matrices_winners_fidle_and_what_went_wrong(tree):
     text = build_report([tree]).text()
     assert ("ranked apart, never together: test_acc on GTSRB real data (4 cells); test_acc on "
             "GTSRB synthetic data (1 cell); test_acc on GTSRB synthetic, scale 0.1 data (1 cell)"
-            "; test_acc on MNIST real data (4 cells); test_mae on BHPD real data (2 cells)") \
-        in text
+            "; test_acc on MNIST real data (4 cells); test_mae on SERIES synthetic, scale 0.1 "
+            "data (1 cell); test_mae on BHPD real data (2 cells)") in text
     matrix_line = next(line for line in text.splitlines() if line.startswith("set-48x48-RGB")
                        and "**" in line)
     assert matrix_line.split() == ["set-48x48-RGB", "96.00", "96.39", "98.50**", "98.54",
@@ -111,6 +118,17 @@ def test_fidle_columns_only_where_fidle_has_numbers_and_percent_only_for_fractio
     assert "(1 cell)" in text and "(1 cells)" not in text
 
 
+def test_a_forecast_matrix_puts_persistence_beside_the_networks(tree):
+    """The ladybug run's own test MAE and its persistence baseline, from its result.json."""
+    lines = build_report([tree]).text().splitlines()
+    metrics = read_result(tree / "runs" / "ladybug").metrics
+    header = next(line for line in lines if line.startswith("dataset ") and "gru" in line)
+    assert header.split() == ["dataset", "gru", "persistence", "best"], "FIDLE ran no plain GRU"
+    assert next(line for line in lines if line.startswith("ladybug ")).split()[-3:] == [
+        f"{metrics['test_mae']:.4g}**", f"{metrics['test_mae_persistence']:.4g}", "gru"]
+    assert metrics["test_mae"] < metrics["test_mae_persistence"], "2 epochs beat persistence"
+
+
 def test_result_json_with_wrong_content_is_unreadable_not_fatal(tree):
     (tree / "sweeps" / "grid" / "14").mkdir()
     (tree / "sweeps" / "grid" / "14" / "result.json").write_text(
@@ -122,7 +140,7 @@ def test_result_json_with_wrong_content_is_unreadable_not_fatal(tree):
     (tree / "sweeps" / "grid" / "16" / "result.json").write_text(
         '{"schema": 2, "status": "completed", "primary": {"name": "test_mae", "mode": "low"}}')
     report = build_report([tree])
-    assert report.counts() == "20 runs: 14 completed, 1 running, 1 failed, 4 unreadable"
+    assert report.counts() == "21 runs: 15 completed, 1 running, 1 failed, 4 unreadable"
     text = report.text()
     assert "result.json with unexpected content (primary.value is 'high', not a number)" in text
     assert "test_mae's mode is 'low', not max or min" in text
@@ -134,19 +152,25 @@ def test_exports_hold_the_same_report(tree, tmp_path):
     report = build_report([tree])
     md, runs_csv, js = report.write(tmp_path / "report")
     rows = list(csv.DictReader(io.StringIO(runs_csv.read_text())))
-    assert len(rows) == 17
-    assert [(r["source"], r["metric"], r["value"]) for r in rows[:3]] == [
+    assert len(rows) == 18
+    assert [(r["source"], r["metric"], r["value"]) for r in rows[1:4]] == [
         ("synthetic", "test_acc", "99.00 %"), ("synthetic", "test_acc", "21.00 %"),
         ("real", "test_mae", "2.5")]
+    assert (rows[0]["task"], rows[0]["model"], rows[0]["metric"]) == (
+        "forecasting", "gru", "test_mae")
     assert {r["status"] for r in rows} == {"completed", "failed", "running", "unreadable"}
-    assert {r["task"] for r in rows} == {"classification", "regression", "?"}
+    assert {r["task"] for r in rows} == {"classification", "forecasting", "regression", "?"}
     data = json.loads(js.read_text())
     assert data["matrices"][0]["winner"]["model"] == "cnn_v2"
     assert data["matrices"][0]["values"]["set-24x24-L"] == {"cnn_v1": 0.95, "cnn_v2": 0.97}
     assert data["matrices"][3]["fidle"]["mnist"] == {"mnist_cnn": 0.9868, "mnist_dnn": 0.9772}
-    assert data["matrices"][4]["metric"] == {"name": "test_mae", "mode": "min",
+    assert data["matrices"][5]["metric"] == {"name": "test_mae", "mode": "min",
                                              "fraction": False}
-    assert data["matrices"][4]["winner"]["value"] == 2.3
+    assert data["matrices"][5]["winner"]["value"] == 2.3
+    assert data["matrices"][5]["baseline"] is None
+    persistence = read_result(tree / "runs" / "ladybug").metrics["test_mae_persistence"]
+    assert data["matrices"][4]["baseline"] == {"name": "persistence",
+                                               "values": {"ladybug": persistence}}
     text = md.read_text()
     assert "| set-48x48-RGB | 96.00 | 96.39 | 98.50\\*\\* | 98.54 | cnn_v2 |" in text
     assert not list((tmp_path / "report").glob(".*tmp*")), "written atomically"
@@ -176,7 +200,7 @@ def test_report_command(tree, tmp_path):
     proc = run_module("fidle_runs.report", str(tree), "--out", str(tmp_path / "r"),
                       "--no-html", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("17 runs: 13 completed")
+    assert proc.stdout.startswith("18 runs: 14 completed")
     assert (tmp_path / "r" / "report.md").is_file()
     assert not (tmp_path / "r" / "report.html").exists()
     empty = run_module("fidle_runs.report", str(tmp_path / "r"), cwd=tmp_path)

@@ -39,25 +39,28 @@ from tests.report_tree import (
     write_winner,
 )
 
-DATA = ["GTSRB real", "GTSRB synthetic", "GTSRB synthetic, scale 0.1", "MNIST real", "BHPD real"]
-METRICS = ["test_acc"] * 4 + ["test_mae"]
+DATA = ["GTSRB real", "GTSRB synthetic", "GTSRB synthetic, scale 0.1", "MNIST real",
+        "SERIES synthetic, scale 0.1", "BHPD real"]
+METRICS = ["test_acc"] * 4 + ["test_mae"] * 2
 BEST_RUN = "cnn_v2 on set-48x48-RGB, GTSRB real data"
+BEST_FORECAST = "gru on ladybug, SERIES synthetic, scale 0.1 data"
 FIGURES = [*(f"{m} heatmap, {d} data" for m, d in zip(METRICS, DATA, strict=True)),
            *(f"{m} vs duration, {d} data" for m, d in zip(METRICS, DATA, strict=True)),
-           *(f"learning curves ({measure}), {d} data" for d in DATA
-             for measure in ("mae" if d.startswith("BHPD") else "acc", "loss")),
+           *(f"learning curves ({measure}), {d} data" for m, d in zip(METRICS, DATA, strict=True)
+             for measure in (m.removeprefix("test_"), "loss")),
            f"confusion matrix, {BEST_RUN}", f"per-class accuracy, {BEST_RUN}",
-           f"misclassified test images, {BEST_RUN}"]
+           f"misclassified test images, {BEST_RUN}",
+           f"test forecasts, {BEST_FORECAST}", f"MAE by step ahead, {BEST_FORECAST}"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+def reported(tmp_path_factory, forecast_run) -> tuple[subprocess.CompletedProcess, Path]:
     """The report command, as users type it, over the generated tree."""
     root = tmp_path_factory.mktemp("html")
-    outputs = write_tree(root)
+    outputs = write_tree(root, forecast_run)
     proc = run_module("fidle_runs.report", str(outputs), "--out", str(root / "report"),
                       cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -93,9 +96,11 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
     assert "Winner, test_acc on GTSRB real data: cnn_v2 on set-48x48-RGB, 98.50 %" in text
     assert "Winner, test_acc on MNIST real data: mnist_cnn on mnist, 99.00 %" in text
     assert "Winner, test_mae on BHPD real data: bhpd_dnn on bhpd, 2.3 " in text
-    assert ("each of the 5 rankings (test_acc on GTSRB real data; test_acc on GTSRB synthetic "
+    assert ("each of the 6 rankings (test_acc on GTSRB real data; test_acc on GTSRB synthetic "
             "data; test_acc on GTSRB synthetic, scale 0.1 data; test_acc on MNIST real data; "
-            "test_mae on BHPD real data) is made on its own, never together") in text
+            "test_mae on SERIES synthetic, scale 0.1 data; test_mae on BHPD real data) is made "
+            "on its own, never together") in text
+    assert "better than persistence's" in text, "the forecaster's analysis"
     assert "Not completed: 1 running, 1 failed, 2 unreadable" in text
     assert f"on {N_TEST} test samples: accuracy 75.00 %" in text
     assert "differs from the 98.50 % its result.json records" in text
@@ -110,7 +115,8 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
     assert "ValueError: boom" in text and "malformed result.json" in text
     assert "best checkpoint deleted" in text
     assert f"{N_TEST} test samples evaluated, cached, analysis in" in proc.stdout
-    assert "learning curves of 13 runs read" in proc.stdout
+    assert "learning curves of 14 runs read" in proc.stdout
+    assert f"{BEST_FORECAST}: 980 test windows evaluated, cached, analysis in" in proc.stdout
     assert "bhpd_dnn on bhpd, BHPD real data: no analysis of regression runs yet" in proc.stdout
 
 
@@ -164,8 +170,9 @@ window.addEventListener("load", () => {{
     sizes = {alt: (w, h) for alt, _, w, h in found["images"]}
     assert sizes[f"confusion matrix, {BEST_RUN}"][0] > 600
     assert {s for alt, s in sizes.items() if alt.startswith("picture")} == {(40, 40)}
-    assert found["sections"][:5] == [f"{m} on {d} data" for m, d in zip(METRICS, DATA,
+    assert found["sections"][:6] == [f"{m} on {d} data" for m, d in zip(METRICS, DATA,
                                                                           strict=True)]
+    assert f"Best run: {BEST_FORECAST}" in found["sections"]
     assert f"Best run: {BEST_RUN}" in found["sections"]
     assert "Best run: bhpd_dnn on bhpd, BHPD real data" in found["sections"]
     assert "All runs" in found["sections"] and "Problems" in found["sections"]

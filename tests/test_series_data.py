@@ -359,7 +359,7 @@ def test_the_data_configs_compose_and_build(data, tmp_path):
     assert datamodule.family == "series" and datamodule.task == "forecasting"
     if data != "csv_series":
         assert datamodule.dims == announced
-    expected = {"ladybug": (20, 2), "synop": (4, 13), "csv_series": (3, 2)}[data]
+    expected = {"ladybug": (20, 2), "synop": (4, 12), "csv_series": (3, 2)}[data]  # SYNOP2: 12
     assert datamodule.dims["in_shape"] == expected
     with pytest.raises(UserError, match="data ladybug has forecasting targets"):
         build_datamodule(compose_train(["data=ladybug"]))

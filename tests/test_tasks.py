@@ -95,7 +95,7 @@ def test_forecasting_predicts_the_next_steps_of_a_series():
     assert tested["test_mae"] < 0.05
 
 
-@pytest.mark.parametrize("task", ["classification", "binary", "regression"])
+@pytest.mark.parametrize("task", ["classification", "binary", "regression", "forecasting"])
 def test_a_training_step_reads_nothing_back_from_the_device(task, monkeypatch):
     """On a GPU a value read back (`bool()`, `.item()`) or a tensor built from a Python number
     on the device is a host synchronisation: none may happen in a step or a metric's update.
@@ -104,6 +104,11 @@ def test_a_training_step_reads_nothing_back_from_the_device(task, monkeypatch):
     x = torch.randn(16, 4)
     if task == "regression":
         module, y = Regression(nn.Linear(4, 1), adam, 1), x[:, :1]
+    elif task == "forecasting":  # windows of 3 steps of 4 features -> the next step
+        module = Forecasting(nn.Sequential(nn.Flatten(), nn.Linear(12, 4)), adam, 4,
+                             target_names=list("abcd"), target_std=[1.0, 2.0, 3.0, 4.0],
+                             persistence_columns=[0, 1, 2, 3], iterable=True, steps_ahead=3)
+        x, y = torch.randn(16, 3, 4), torch.randn(16, 1, 4)
     elif task == "binary":
         module, y = Classification(nn.Linear(4, 1), adam, 1), (x[:, 0] > 0).long()
     else:

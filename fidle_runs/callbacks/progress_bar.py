@@ -60,17 +60,19 @@ class EpochLines(ProgressBar):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         elapsed = time.perf_counter() - self._epoch_start
-        metrics = _format(trainer.callback_metrics, ("train_", "val_"))
+        metrics = _format(trainer.callback_metrics, ("train_", "val_"), pl_module)
         self._print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {metrics} "
                     f"{self._images / max(elapsed, 1e-9):.0f} samples/s {elapsed:.1f}s")
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._print(f"test {_format(trainer.callback_metrics, ('test_',))}")
+        self._print(f"test {_format(trainer.callback_metrics, ('test_',), pl_module)}")
 
 
-def _format(metrics: dict[str, Any], stages: tuple[str, ...]) -> str:
-    """The task's metrics of `stages` (train_loss, train_acc, val_loss, val_acc...): whatever
-    its module logs, loss first."""
+def _format(metrics: dict[str, Any], stages: tuple[str, ...],
+            module: pl.LightningModule | None = None) -> str:
+    """The task's metrics of `stages` (train_loss, train_acc, val_loss, val_acc...) that its
+    module shows in a progress line (all of them by default), loss first."""
+    shown = getattr(module, "in_progress_line", lambda name: True)
     names = [n for stage in stages for n in sorted(metrics, key=lambda n: (n != f"{stage}loss", n))
-             if n.startswith(stage)]
+             if n.startswith(stage) and shown(n)]
     return " ".join(f"{n} {float(metrics[n]):.4f}" for n in names)

@@ -112,6 +112,12 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The family's own keys of result.json's `data` block."""
         return {}
 
+    def task_arguments(self) -> dict[str, Any]:
+        """What the task's module must know of the loaded data beyond its dims, as plain values
+        (they are kept in every checkpoint's hyper-parameters): forecasting's target names and
+        units, where the targets are among the inputs. None by default."""
+        return {}
+
     def kept_state(self) -> dict[str, Any]:
         """What the family computed from its training data and must apply the same way to any
         later input (z-score statistics, a vocabulary), as plain values (fidle_runs.data.

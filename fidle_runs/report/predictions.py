@@ -4,24 +4,20 @@ and cached in the run directory with the dataset's class names and pictures, so 
 is fast. The cache is keyed by the checkpoint's, the config's and the data file's size and time;
 torch is imported only when it is missing or stale."""
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fidle_runs.atomic import temporary_path
-from fidle_runs.errors import UserError
+from fidle_runs.rebuild import rebuild_run, run_checkpoint
+from fidle_runs.report.analysis_cache import CACHE_DIR, cache_key, read_arrays, write_arrays
 from fidle_runs.result import RunResult
-from fidle_runs.run_dir import CONFIG_FILE, LAST_CHECKPOINT
 
-CACHE_FILE = Path("report_cache") / "test_predictions.npz"
+CACHE_FILE = CACHE_DIR / "test_predictions.npz"
 CACHE_VERSION = 2
 KEPT_MISTAKES = 32  # misclassified samples kept for the report's mosaic: the most confident
 BATCH = 512
-SCHEMA_1_OUTPUTS = 43  # result.json before tasks recorded no n_outputs: GTSRB's classes
 
 
 @dataclass
@@ -44,100 +40,33 @@ class Predictions:
 def run_predictions(result: RunResult, run_dir: Path) -> Predictions:
     """Predictions of the run's best checkpoint (its last one when the best was deleted) on the
     test set it was trained for. Raises UserError saying what is missing."""
-    checkpoint = _checkpoint(result, run_dir)
-    config = run_dir / CONFIG_FILE
-    if not config.is_file():
-        raise UserError(f"it has no {CONFIG_FILE} to rebuild its data and network from")
+    checkpoint = run_checkpoint(result.checkpoints, run_dir)
     data = result.data or {}
-    data_file = Path(data["file"]) if data.get("file") else None
-    if data_file is not None and not data_file.is_file():
-        raise UserError(f"its data file {data_file} is gone: prepare it again (run the same "
-                        "data config) to see the analysis")
     cache = run_dir / CACHE_FILE
-    key = json.dumps({"version": CACHE_VERSION, "checkpoint": _stamp(checkpoint),
-                      "config": _stamp(config), "data": data_file and _stamp(data_file)})
-    cached = _read_cache(cache, key, checkpoint)
+    key = cache_key(run_dir, checkpoint, data, CACHE_VERSION)
+    cached = read_arrays(cache, key)
     if cached is not None:
-        return cached
-    predictions = _evaluate(config, checkpoint, data)
-    _write_cache(cache, key, predictions)
-    return predictions
-
-
-def _checkpoint(result: RunResult, run_dir: Path) -> Path:
-    best = (result.checkpoints or {}).get("best")
-    if best and Path(best).is_file():
-        return Path(best)
-    last = run_dir / LAST_CHECKPOINT
-    if last.is_file():
-        return last
-    raise UserError("it has no checkpoint left (best and last.ckpt deleted)")
-
-
-def _stamp(path: Path) -> list:
-    stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-
-
-def _read_cache(cache: Path, key: str, checkpoint: Path) -> Predictions | None:
-    try:
-        with np.load(cache) as data:
-            if str(data["key"]) != key:
-                return None
-            return Predictions(checkpoint, data["y_true"], data["y_pred"], data["confidence"],
-                               data["mistakes"], data.get("mistake_images"),
-                               data["class_names"].tolist(), data.get("class_pictures"),
-                               from_cache=True)
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _write_cache(cache: Path, key: str, p: Predictions) -> None:
-    """Best effort: a read-only run directory only costs the next report an evaluation."""
+        return Predictions(checkpoint, cached["y_true"], cached["y_pred"], cached["confidence"],
+                           cached["mistakes"], cached.get("mistake_images"),
+                           cached["class_names"].tolist(), cached.get("class_pictures"),
+                           from_cache=True)
+    p = _evaluate(run_dir, checkpoint, data)
     optional = {name: value for name, value in (("mistake_images", p.mistake_images),
                                                 ("class_pictures", p.class_pictures))
                 if value is not None}
-    tmp = temporary_path(cache)
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, key=np.array(key), y_true=p.y_true, y_pred=p.y_pred,
-                                confidence=p.confidence, mistakes=p.mistakes,
-                                class_names=np.array(p.class_names, dtype=str), **optional)
-        os.replace(tmp, cache)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    write_arrays(cache, key, {"y_true": p.y_true, "y_pred": p.y_pred,
+                              "confidence": p.confidence, "mistakes": p.mistakes,
+                              "class_names": np.array(p.class_names, dtype=str), **optional})
+    return p
 
 
-def _evaluate(config: Path, checkpoint: Path, data: dict[str, Any]) -> Predictions:
-    """Rebuild the run's data, network and task module from its config.yaml, load the
-    checkpoint's weights and predict the test set with the input training gave it. The network
-    is sized as result.json recorded it was trained."""
+def _evaluate(run_dir: Path, checkpoint: Path, data: dict[str, Any]) -> Predictions:
+    """The rebuilt run's predictions of its test set, with the input training gave it."""
     import torch
-    from omegaconf import OmegaConf
 
-    from fidle_runs.assemble import build_datamodule, build_network, build_task_module
-
-    cfg = OmegaConf.load(config)
-    try:
-        datamodule = build_datamodule(cfg)
-        datamodule.setup("test")
-    except UserError:
-        raise
-    except Exception as e:  # a family's loader fails in its own ways; one line, not a traceback
-        raise UserError(f"its test set cannot be loaded again ({type(e).__name__}: {e})") from None
+    run = rebuild_run(run_dir, data, checkpoint)
+    datamodule, task = run.datamodule, run.task
     x, y = datamodule.tensors["test"]
-    dims = {"in_shape": tuple(data.get("shape") or datamodule.dims["in_shape"]),
-            "n_outputs": data.get("n_outputs", SCHEMA_1_OUTPUTS)}
-    net = build_network(cfg, dims, datamodule.name)
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()
-                             if k.startswith("net.")})
-    except Exception as e:  # torch.load fails on a damaged file with many different errors
-        raise UserError(f"its checkpoint {checkpoint} cannot be loaded ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    task = build_task_module(cfg, net, dims).eval()
     probabilities = []
     with torch.inference_mode():
         for batch in x.split(BATCH):

@@ -5,7 +5,7 @@ scale: runs that measure different things or learn from different data never mix
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fidle_runs.report.fidle_reference import fidle_reference
+from fidle_runs.report.fidle_reference import GENERATED, fidle_reference
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import RunRow
 from fidle_runs.report.wording import plural
@@ -53,6 +53,7 @@ class Cell:
     value: float  # the best primary value among the runs of this dataset and model
     run_dir: Path
     runs: int  # runs with this dataset and model
+    baseline: float | None = None  # the task's baseline on that run's test set
 
 
 @dataclass
@@ -93,7 +94,12 @@ class Matrix:
         """What a reader must know before comparing this matrix with FIDLE or across cells."""
         notes = []
         if self.fidle_models():
-            if self.key.source_label != "real":
+            if all(d in GENERATED for d in self.datasets):
+                if self.key.scale != 1:
+                    notes.append(f"FIDLE's numbers are on the whole {', '.join(self.datasets)}"
+                                 f" (generated as ours is); these runs are on a share of it "
+                                 f"(scale {self.key.scale:g})")
+            elif self.key.source_label != "real":
                 notes.append(f"FIDLE's numbers are on the whole real {self.key.family.upper()}; "
                              f"these runs are on {self.key.source_label} data")
             own_split = sum(r.val_on_test is False for r in self.runs)
@@ -107,6 +113,20 @@ class Matrix:
             notes.append("cells that keep the best of several runs: " + ", ".join(
                 f"{d} {m} ({plural(n, 'run')})" for d, m, n in self.merged))
         return notes
+
+    @property
+    def baseline(self) -> str | None:
+        """The name of the task's baseline its runs were scored beside (`persistence`), None
+        for a task without one."""
+        names = {r.baseline for r in self.runs if r.baseline} - {None}
+        if not names:
+            return None
+        return min(names).removeprefix(f"{self.metric.name}_")
+
+    def baseline_value(self, dataset: str) -> float | None:
+        """The baseline on a dataset's test set, as the run of its best model measured it."""
+        best = self.best_model(dataset)
+        return None if best is None else self.cells[(dataset, best)].baseline
 
     def best_model(self, dataset: str) -> str | None:
         best = self._best([(dataset, m) for m in self.models])
@@ -139,11 +159,13 @@ def rank(rows: list[RunRow]) -> list[Matrix]:
         for r in runs:
             cell = matrix.cells.get((r.dataset, r.model))
             if cell is None:
-                matrix.cells[(r.dataset, r.model)] = Cell(r.primary_value, r.run_dir, 1)
+                matrix.cells[(r.dataset, r.model)] = Cell(r.primary_value, r.run_dir, 1,
+                                                          r.baseline_value)
                 continue
             cell.runs += 1
             if key.metric.better(r.primary_value, cell.value):
                 cell.value, cell.run_dir = r.primary_value, r.run_dir
+                cell.baseline = r.baseline_value
         matrices.append(matrix)
     return matrices
 

@@ -13,6 +13,8 @@ from torchmetrics import MeanMetric, Metric
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 STAGES = ("train", "val", "test")
+# Where a baseline is scored: not while training (it needs no training, and would cost steps).
+BASELINE_STAGES = ("val", "test")
 # What ReduceLROnPlateau watches: every task logs a validation loss.
 SCHEDULER_MONITOR = "val_loss"
 
@@ -31,6 +33,11 @@ class TaskModule(pl.LightningModule):
         # One set per stage, by logged name: train_acc, val_acc, test_acc...
         self.logged_metrics = nn.ModuleDict({f"{stage}_{name}": metric for stage in STAGES
                                              for name, metric in self.metrics().items()})
+        # A task's baseline (a prediction made without the network: forecasting's persistence)
+        # scored on the same samples, on validation and test: val_mae_persistence...
+        self.baseline_logged = nn.ModuleDict({f"{stage}_{name}": metric
+                                              for stage in BASELINE_STAGES
+                                              for name, metric in self.baseline_metrics().items()})
         # The loss is averaged by a metric too: in data-parallel runs it sums over every rank's
         # samples (each counted once), as the task's metrics do. No NaN check: it reads a value
         # back from the device (a host synchronisation) at every step.
@@ -41,8 +48,21 @@ class TaskModule(pl.LightningModule):
         """Fresh metric objects by name (one set per stage)."""
         raise NotImplementedError
 
+    def baseline_metrics(self) -> dict[str, Metric]:
+        """Fresh metric objects by name for the task's baseline; none by default."""
+        return {}
+
+    def baseline(self, x: torch.Tensor) -> torch.Tensor:
+        """What the baseline predicts for a batch's inputs, shaped as `predictions` are."""
+        raise NotImplementedError
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def in_progress_line(self, name: str) -> bool:
+        """Whether a logged metric (`val_acc`) shows in the epoch's progress line; result.json
+        and the loggers have them all."""
+        return True
 
     def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
         """What the metrics compare with the targets (class ids, values)."""
@@ -63,17 +83,23 @@ class TaskModule(pl.LightningModule):
         mean_loss.update(loss.detach().expand(len(y)))
         self.log(f"{stage}_loss", mean_loss, on_step=False, on_epoch=True, batch_size=len(y))
         predicted = self.predictions(outputs.detach())
-        for name, metric in self.logged_metrics.items():
+        self._update(self.logged_metrics, stage, predicted, y)
+        if stage in BASELINE_STAGES and self.baseline_logged:
+            self._update(self.baseline_logged, stage, self.baseline(x), y)
+        return loss
+
+    def _update(self, metrics: nn.ModuleDict, stage: str, predicted: torch.Tensor,
+                y: torch.Tensor) -> None:
+        for name, metric in metrics.items():
             if name.startswith(f"{stage}_"):
                 metric.update(predicted, y)
                 self.log(name, metric, on_step=False, on_epoch=True, batch_size=len(y))
-        return loss
 
     def epoch_values(self, stage: str) -> dict[str, float]:
         """The stage's epoch metrics as its epoch end logs them (computed from what the epoch
         updated; empty for a stage that did not run). Lightning computes them again from the
         same cached values, so what is logged and what is returned are equal."""
-        metrics = {**self.mean_losses, **self.logged_metrics}
+        metrics = {**self.mean_losses, **self.logged_metrics, **self.baseline_logged}
         return {name: float(metric.compute()) for name, metric in metrics.items()
                 if name.startswith(f"{stage}_") and metric.update_count}
 

@@ -173,6 +173,16 @@ class SeriesDataModule(InMemoryDataModule):
         return ((splits.x_train[:train], splits.y_train[:train]),
                 (splits.x_train[first_val:], splits.y_train[first_val:]))
 
+    def task_arguments(self) -> dict[str, Any]:
+        """The forecasting task's: target names and units, the persistence baseline's columns,
+        and whether forecasts can be fed back as the next input step (every feature a target,
+        in the features' order, windows one step apart)."""
+        columns = self.target_columns_in_features
+        return {"target_names": self.target_names,
+                "target_std": [float(s) for s in self.target_std],
+                "persistence_columns": columns, "horizon": self.horizon,
+                "iterable": self.stride == 1 and columns == list(range(len(self.feature_names)))}
+
     def extras(self) -> dict[str, Any]:
         parts = self.parts
         info: dict[str, Any] = {

@@ -1,0 +1,1 @@
+"""Optimizers FIDLE's Keras notebooks use whose PyTorch namesake computes something else."""

@@ -1,0 +1,59 @@
+"""What a best run's analysis computed from its checkpoint, cached in the run directory as one
+.npz of arrays, so that the next report reads it without torch. The key is the analysis's
+version and the checkpoint's, config.yaml's and the data file's path, size and time: any of them
+changed, the analysis is computed again."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fidle_runs.atomic import temporary_path
+from fidle_runs.errors import UserError
+from fidle_runs.run_dir import CONFIG_FILE
+
+CACHE_DIR = Path("report_cache")
+
+
+def cache_key(run_dir: Path, checkpoint: Path, data: dict[str, Any], version: int) -> str:
+    """The key of an analysis of `checkpoint`; UserError where config.yaml or the data file the
+    run recorded is gone (nothing to rebuild the run from)."""
+    config = run_dir / CONFIG_FILE
+    if not config.is_file():
+        raise UserError(f"it has no {CONFIG_FILE} to rebuild its data and network from")
+    data_file = Path(data["file"]) if data.get("file") else None
+    if data_file is not None and not data_file.is_file():
+        raise UserError(f"its data file {data_file} is gone: prepare it again (run the same "
+                        "data config) to see the analysis")
+    return json.dumps({"version": version, "checkpoint": _stamp(checkpoint),
+                       "config": _stamp(config), "data": data_file and _stamp(data_file)})
+
+
+def _stamp(path: Path) -> list:
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def read_arrays(cache: Path, key: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays when their key is `key`; None when absent, stale or unreadable."""
+    try:
+        with np.load(cache) as data:
+            if str(data["key"]) != key:
+                return None
+            return {name: data[name] for name in data.files if name != "key"}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def write_arrays(cache: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
+    """Best effort: a read-only run directory only costs the next report an evaluation."""
+    tmp = temporary_path(cache)
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, key=np.array(key), **arrays)
+        os.replace(tmp, cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)

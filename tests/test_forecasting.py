@@ -1,0 +1,94 @@
+"""The forecasting task's numbers on series whose answers are known: the persistence baseline,
+each target's MAE in its units, forecasts iterated steps ahead; and a real run on FIDLE's
+ladybug through the runner, whose result.json, progress lines and checkpoint hold them."""
+
+import json
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from fidle_runs.tasks.forecasting import Forecasting
+from fidle_runs.train import train
+from tests.conftest import compose_train
+from tests.test_tasks import Toy, adam
+
+SLOPES = (0.1, -0.3)  # per step, in z-score, of the two features of a straight line
+STD = (2.0, 10.0)  # the features' standard deviations in their units
+
+
+class Extrapolate(nn.Module):
+    """last + (last - previous): exact on a straight line, whatever its slope."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Linear(1, 1)  # an optimizer needs a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x[:, -1] - x[:, -2]
+
+
+def _line_windows(window: int = 4, steps: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    series = np.arange(steps)[:, None] * np.array(SLOPES)[None, :]
+    x = np.stack([series[i:i + window] for i in range(steps - window)]).astype(np.float32)
+    y = np.stack([series[i + window:i + window + 1] for i in range(steps - window)])
+    return x, y.astype(np.float32)
+
+
+def test_persistence_units_and_steps_ahead_on_a_straight_line():
+    """The network extrapolates exactly; persistence is off by one slope per step ahead."""
+    x, y = _line_windows()
+    module = Forecasting(Extrapolate(), adam, 2, target_names=["a", "b"], target_std=STD,
+                         persistence_columns=[0, 1], iterable=True, steps_ahead=3)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    tested = trainer.test(module, datamodule=Toy(x, y, "forecasting", 2, batch_size=8),
+                          verbose=False)[0]
+    mean_slope = np.mean(np.abs(SLOPES))
+    assert tested["test_mae"] == pytest.approx(0, abs=1e-5)
+    assert tested["test_mae_persistence"] == pytest.approx(mean_slope, rel=1e-5)
+    for name, slope, std in zip("ab", SLOPES, STD, strict=True):
+        assert tested[f"test_mae_persistence_{name}"] == pytest.approx(abs(slope) * std, rel=1e-5)
+        assert tested[f"test_mae_{name}"] == pytest.approx(0, abs=1e-4)
+    for k in (1, 2, 3):
+        assert tested[f"test_mae_step{k}"] == pytest.approx(0, abs=1e-5), "fed back exactly"
+        assert tested[f"test_mae_persistence_step{k}"] == pytest.approx(k * mean_slope, rel=1e-5)
+    assert "test_mae_step4" not in tested
+
+
+def test_no_steps_ahead_where_forecasts_cannot_be_fed_back():
+    """Targets that are not all the features (or windows not one step apart): one step only."""
+    module = Forecasting(Extrapolate(), adam, 1, target_names=["a"], target_std=[1.0],
+                         persistence_columns=[1], iterable=False, steps_ahead=5)
+    assert module.steps_ahead == 1 and not module.step_metrics
+    assert module.baseline(torch.arange(12.0).view(2, 3, 2)).tolist() == [[5.0], [11.0]]
+
+
+def test_a_ladybug_run_records_persistence_units_and_prints_the_headline(tmp_path, capsys):
+    cfg = compose_train(["+experiment=ladybug_gru", "model=gru", "model.net.hidden=8",
+                         "data.scale=0.05", "trainer.max_epochs=1",
+                         "callbacks.progress.style=lines", f"paths.output_root={tmp_path}",
+                         f"paths.run_dir={tmp_path / 'run'}"])
+    result = train(cfg)
+    assert result.status == "completed"
+    metrics = result.metrics
+    assert result.primary["baseline"] == "test_mae_persistence"
+    assert result.primary["baseline_value"] == metrics["test_mae_persistence"] > 0.1
+    # LADYB1 z-scores both axes with one mean and std: each axis's MAE in units is its
+    # z-scored MAE times that std, and the two average to the z-scored MAE.
+    std = result.data["scaling"]["std"][0]
+    assert (metrics["test_mae_x"] + metrics["test_mae_y"]) / 2 / std == pytest.approx(
+        metrics["test_mae"], rel=1e-4)
+    assert [f"test_mae_step{k}" in metrics for k in (1, 5, 6)] == [True, True, False]
+    assert metrics["test_mae_step1"] == pytest.approx(metrics["test_mae"], rel=1e-5)
+    epoch_line = next(line for line in capsys.readouterr().out.splitlines()
+                      if line.startswith("epoch 1/1 "))
+    assert epoch_line.split()[2:12:2] == ["train_loss", "train_mae", "val_loss", "val_mae",
+                                          "val_mae_persistence"]
+    assert epoch_line.split()[13] == "samples/s", "the per-target MAEs are not printed"
+    hparams = torch.load(result.checkpoints["best"], weights_only=True)["hyper_parameters"]
+    assert hparams["target_names"] == ["x", "y"] and hparams["persistence_columns"] == [0, 1]
+    recorded = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert recorded["primary"]["baseline_value"] == metrics["test_mae_persistence"]
