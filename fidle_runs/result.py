@@ -32,6 +32,9 @@ Schema (version 2; durations in seconds):
   slurm             {job_id, array_job_id, array_task_id, ...} (empty outside Slurm)
   speed             how the run went fast (fidle_runs.speed): {device, data_on, channels_last,
                     precision, compile, compile_s, compiled, runs_per_gpu}; absent in older files
+  task_options      what the task's module does its own way (forecasting: `forecast`, the
+                    absolute next values or their change from the last value seen, and
+                    `steps_ahead`); empty for the other tasks and in older files
 
 Schema 1 (before tasks) is read as a classification: primary test_acc, monitor val_acc with
 metrics.best_val_acc as its best.
@@ -91,6 +94,7 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=dict)
     slurm: dict[str, str] = field(default_factory=dict)
     speed: dict[str, Any] = field(default_factory=dict)
+    task_options: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -146,6 +146,7 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     fast_path = apply_speed(cfg, datamodule, net, result)
     module = build_task_module(cfg, net, datamodule)
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
+    result.task_options = module.options()
 
     progress = ResultProgress(result, str(run_dir))
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()

@@ -92,3 +92,25 @@ def test_a_ladybug_run_records_persistence_units_and_prints_the_headline(tmp_pat
     assert hparams["target_names"] == ["x", "y"] and hparams["persistence_columns"] == [0, 1]
     recorded = json.loads((tmp_path / "run" / "result.json").read_text())
     assert recorded["primary"]["baseline_value"] == metrics["test_mae_persistence"]
+
+
+class Zero(Extrapolate):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(x), x.shape[-1])
+
+
+def test_a_change_forecast_starts_from_persistence():
+    """change=true: forecast = last value seen + network; a network that says 0 is persistence."""
+    x, y = _line_windows()
+    module = Forecasting(Zero(), adam, 2, target_names=["a", "b"], target_std=STD,
+                         persistence_columns=[0, 1], iterable=True, steps_ahead=2, change=True)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    tested = trainer.test(module, datamodule=Toy(x, y, "forecasting", 2, batch_size=8),
+                          verbose=False)[0]
+    assert tested["test_mae"] == pytest.approx(tested["test_mae_persistence"], rel=1e-6)
+    assert tested["test_mae_step2"] == pytest.approx(tested["test_mae_persistence_step2"],
+                                                     rel=1e-6), "fed back, it stays put"
+    assert module.options() == {"forecast": "change from the last value", "steps_ahead": 2}
+    with pytest.raises(ValueError, match="needs the targets among the features"):
+        Forecasting(Zero(), adam, 2, change=True)

@@ -59,6 +59,10 @@ class TaskModule(pl.LightningModule):
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def options(self) -> dict[str, Any]:
+        """What the module does its own way, as plain values (result.json's task_options)."""
+        return {}
+
     def in_progress_line(self, name: str) -> bool:
         """Whether a logged metric (`val_acc`) shows in the epoch's progress line; result.json
         and the loggers have them all."""

@@ -1,6 +1,9 @@
 """Forecasting: from a window of past steps, the next `horizon` steps of the series' targets
 (FIDLE's LADYB and SYNOP). The network outputs horizon x targets values, compared with the
-targets flattened the same way: MSE loss on the z-scored values, as FIDLE compiles it.
+targets flattened the same way: MSE loss on the z-scored values, as FIDLE compiles it. FIDLE's
+networks forecast the values themselves; `change=true` makes them forecast the change from the
+last value seen (forecast = persistence + network), which on real weather, whose next hour is
+mostly its last, is what beats persistence (result.json's task_options says which).
 
 Logged per stage beside the loss:
 - `mae`, `mse`: on the z-scored values (FIDLE's `mae`, the primary metric's scale);
@@ -36,10 +39,14 @@ class Forecasting(Regression):
                  scheduler: SchedulerFactory | None = None, model_name: str = "",
                  target_names: Sequence[str] = (), target_std: Sequence[float] = (),
                  persistence_columns: Sequence[int] = (), horizon: int = 1,
-                 iterable: bool = False, steps_ahead: int = 1) -> None:
+                 iterable: bool = False, steps_ahead: int = 1, change: bool = False) -> None:
         self.target_names, self.target_std = list(target_names), [float(s) for s in target_std]
         self.persistence_columns = list(persistence_columns)
         self.horizon = horizon
+        if change and not self.persistence_columns:
+            raise ValueError("task.module.change=true forecasts the change from the last value "
+                             "seen of each target, which needs the targets among the features")
+        self.change = change
         # Forecasts can be fed back as inputs: one step ahead, every feature a target, windows
         # one step apart.
         self.steps_ahead = steps_ahead if iterable and horizon == 1 else 1
@@ -48,6 +55,16 @@ class Forecasting(Regression):
             f"test_{name}_step{k}": MeanAbsoluteError()
             for k in range(1, self.steps_ahead + 1) if self.steps_ahead > 1
             for name in ("mae", f"mae_{BASELINE}")})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The forecast: the network's output, or with `change` the last value seen plus the
+        network's output (it learns the change, the persistence baseline is its zero)."""
+        out = self.net(x)
+        return out + self.baseline(x) if self.change else out
+
+    def options(self) -> dict[str, object]:
+        return {"forecast": "change from the last value" if self.change else "values",
+                "steps_ahead": self.steps_ahead}
 
     def _per_target(self, prefix: str) -> dict[str, Metric]:
         n = len(self.target_names)
