@@ -1,4 +1,5 @@
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from omegaconf import OmegaConf
 from fidle_runs.assemble import build_datamodule, build_network, build_task_module
 from fidle_runs.config import CONF_DIR, build, run_name
 from fidle_runs.errors import UserError
-from tests.conftest import compose_train
+from tests.conftest import REPO, compose_train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -51,19 +52,56 @@ def test_gtsrb_cnn_is_fidle_gtsrb2():
     assert cfg.data.val_on_test is False and cfg.data.roi is False
 
 
-@pytest.mark.parametrize("overrides", [
-    ["model=cnn_v2", "data.size=48", "data.mode=RGB-HE"],
-    ["model=cnn_v3", "data.size=24", "data.mode=L-LHE", "data.scale=0.1"],
-    ["model=cnn_v1", "data.mode=RGB", "data.source=synthetic", "trainer.max_epochs=3", "seed=7"],
-    ["data.source=real", "hydra.run.dir=/tmp/somewhere"],
-])
-def test_documented_overrides_work_as_written(overrides):
-    cfg = compose_train(["+experiment=gtsrb_cnn", *overrides])
+def _readme_commands() -> list[list[str]]:
+    """The arguments of every `python -m fidle_runs` command in the README's code blocks (not
+    the ones eliding arguments with `...`), as a user types them."""
+    readme = (REPO / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```bash\n")[1:]]
+    commands = []
+    for line in (line for block in blocks for line in block.splitlines()):
+        words = shlex.split(line.split(" #")[0])
+        if "fidle_runs" in words and "..." not in words:
+            commands.append(words[words.index("fidle_runs") + 1:])
+    return commands
+
+
+def _first_values(argument: str) -> str:
+    """`model=cnn_v1,cnn_v2` -> `model=cnn_v1` (a sweep's first run); lists stay whole."""
+    key, _, value = argument.partition("=")
+    return f"{key}={value.split(',')[0]}" if not value.startswith("[") else argument
+
+
+def _same(actual: object, written: str) -> bool:
+    if isinstance(actual, bool):
+        return str(actual).lower() == written.lower()
+    if isinstance(actual, int | float):
+        return float(actual) == float(written)
+    return str(actual) == written
+
+
+README_COMMANDS = _readme_commands()
+
+
+def test_the_readme_documents_commands():
+    assert len(README_COMMANDS) >= 14
+
+
+@pytest.mark.parametrize("arguments", README_COMMANDS, ids=" ".join)
+def test_documented_overrides_work_as_written(arguments):
+    """Each README command composes, and what it sets is what the run gets: groups chosen
+    (experiments, models, launchers...), values set (a sweep's first value)."""
+    overrides = [_first_values(a) for a in arguments if a != "-m"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    choices = cfg.hydra.runtime.choices
     for override in overrides:
-        key, value = override.split("=")
-        if key.startswith("hydra.") or key == "model":
-            continue
-        assert str(OmegaConf.select(cfg, key)) == value
+        key, value = override.lstrip("+").split("=", 1)
+        if "." in key:
+            assert _same(OmegaConf.select(cfg, key), value), override
+        elif key not in ("seed", "test"):
+            assert choices[key] == value, override
+        else:
+            assert _same(cfg[key], value), override
 
 
 def test_model_override_selects_the_backbone():
@@ -72,13 +110,21 @@ def test_model_override_selects_the_backbone():
         assert cfg.model.name == name and cfg.model.net._target_.endswith(name)
 
 
-def test_hydra_run_dir_override_is_where_the_run_goes():
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["+experiment=gtsrb_cnn", "hydra.run.dir=/tmp/abc"],
-                      return_hydra_config=True)
-    assert cfg.hydra.run.dir == "/tmp/abc"
-    assert OmegaConf.to_container(cfg.paths)["run_dir"] == "${hydra:runtime.output_dir}"
-    assert cfg.hydra.output_subdir is None, "fidle_runs writes config.yaml itself"
+def test_hydra_run_dir_override_is_where_the_run_goes(tmp_path):
+    """A real (one-epoch, small) run launched with hydra.run.dir: its directory, checkpoints and
+    result.json are there, and nothing of it is where runs go by default."""
+    from fidle_runs.result import read_result
+    from tests.conftest import run_module
+
+    run_dir = tmp_path / "elsewhere" / "abc"
+    proc = run_module("fidle_runs", "+experiment=ladybug_gru", "model=mlp", "data.scale=0.02",
+                      "trainer.max_epochs=1", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = read_result(run_dir)
+    assert result.status == "completed" and result.run_dir == str(run_dir.resolve())
+    assert Path(result.checkpoints["best"]).parent == run_dir.resolve() / "checkpoints"
+    assert (run_dir / "config.yaml").is_file() and not (run_dir / ".hydra").exists()
+    assert not (tmp_path / "outputs").exists(), "nothing in the default place"
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [

@@ -101,7 +101,16 @@ def test_prepare_command_refuses_bad_sets_before_touching_data(tmp_path, overrid
     assert not list(tmp_path.rglob("*.png")), "nothing generated"
 
 
-def test_prepare_command_does_not_import_torch():
-    code = "import sys, fidle_runs.prepare; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def test_prepare_command_does_not_import_torch(tmp_path):
+    """The preparation command run to its end (a synthetic set generated, then enhanced), in
+    one process: no torch imported on the way, imports inside functions included."""
+    args = ["prepare", "data.source=synthetic", "data.synthetic_fraction=0.02", "sizes=[24]",
+            "modes=[L]", f"paths.data_dir={tmp_path / 'data'}"]
+    code = (f"import runpy, sys; sys.argv = {args!r}\n"
+            "try:\n    runpy.run_module('fidle_runs.prepare', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch imported:', 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=False)
+    assert out.stdout.strip().endswith("torch imported: False"), out.stderr[-3000:]
+    assert list((tmp_path / "data").rglob("set-24x24-L*.h5")), "the set was prepared"

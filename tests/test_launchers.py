@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -178,12 +179,28 @@ def test_gpu_slots_give_each_run_its_own_gpu_then_share_only_when_allowed(tmp_pa
             pass
 
 
-def test_launching_imports_neither_torch_nor_lightning(tmp_path):
-    """The processes that compose and submit a sweep or report on runs (on a login node) stay
-    light."""
-    code = ("import sys, fidle_runs.__main__, fidle_runs.sweep_plan, fidle_runs.sweep_summary, "
-            "fidle_runs.report.__main__; "
-            "print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+def _run_as_command(module: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` run to its end in one process, which then prints the heavy
+    modules it imported on the way (imports inside functions included)."""
+    code = (f"import runpy, sys; sys.argv = {[module, *args]!r}\n"
+            f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('heavy:', sorted(m for m in ('torch', 'pytorch_lightning')\n"
+            "                       if m in sys.modules))")
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
                           text=True, check=False)
-    assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_launching_imports_neither_torch_nor_lightning(tmp_path):
+    """The processes that compose and launch a sweep (its runs in worker processes), summarise
+    it, and report on its runs (tables only) stay light, as on a login node: run as commands."""
+    sweep_dir = tmp_path / "sweep"
+    launched = _run_as_command("fidle_runs", [
+        "-m", "+experiment=ladybug_gru", "model=mlp", "data.scale=0.02", "trainer.max_epochs=1",
+        "seed=0,1", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert "sweep " in launched.stdout and "2 completed" in launched.stdout, launched.stderr[-3000:]
+    assert launched.stdout.strip().endswith("heavy: []"), launched.stdout[-2000:]
+    reported = _run_as_command("fidle_runs.report", [str(sweep_dir), "--no-html", "--out",
+                                                     str(tmp_path / "report")], tmp_path)
+    assert reported.stdout.strip().endswith("heavy: []"), reported.stderr[-3000:]

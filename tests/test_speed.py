@@ -85,8 +85,25 @@ def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, t
                         "compiled": None, "runs_per_gpu": None}
 
 
-def test_cpu_training_keeps_freed_memory_in_the_process():
-    """glibc accepts both allocator settings (mallopt answers 1 for each)."""
+def test_cpu_training_keeps_freed_memory_in_the_process(monkeypatch):
+    """The fast path sets the allocator up for a CPU run (once, for fit and test), not for a GPU
+    run; glibc accepts both allocator settings (mallopt answers 1 for each)."""
+    from fidle_runs import speed
+    from fidle_runs.result import RunResult
+
+    calls = []
+    monkeypatch.setattr(speed, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Injected GPU")
+    for device, expected in ((torch.device("cpu"), [1]), (torch.device("cuda", 0), [])):
+        calls.clear()
+        trainer = _Trainer(device, "32-true")
+        fast = speed.FastPath(dict(DEFAULTS), mlp((4,), 2, [8]), None, RunResult(speed={}),
+                              capability=lambda device: (9, 0))
+        for stage in ("fit", "test"):
+            fast.setup(trainer, None, stage)
+            fast.teardown(trainer, None, stage)
+        assert calls == expected, device
+    monkeypatch.undo()
     assert keep_freed_memory()
 
 

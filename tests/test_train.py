@@ -303,11 +303,22 @@ def test_slurm_job_never_falls_back_to_synthetic_data(tmp_path):
 
 
 def test_readme_commands_are_those_ci_runs():
-    readme = (REPO / "README.md").read_text()
-    ci = (REPO / ".ci" / "run").read_text()
-    for command in ("python -m fidle_runs +experiment=gtsrb_cnn", "python -m pytest"):
-        assert command in readme
-    assert "# tests" in ci and "# set-up" in ci
+    """CI's own extraction (the `setup=` and `tests=` lines of .ci/run, run by bash on this
+    README) gives the README's set-up and test commands, as a user reads them in its code
+    block beside the main job."""
+    ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
+    extraction = [line for line in ci_lines if line.startswith(("setup=", "tests="))]
+    assert len(extraction) == 2, "CI reads the set-up and test commands from the README"
+    proc = subprocess.run(["bash", "-c", "\n".join([*extraction, 'printf "%s\\n" "$setup" '
+                                                  '"$tests"'])],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    setup, tests = proc.stdout.splitlines()
+    assert setup == ("python3 -m venv .venv && .venv/bin/pip install -c constraints.txt "
+                     "-e '.[dev]'")
+    assert tests == ".venv/bin/python -m pytest"
+    block = (REPO / "README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in block.splitlines()] == [
+        setup, ".venv/bin/python -m fidle_runs +experiment=gtsrb_cnn", tests]
 
 
 @pytest.mark.slow
