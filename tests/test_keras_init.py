@@ -11,6 +11,18 @@ def glorot_bound(fan_in: int, fan_out: int) -> float:
     return math.sqrt(6 / (fan_in + fan_out))
 
 
+def assert_glorot_uniform(w: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    """`w` drawn from glorot_uniform: within its bound, reaching near it, and with a uniform's
+    standard deviation (bound / sqrt(3)) to within 4 of its sampling errors (about
+    0.45 / sqrt(n) relative for n draws of a uniform). PyTorch's default init (bound
+    1 / sqrt(fan_in)) fails at least the last for every layer FIDLE's networks have."""
+    w, n = w.detach().flatten(), w.numel()
+    bound = glorot_bound(fan_in, fan_out)
+    assert float(w.abs().max()) <= bound
+    assert float(w.abs().max()) > (1 - 10 / n) * bound
+    assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=4 * 0.45 / math.sqrt(n))
+
+
 @pytest.mark.parametrize(("layer", "fan_in", "fan_out"), [
     (nn.Linear(300, 200), 300, 200),
     (nn.Conv1d(16, 32, 5), 16 * 5, 32 * 5),
@@ -20,18 +32,15 @@ def test_kernels_are_glorot_uniform_and_biases_zero(layer, fan_in, fan_out):
     torch.manual_seed(0)
     layer.bias.data.fill_(0.5)
     keras_init(layer)
-    w = layer.weight.detach()
-    bound = glorot_bound(fan_in, fan_out)
-    assert w.abs().max() <= bound
-    assert w.abs().max() > 0.99 * bound
-    # A uniform on [-b, b] has standard deviation b / sqrt(3).
-    assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.02)
+    assert_glorot_uniform(layer.weight, fan_in, fan_out)
     assert (layer.bias == 0).all()
 
 
 def test_layers_without_bias_are_fine():
-    layer = keras_init(nn.Linear(10, 5, bias=False))
-    assert layer.weight.abs().max() <= glorot_bound(10, 5)
+    torch.manual_seed(0)
+    layer = keras_init(nn.Linear(300, 200, bias=False))
+    assert layer.bias is None
+    assert_glorot_uniform(layer.weight, 300, 200)
 
 
 @pytest.mark.parametrize("layer", [nn.BatchNorm1d(8), nn.BatchNorm2d(8)])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs import slurm_presets
 from fidle_runs.config import CONF_DIR
@@ -87,16 +87,48 @@ def test_an_impossible_slurm_request_stops_the_launch_with_one_line(overrides, m
     assert not (tmp_path / "sweep").exists(), "nothing launched"
 
 
-def test_every_preset_key_is_overridable_from_the_command_line(monkeypatch):
+def _another_value(field_type: object, value: object) -> tuple[str, object]:
+    """A command-line value for a launcher field other than `value`, and what it composes to."""
+    text = str(field_type)
+    if value is True or value is False:
+        return str(not value).lower(), not value
+    if "int" in text:
+        changed = (value or 0) + 3
+        return str(changed), changed
+    if "List" in text or "list" in text:
+        return "[echo changed]", ["echo changed"]
+    return "changed-by-user", "changed-by-user"
+
+
+@pytest.mark.parametrize("preset", ["jeanzay_v100", "jeanzay_a100", "jeanzay_h100", "slurm"])
+def test_every_preset_key_is_overridable_from_the_command_line(preset, monkeypatch):
+    """Each field of the preset's launcher (submitit's SlurmQueueConf) and each of its
+    additional sbatch parameters, set on the command line, is what the launcher gets."""
+    import dataclasses
+
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
     monkeypatch.delenv("IDRPROJ", raising=False)
-    launcher = _hydra("hydra/launcher=jeanzay_v100", "hydra.launcher.timeout_min=600",
-                      "hydra.launcher.constraint=v100-32g", "hydra.launcher.setup=[]",
-                      "hydra.launcher.array_parallelism=4",
-                      "+hydra.launcher.additional_parameters.mail-type=END").launcher
-    assert launcher.qos == "qos_gpu-t3" and launcher.account is None
-    assert launcher.constraint == "v100-32g" and list(launcher.setup) == []
-    assert launcher.array_parallelism == 4
-    assert launcher.additional_parameters["mail-type"] == "END"
+    types = {f.name: f.type for f in dataclasses.fields(SlurmQueueConf)}
+    preset_launcher = _hydra(f"hydra/launcher={preset}").launcher
+    overrides, expected = [], {}
+    for key in preset_launcher:
+        if key in ("_target_", "additional_parameters"):
+            continue
+        current = OmegaConf.select(preset_launcher, key, throw_on_resolution_failure=False)
+        written, value = _another_value(types[key], current)
+        overrides.append(f"hydra.launcher.{key}={written}")
+        expected[key] = value
+    for key in preset_launcher.additional_parameters:
+        overrides.append(f"hydra.launcher.additional_parameters.{key}=changed-by-user")
+        expected[f"additional_parameters.{key}"] = "changed-by-user"
+    overrides.append("+hydra.launcher.additional_parameters.mail-type=END")
+    expected["additional_parameters.mail-type"] = "END"
+    launcher = _hydra(f"hydra/launcher={preset}", *overrides).launcher
+    got = {key: OmegaConf.select(launcher, key) for key in expected}
+    got = {k: list(v) if OmegaConf.is_list(v) else v for k, v in got.items()}
+    assert got == expected
+    assert len(expected) >= 25, "every field was tried"
 
 
 def test_outputs_go_to_scratch_when_it_exists(tmp_path, monkeypatch):

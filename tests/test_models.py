@@ -6,6 +6,7 @@ from torch import nn
 
 from fidle_runs.models.cnn import cnn_v1, cnn_v2, cnn_v3, lmnist_cnn, mnist_cnn
 from fidle_runs.models.dense import lmnist_mlp, mlp, mnist_dnn
+from tests.test_keras_init import assert_glorot_uniform
 
 
 def trainable(model: torch.nn.Module) -> int:
@@ -47,14 +48,15 @@ def test_too_small_input_is_a_clear_error():
 
 @pytest.mark.parametrize("builder", [cnn_v1, cnn_v2, cnn_v3])
 def test_gtsrb_cnns_start_as_keras_does(builder):
-    """Zero biases and glorot_uniform kernels (bound sqrt(6 / (fan_in + fan_out)))."""
+    """Zero biases and glorot_uniform kernels (bound sqrt(6 / (fan_in + fan_out)), and its
+    distribution: tests.test_keras_init.assert_glorot_uniform)."""
     torch.manual_seed(0)
     layers = [m for m in builder((1, 24, 24)).modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert layers
     for layer in layers:
-        w = layer.weight.detach()
+        w = layer.weight
         receptive = w[0, 0].numel() if w.dim() == 4 else 1
-        assert w.abs().max() <= (6 / ((w.shape[0] + w.shape[1]) * receptive)) ** 0.5
+        assert_glorot_uniform(w, w.shape[1] * receptive, w.shape[0] * receptive)
         assert (layer.bias == 0).all()
 
 

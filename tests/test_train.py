@@ -165,6 +165,13 @@ def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
     (run_dir / "result.json").write_text(json.dumps(result))
     with pytest.raises(UserError, match=r"started with data.mode='L', not 'RGB'"):
         train(small_run("trainer.max_epochs=1", "data.mode=RGB", run_dir=run_dir))
+    refused = json.loads((run_dir / "result.json").read_text())
+    assert refused == result, "the refused launch changed nothing of the run"
+    resumed = train(small_run("trainer.max_epochs=1", run_dir=run_dir))
+    assert (resumed.status, resumed.resumed, resumed.epochs) == ("completed", 1, 1)
+    assert resumed.data["mode"] == "L"
+    assert resumed.metrics["test_acc"] == pytest.approx(result["metrics"]["test_acc"]), \
+        "resumed from its own last checkpoint, it tests the same weights"
 
 
 # The uninterrupted run both resume tests compare with: without a learning rate schedule, its
