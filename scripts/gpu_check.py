@@ -1,7 +1,9 @@
 """The first check to run on a lent GPU: the GPU-only tests (a missing GPU fails them), then one
 short fit on each data placement with compile off and on, under CUDA's sync debug mode, printing
 for each what ran (device, placement, layout, precision, compiled or not, compile time) and how
-many host synchronisations CUDA reported while it trained.
+many host synchronisations CUDA reported while it trained; then cnn_v2's training step in full
+float32 (32-true) NCHW against channels-last, which decides whether `speed.channels_last=auto`
+should lay out 32-true runs too (it does not today: measure on each GPU kind, V100 first).
 
 On the GPU machine (its image lacks Hydra: scripts/gpu_wheels.sh fetches the wheels here first):
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -29,6 +31,37 @@ def run_tests() -> int:
     return int(pytest.main(["-q", "-p", "no:cacheprovider", *(str(REPO / t) for t in GPU_TESTS)]))
 
 
+def channels_last_float32_ratio(steps: int = 50) -> tuple[float, float]:
+    """ms per training step of cnn_v2 on 48x48 RGB, batch 256, full float32 with TF32 off:
+    NCHW, channels-last (measured alternately, median of 5 rounds each)."""
+    import statistics
+    import time
+
+    from fidle_runs.models.cnn import cnn_v2
+
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    x = torch.rand(256, 3, 48, 48, device="cuda")
+    y = torch.randint(0, 43, (256,), device="cuda")
+    times: dict[bool, list[float]] = {False: [], True: []}
+    nets = {last: cnn_v2((3, 48, 48)).cuda() for last in (False, True)}
+    nets[True].to(memory_format=torch.channels_last)
+    for _ in range(5):
+        for last, net in nets.items():
+            optimizer = torch.optim.Adam(net.parameters())
+            inputs = x.contiguous(memory_format=torch.channels_last) if last else x
+            for step in range(steps + 5):
+                if step == 5:
+                    torch.cuda.synchronize()
+                    start = time.perf_counter()
+                loss = torch.nn.functional.cross_entropy(net(inputs), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            torch.cuda.synchronize()
+            times[last].append(1000 * (time.perf_counter() - start) / steps)
+    return statistics.median(times[False]), statistics.median(times[True])
+
+
 def fit(data_on: str, compile_setting: bool, root: Path) -> tuple[dict, int, bool]:
     """One 2-epoch run of gtsrb_cnn on GPU; (its speed block, CUDA's sync warnings during fit,
     whether its network ran compiled)."""
@@ -53,7 +86,7 @@ def fit(data_on: str, compile_setting: bool, root: Path) -> tuple[dict, int, boo
     finally:
         torch.cuda.set_sync_debug_mode("default")
     syncs = sum("synchroniz" in str(w.message) for w in caught)
-    compiled = bool(result.speed.get("compile")) and (result.speed.get("compile_s") or 0) > 0
+    compiled = bool(result.speed.get("compiled"))
     if result.status != "completed":
         raise SystemExit(f"gpu_check: the {name} fit ended {result.status}: {result.error}")
     return result.speed, syncs, compiled
@@ -70,6 +103,10 @@ def main() -> int:
                 speed, syncs, compiled = fit(data_on, compile_setting, Path(tmp))
                 print(f"{data_on:7} {compile_setting!s:8} {compiled!s:13} {syncs:6d}  {speed}",
                       flush=True)
+    nchw, last = channels_last_float32_ratio()
+    print(f"{torch.cuda.get_device_name()}: cnn_v2 32-true step {nchw:.2f} ms NCHW, {last:.2f} ms "
+          f"channels-last (ratio {last / nchw:.3f}; < 1 would argue for channels-last in "
+          "32-true too)")
     return failed
 
 

@@ -72,6 +72,8 @@ def _first_values(argument: str) -> str:
 
 
 def _same(actual: object, written: str) -> bool:
+    if OmegaConf.is_list(actual):
+        return [str(v) for v in actual] == written.strip("[]").split(",")
     if isinstance(actual, bool):
         return str(actual).lower() == written.lower()
     if isinstance(actual, int | float):
@@ -83,7 +85,7 @@ README_COMMANDS = _readme_commands()
 
 
 def test_the_readme_documents_commands():
-    assert len(README_COMMANDS) >= 14
+    assert len(README_COMMANDS) >= 18
 
 
 @pytest.mark.parametrize("arguments", README_COMMANDS, ids=" ".join)

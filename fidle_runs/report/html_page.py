@@ -169,9 +169,10 @@ def _curves_section(report: Report, timings: Timings) -> str:
         for measure, fraction in measures.items():
             parts.append(figure(plots.learning_curves(read, measure, fraction, key.label),
                                 f"learning curves ({measure}), {key.label} data",
-                                f"{key.title}, per epoch, from the runs' TensorBoard events: "
-                                "for each dataset the run each model's matrix cell keeps, and "
-                                "runs in progress."))
+                                f"{measure} (validation solid, training dashed) on "
+                                f"{key.label} data, per epoch, from the runs' TensorBoard "
+                                "events: for each dataset the run each model's matrix cell "
+                                "keeps, and runs in progress."))
         if len(panels) > len(shown):
             parts.append(f"<p class=\"meta\">{len(panels) - len(shown)} more datasets of "
                          f"{e(key.label)} data are not drawn.</p>")
