@@ -85,6 +85,7 @@ def test_tasks_that_do_not_match_the_devices_are_refused_in_one_line(slurm_step,
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
 
 
+@pytest.mark.slow  # two processes with gloo: about 25 s
 def test_two_local_processes_train_one_run_written_by_rank_0(tmp_path):
     """`trainer.devices=2` on one machine (a workstation's GPUs; CPU processes here): Lightning
     starts rank 1 by running the command again; the run directory has rank 0's files only."""

@@ -157,6 +157,7 @@ def test_sweep_with_a_failing_run_completes_the_others_and_reports_it(small_swee
     assert completed.status == "completed" and completed.slurm["job_id"]
 
 
+@pytest.mark.slow  # slurm/run.sbatch runs by default
 def test_job_array_from_slurm_scripts(small_sweep, tmp_path):
     env = {"FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}
     submit = subprocess.run(["bash", str(SLURM_DIR / "submit_array.sh"), *small_sweep,
@@ -293,7 +294,7 @@ def _two_tasks(*overrides: str) -> list[str]:
     return _mnist_run("data.batch_size=32", "trainer.devices=2", *overrides)
 
 
-@pytest.mark.slow  # two tasks' arithmetic: the default suite has the two-task requeue
+@pytest.mark.slow  # two Slurm tasks against one process: about 40 s
 def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
         slurm_cluster, tmp_path):
     single = run_module("fidle_runs", *_mnist_run("data.batch_size=64", "trainer.max_epochs=3",
@@ -332,6 +333,7 @@ def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
     assert "sync_dist" not in out and "DistributedSampler" not in out
 
 
+@pytest.mark.slow  # two Slurm tasks signalled and requeued: about 50 s
 def test_two_task_run_stops_every_rank_on_one_ranks_signal_and_resumes_after_requeue(
         slurm_cluster, tmp_path):
     """The warning signal reaches rank 1 only (Slurm does not signal tasks at the same

@@ -42,7 +42,8 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert 0.2 < metrics["test_acc"] <= 1 and 0.2 < best_val_acc <= 1
     assert metrics["test_loss"] > 0
     assert on_disk["primary"] == {"name": "test_acc", "mode": "max", "fraction": True,
-                                  "value": metrics["test_acc"]}
+                                  "value": metrics["test_acc"], "baseline": None,
+                                  "baseline_value": None}
     assert (on_disk["monitor"]["name"], on_disk["monitor"]["mode"]) == ("val_acc", "max")
     data = on_disk["data"]
     assert (data["name"], data["family"], data["source"], data["size"], data["mode"]) == \
@@ -356,6 +357,7 @@ def _run_until_signalled(args: list[str], env: dict, ready, cwd: Path
     return subprocess.CompletedProcess(args, proc.returncode, output)
 
 
+@pytest.mark.slow  # a real requeue loop: about 30 s
 def test_requeued_job_that_completes_no_epoch_fails_instead_of_requeueing(tmp_path,
                                                                          shared_data_dir):
     """A job already requeued once (SLURM_RESTART_COUNT=1) gets the warning signal again before
