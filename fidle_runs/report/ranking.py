@@ -118,10 +118,8 @@ class Matrix:
     def baseline(self) -> str | None:
         """The name of the task's baseline its runs were scored beside (`persistence`), None
         for a task without one."""
-        names = {r.baseline for r in self.runs if r.baseline} - {None}
-        if not names:
-            return None
-        return min(names).removeprefix(f"{self.metric.name}_")
+        name = next((r.baseline for r in self.runs if r.baseline), None)
+        return None if name is None else name.removeprefix(f"{self.metric.name}_")
 
     def baseline_value(self, dataset: str) -> float | None:
         """The baseline on a dataset's test set, as the run of its best model measured it."""

@@ -116,19 +116,19 @@ def _sentence(result: RunResult, checkpoint: str, n: int, mae: float) -> str:
     return text + ".</p>"
 
 
-def _baseline(result: RunResult) -> str:
-    """The baseline's metric name as the task logged it (test_mae_persistence): result.json
-    names it beside the primary metric."""
+def _names(result: RunResult) -> tuple[str, str | None]:
+    """The primary metric's name and its baseline's as result.json records them (test_mae,
+    test_mae_persistence): the task's per-target and per-step metrics are named after them."""
     primary = result.primary or {}
-    return primary.get("baseline") or f"{primary.get('name', 'test_mae')}_persistence"
+    return primary.get("name") or "", primary.get("baseline")
 
 
 def _target_table(result: RunResult, names: list[str]) -> tuple[list[str], list[list[str]]]:
-    metrics, baseline = result.metrics or {}, _baseline(result)
+    (metrics, (primary, baseline)) = result.metrics or {}, _names(result)
     rows = []
     for name in names:
-        network = metrics.get(f"test_mae_{name}")
-        persistence = metrics.get(f"{baseline}_{name}")
+        network = metrics.get(f"{primary}_{name}")
+        persistence = metrics.get(f"{baseline}_{name}") if baseline else None
         gain = ("" if network is None or not persistence else
                 f"{100 * (1 - network / persistence):+.1f} %")
         rows.append([name, _number(network), _number(persistence), gain])
@@ -140,10 +140,11 @@ def _number(value: float | None) -> str:
 
 
 def _recorded_steps(result: RunResult) -> tuple[list[float], list[float]] | None:
-    metrics, baseline = result.metrics or {}, _baseline(result)
+    (metrics, (primary, baseline)) = result.metrics or {}, _names(result)
     network, persistence, k = [], [], 1
-    while f"test_mae_step{k}" in metrics:
-        network.append(metrics[f"test_mae_step{k}"])
-        persistence.append(metrics.get(f"{baseline}_step{k}", float("nan")))
+    while f"{primary}_step{k}" in metrics:
+        network.append(metrics[f"{primary}_step{k}"])
+        persistence.append(metrics.get(f"{baseline}_step{k}", float("nan")) if baseline
+                           else float("nan"))
         k += 1
     return (network, persistence) if network else None
