@@ -55,6 +55,7 @@ def test_the_plain_networks_compile_time_is_its_own(benchmark, tmp_path, monkeyp
     """The process's compile time holds both networks'; the loop counts its own, which
     `interleaved` takes out of the runner's compile_s (eager backend: Dynamo only, fast)."""
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    torch._dynamo.reset()  # what earlier tests compiled in this process would be reused
     loop, tensors, speed = _plain_loop(benchmark, tmp_path, True)
     before = benchmark.compile_seconds()
     loop.setup(tensors, torch.device("cpu"), speed)

@@ -223,11 +223,12 @@ def test_every_network_of_a_process_runs_compiled(eager_backend):
     assert compiled == [True] * 6
 
 
-def test_a_network_the_compiler_gave_up_on_is_recorded_eager(eager_backend, monkeypatch, caplog):
+def test_a_network_the_compiler_gave_up_on_is_recorded_eager(eager_backend, caplog):
     from fidle_runs.result import RunResult
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     result = RunResult(speed={})
-    _compiled_run(mlp((4,), 2, [8]), result)
+    # Dynamo's own way to change a setting for a while (its config module is no plain module).
+    with torch._dynamo.config.patch(recompile_limit=1):
+        _compiled_run(mlp((4,), 2, [8]), result)
     assert result.speed["compiled"] is False
     assert "ran the network eagerly" in caplog.text
