@@ -75,6 +75,18 @@ def run_module(*args: str, cwd: Path, env: dict | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_as_command(module: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` run to its end in one process, which then prints the heavy
+    modules it imported on the way (imports inside functions included)."""
+    code = (f"import runpy, sys; sys.argv = {[module, *args]!r}\n"
+            f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('heavy:', sorted(m for m in ('torch', 'pytorch_lightning')\n"
+            "                       if m in sys.modules))")
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, check=False)
+
+
 def tensorboard_scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of a scalar as TensorBoard's own reader shows it (purged steps dropped)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -1,7 +1,5 @@
 import logging
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -9,7 +7,7 @@ from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
 from fidle_runs.data.gtsrb.source import materialize, resolve_source
 from fidle_runs.data.gtsrb.synthetic import class_counts, write_synthetic_gtsrb
 from fidle_runs.errors import UserError
-from tests.conftest import run_module
+from tests.conftest import run_as_command, run_module
 
 
 def test_auto_prefers_real_data_under_fidle_datasets_dir(raw_kaggle, tmp_path):
@@ -103,14 +101,10 @@ def test_prepare_command_refuses_bad_sets_before_touching_data(tmp_path, overrid
 
 def test_prepare_command_does_not_import_torch(tmp_path):
     """The preparation command run to its end (a synthetic set generated, then enhanced), in
-    one process: no torch imported on the way, imports inside functions included."""
-    args = ["prepare", "data.source=synthetic", "data.synthetic_fraction=0.02", "sizes=[24]",
-            "modes=[L]", f"paths.data_dir={tmp_path / 'data'}"]
-    code = (f"import runpy, sys; sys.argv = {args!r}\n"
-            "try:\n    runpy.run_module('fidle_runs.prepare', run_name='__main__')\n"
-            "except SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('torch imported:', 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, check=False)
-    assert out.stdout.strip().endswith("torch imported: False"), out.stderr[-3000:]
+    one process: neither torch nor Lightning imported on the way, imports inside functions
+    included."""
+    out = run_as_command("fidle_runs.prepare", [
+        "data.source=synthetic", "data.synthetic_fraction=0.02", "sizes=[24]", "modes=[L]",
+        f"paths.data_dir={tmp_path / 'data'}"], tmp_path)
+    assert out.stdout.strip().endswith("heavy: []"), out.stderr[-3000:]
     assert list((tmp_path / "data").rglob("set-24x24-L*.h5")), "the set was prepared"

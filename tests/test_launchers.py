@@ -1,9 +1,6 @@
 """Launcher presets (Jean Zay, generic Slurm, local parallel), the sweep dry run, GPU slots."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -14,7 +11,7 @@ from fidle_runs.config import CONF_DIR
 from fidle_runs.errors import UserError
 from fidle_runs.gpu_slots import claimed_gpu
 from fidle_runs.sweep_plan import expand, submitit_parameters
-from tests.conftest import run_module
+from tests.conftest import run_as_command, run_module
 
 
 def _hydra(*overrides: str) -> DictConfig:
@@ -211,28 +208,16 @@ def test_gpu_slots_give_each_run_its_own_gpu_then_share_only_when_allowed(tmp_pa
             pass
 
 
-def _run_as_command(module: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """`python -m <module> <args>` run to its end in one process, which then prints the heavy
-    modules it imported on the way (imports inside functions included)."""
-    code = (f"import runpy, sys; sys.argv = {[module, *args]!r}\n"
-            f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
-            "except SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('heavy:', sorted(m for m in ('torch', 'pytorch_lightning')\n"
-            "                       if m in sys.modules))")
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
-                          text=True, check=False)
-
-
 def test_launching_imports_neither_torch_nor_lightning(tmp_path):
     """The processes that compose and launch a sweep (its runs in worker processes), summarise
     it, and report on its runs (tables only) stay light, as on a login node: run as commands."""
     sweep_dir = tmp_path / "sweep"
-    launched = _run_as_command("fidle_runs", [
+    launched = run_as_command("fidle_runs", [
         "-m", "+experiment=ladybug_gru", "model=mlp", "data.scale=0.02", "trainer.max_epochs=1",
         "seed=0,1", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2",
         f"hydra.sweep.dir={sweep_dir}"], tmp_path)
     assert "sweep " in launched.stdout and "2 completed" in launched.stdout, launched.stderr[-3000:]
     assert launched.stdout.strip().endswith("heavy: []"), launched.stdout[-2000:]
-    reported = _run_as_command("fidle_runs.report", [str(sweep_dir), "--no-html", "--out",
+    reported = run_as_command("fidle_runs.report", [str(sweep_dir), "--no-html", "--out",
                                                      str(tmp_path / "report")], tmp_path)
     assert reported.stdout.strip().endswith("heavy: []"), reported.stderr[-3000:]
