@@ -50,7 +50,7 @@ def mlp(in_shape: Sequence[int], n_outputs: int, widths: Sequence[int] = (100, 1
     `dropout` is one rate for every hidden layer or one per layer; `activation` is a name of
     ACTIVATIONS. BatchNorm sits before the activation, where Ioffe and Szegedy put it.
     """
-    widths = _widths(widths)
+    widths = positive_ints("mlp", "widths", widths)
     rates = _dropout_rates(dropout, len(widths))
     if activation not in ACTIVATIONS:
         raise ValueError(f"mlp: activation={activation!r} is not one of "
@@ -69,11 +69,12 @@ def mlp(in_shape: Sequence[int], n_outputs: int, widths: Sequence[int] = (100, 1
     return keras_init(nn.Sequential(*layers))
 
 
-def _widths(widths: Sequence[int]) -> list[int]:
-    if isinstance(widths, str | Real) or not all(
-            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
-        raise ValueError(f"mlp: widths={widths!r} must be a list of positive integers")
-    return list(widths)
+def positive_ints(net: str, key: str, values: Sequence[int]) -> list[int]:
+    """Layer widths given in a config (`model.net.widths`, `head`), or ValueError naming them."""
+    if isinstance(values, str | Real) or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in values):
+        raise ValueError(f"{net}: {key}={values!r} must be a list of positive integers")
+    return list(values)
 
 
 def _dropout_rates(dropout: float | Sequence[float], n_layers: int) -> list[float]:

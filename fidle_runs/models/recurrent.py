@@ -13,6 +13,7 @@ from numbers import Real
 
 from torch import Tensor, nn
 
+from fidle_runs.models.dense import positive_ints
 from fidle_runs.models.keras_init import keras_init
 from fidle_runs.models.recurrent_cells import KerasGRU, KerasLSTM
 from fidle_runs.models.shapes import series_shape
@@ -84,8 +85,7 @@ def _recurrent_net(name: str, module: type[nn.LSTM | nn.GRU], in_shape: Sequence
             raise ValueError(f"{name}: {key}={value!r} must be a positive integer")
     if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
         raise ValueError(f"{name}: dropout={dropout!r} must be in [0, 1)")
-    if isinstance(head, str | Real) or not all(_positive_int(w) for w in head):
-        raise ValueError(f"{name}: head={head!r} must be a list of positive integers")
+    head = positive_ints(name, "head", head)
     # nn.LSTM/GRU drop between stacked layers only (and warn when there is none).
     rnn = module(features, hidden, num_layers=layers, batch_first=True,
                  dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional)
