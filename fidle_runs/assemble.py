@@ -43,9 +43,13 @@ def build_network(cfg: DictConfig, dims: dict[str, Any], data_name: str) -> nn.M
 def build_task_module(cfg: DictConfig, net: nn.Module, datamodule: InMemoryDataModule,
                       n_outputs: int | None = None) -> TaskModule:
     """The task's module around `net`, told what it needs of the loaded data (`n_outputs`: as
-    a run recorded them, where it differs from what the data has now)."""
+    a run recorded them, where it differs from what the data has now), its baselines fitted
+    on the data's training samples where they are loaded."""
     scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
-    return build(task_config(cfg).module, "task.module")(
+    module = build(task_config(cfg).module, "task.module")(
         net=net, optimizer=build(cfg.optimizer, "optimizer"), scheduler=scheduler,
         n_outputs=datamodule.dims["n_outputs"] if n_outputs is None else n_outputs,
         model_name=cfg.model.name, **datamodule.task_arguments())
+    if "train" in datamodule.tensors:
+        module.fit_baselines(*datamodule.tensors["train"], datamodule.network_input)
+    return module

@@ -8,10 +8,11 @@ Schema (version 2; durations in seconds):
   run_dir           absolute path of the run directory
   task              classification | regression | forecasting (conf/task)
   model             model name (cnn_v1, mnist_dnn, ...)
-  primary           {name, mode, fraction, value, baseline, baseline_value}: what the run is
-                    ranked by (test_acc, max, a fraction shown as %), its value once tested, and
-                    where the task has a baseline (forecasting's persistence) its name
-                    (test_mae_persistence) and value
+  primary           {name, mode, fraction, value, baselines}: what the run is ranked by
+                    (test_acc, max, a fraction shown as %), its value once tested, and the same
+                    metric of the task's baselines on the same test samples, by name
+                    ({test_mae_persistence: 0.09}, {test_acc_majority: 0.06}); files of
+                    2026-12-02 hold one as `baseline` and `baseline_value`
   monitor           {name, mode, best}: what the best checkpoint follows, and its best value
   metrics           the test metrics under the task's names ({test_acc, test_loss}, ...)
   epochs            epochs completed
@@ -109,6 +110,7 @@ def read_result(run_dir: Path) -> RunResult | None:
         data = json.loads((Path(run_dir) / RESULT_FILE).read_text())
         if data.get("schema", 1) == 1:
             data = _from_schema_1(data)
+        _one_baseline_to_baselines(data.get("primary"))
         known = RunResult.__dataclass_fields__
         return RunResult(**{k: v for k, v in data.items() if k in known})
     except (OSError, ValueError, TypeError, AttributeError):
@@ -127,6 +129,13 @@ def _from_schema_1(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _one_baseline_to_baselines(primary: Any) -> None:
+    """Runs recorded with one baseline (`baseline`, `baseline_value`), read as `baselines`."""
+    if isinstance(primary, dict) and "baselines" not in primary:
+        name, value = primary.pop("baseline", None), primary.pop("baseline_value", None)
+        primary["baselines"] = {name: value} if name else {}
+
+
 def new_result(run_dir: Path, model: str, seed: int | None, overrides: list[str],
                max_epochs: int, task: Mapping[str, Any]) -> RunResult:
     """A running run's first record; `task` is its conf/task group (name, monitor, primary)."""
@@ -134,7 +143,7 @@ def new_result(run_dir: Path, model: str, seed: int | None, overrides: list[str]
     return RunResult(run_dir=str(Path(run_dir).resolve()), task=str(task["name"]), model=model,
                      primary={"name": primary["name"], "mode": primary["mode"],
                               "fraction": bool(primary["fraction"]), "value": None,
-                              "baseline": primary.get("baseline"), "baseline_value": None},
+                              "baselines": dict.fromkeys(primary.get("baselines") or [])},
                      monitor={"name": monitor["name"], "mode": monitor["mode"], "best": None},
                      seed=seed, overrides=overrides, max_epochs=max_epochs, started=_now(),
                      git_rev=git_revision(), versions=package_versions(), slurm=slurm_ids())

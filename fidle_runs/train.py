@@ -186,8 +186,8 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         result.duration_s["test"] = round(time.perf_counter() - start, 3)
         result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
         result.primary["value"] = result.metrics.get(result.primary["name"])
-        if result.primary.get("baseline"):
-            result.primary["baseline_value"] = result.metrics.get(result.primary["baseline"])
+        result.primary["baselines"] = {name: result.metrics.get(name)
+                                       for name in result.primary.get("baselines") or {}}
     result.status = "completed"
     _write(result, run_dir)
     if not trainer.is_global_zero:

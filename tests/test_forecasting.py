@@ -63,7 +63,7 @@ def test_no_steps_ahead_where_forecasts_cannot_be_fed_back():
     module = Forecasting(Extrapolate(), adam, 1, target_names=["a"], target_std=[1.0],
                          persistence_columns=[1], iterable=False, steps_ahead=5)
     assert module.steps_ahead == 1 and not module.step_metrics
-    assert module.baseline(torch.arange(12.0).view(2, 3, 2)).tolist() == [[5.0], [11.0]]
+    assert module.persistence(torch.arange(12.0).view(2, 3, 2)).tolist() == [[5.0], [11.0]]
 
 
 def test_a_ladybug_run_records_persistence_units_and_prints_the_headline(tmp_path, capsys):
@@ -74,8 +74,9 @@ def test_a_ladybug_run_records_persistence_units_and_prints_the_headline(tmp_pat
     result = train(cfg)
     assert result.status == "completed"
     metrics = result.metrics
-    assert result.primary["baseline"] == "test_mae_persistence"
-    assert result.primary["baseline_value"] == metrics["test_mae_persistence"] > 0.1
+    assert result.primary["baselines"] == {"test_mae_persistence":
+                                           metrics["test_mae_persistence"]}
+    assert metrics["test_mae_persistence"] > 0.1
     # LADYB1 z-scores both axes with one mean and std: each axis's MAE in units is its
     # z-scored MAE times that std, and the two average to the z-scored MAE.
     std = result.data["scaling"]["std"][0]
@@ -91,7 +92,8 @@ def test_a_ladybug_run_records_persistence_units_and_prints_the_headline(tmp_pat
     hparams = torch.load(result.checkpoints["best"], weights_only=True)["hyper_parameters"]
     assert hparams["target_names"] == ["x", "y"] and hparams["persistence_columns"] == [0, 1]
     recorded = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert recorded["primary"]["baseline_value"] == metrics["test_mae_persistence"]
+    assert recorded["primary"]["baselines"]["test_mae_persistence"] == metrics[
+        "test_mae_persistence"]
 
 
 class Zero(Extrapolate):

@@ -50,10 +50,10 @@ def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
         ("min", ("bhpd", "bhpd_dnn"), "bhpd_dnn")
     assert bhpd.cells[("bhpd", "bhpd_dnn")].value == 2.3, "a cell keeps the lowest MAE"
     assert bhpd.merged == [("bhpd", "bhpd_dnn", 2)]
-    assert bhpd.baseline is None, "a regression is scored without a baseline (yet)"
-    assert (series.winner(), series.metric.mode, series.baseline) == (
-        ("ladybug", "gru"), "min", "persistence")
-    assert series.baseline_value("ladybug") == read_result(
+    assert bhpd.baselines == [], "these runs recorded no baselines"
+    assert (series.winner(), series.metric.mode, series.baselines) == (
+        ("ladybug", "gru"), "min", ["persistence"])
+    assert series.baseline_value("ladybug", "persistence") == read_result(
         tree / "runs" / "ladybug").metrics["test_mae_persistence"]
 
 
@@ -167,10 +167,9 @@ def test_exports_hold_the_same_report(tree, tmp_path):
     assert data["matrices"][5]["metric"] == {"name": "test_mae", "mode": "min",
                                              "fraction": False}
     assert data["matrices"][5]["winner"]["value"] == 2.3
-    assert data["matrices"][5]["baseline"] is None
+    assert data["matrices"][5]["baselines"] == {}
     persistence = read_result(tree / "runs" / "ladybug").metrics["test_mae_persistence"]
-    assert data["matrices"][4]["baseline"] == {"name": "persistence",
-                                               "values": {"ladybug": persistence}}
+    assert data["matrices"][4]["baselines"] == {"persistence": {"ladybug": persistence}}
     text = md.read_text()
     assert "| set-48x48-RGB | 96.00 | 96.39 | 98.50\\*\\* | 98.54 | cnn_v2 |" in text
     assert not list((tmp_path / "report").glob(".*tmp*")), "written atomically"

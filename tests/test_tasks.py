@@ -38,7 +38,10 @@ class Toy(InMemoryDataModule):
 
 
 def fit_and_test(module: pl.LightningModule, data: Toy, epochs: int) -> dict[str, float]:
+    """As a run does: the baselines fitted on the training samples, then fit and test."""
     pl.seed_everything(0)
+    data.setup("fit")
+    module.fit_baselines(*data.tensors["train"], data.network_input)
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          accelerator="cpu", deterministic=True)
@@ -57,7 +60,11 @@ def test_binary_classification_has_one_output_and_learns():
     data = Toy(x, y, "classification", 1, batch_size=50)
     module = Classification(mlp((2,), 1, widths=[8]), adam, n_outputs=1)
     tested = fit_and_test(module, data, 10)
-    assert set(tested) == {"test_acc", "test_loss"} and tested["test_acc"] > 0.95
+    assert set(tested) == {"test_acc", "test_loss", "test_acc_majority"}
+    assert tested["test_acc"] > 0.95
+    majority = np.bincount(data.tensors["train"][1].numpy()).argmax()
+    assert module.majority == majority
+    assert tested["test_acc_majority"] == pytest.approx(np.mean(y[800:] == majority))
     probabilities = module.probabilities(torch.zeros(3, 1))
     assert probabilities.shape == (3, 2) and torch.allclose(probabilities, torch.full((3, 2), .5))
 
@@ -70,17 +77,30 @@ def test_multiclass_classification_learns():
     data = Toy(x, y, "classification", 3, batch_size=50)
     tested = fit_and_test(Classification(mlp((2,), 3, widths=[8]), adam, n_outputs=3), data, 10)
     assert tested["test_acc"] > 0.95
+    majority = np.bincount(data.tensors["train"][1].numpy()).argmax()
+    assert tested["test_acc_majority"] == pytest.approx(np.mean(y[720:] == majority))
 
 
-def test_regression_learns_a_linear_law_and_logs_mae_and_mse():
+def test_regression_learns_a_linear_law_beside_its_baselines():
+    """On a linear law plus noise of known size: least squares finds the law (its test MAE is
+    the noise's, sqrt(2/pi) x 0.1), the train mean scores the spread of y, and the network gets
+    near least squares."""
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, size=(1000, 3))
-    y = (x @ np.array([2.0, -1.0, 0.5]) + 1.0).astype(np.float32)
+    noise = rng.normal(0, 0.1, size=1000)
+    y = (x @ np.array([2.0, -1.0, 0.5]) + 1.0 + noise).astype(np.float32)
     data = Toy(x, y, "regression", 1, batch_size=50)
     tested = fit_and_test(Regression(nn.Linear(3, 1), adam, n_outputs=1), data, 30)
-    assert set(tested) == {"test_loss", "test_mae", "test_mse"}
-    assert tested["test_mae"] < 0.05 and tested["test_mse"] == pytest.approx(
-        tested["test_loss"], rel=1e-4)
+    assert set(tested) == {f"test_{m}{b}" for m in ("mae", "mse", "r2")
+                           for b in ("", "_mean", "_least_squares")} | {"test_loss"}
+    assert tested["test_mse"] == pytest.approx(tested["test_loss"], rel=1e-4)
+    assert tested["test_mae_least_squares"] == pytest.approx(np.abs(noise[800:]).mean(), rel=0.05)
+    assert tested["test_mae_least_squares"] == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.1)
+    fit_y = data.tensors["train"][1].numpy()
+    assert tested["test_mae_mean"] == pytest.approx(np.abs(y[800:] - fit_y.mean()).mean(),
+                                                    rel=1e-5)
+    assert abs(tested["test_r2_mean"]) < 0.02 and tested["test_r2_least_squares"] > 0.99
+    assert tested["test_mae"] < 0.1 and tested["test_r2"] > 0.99
 
 
 def test_forecasting_predicts_the_next_steps_of_a_series():

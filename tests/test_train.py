@@ -38,12 +38,15 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert on_disk["params"] == 4_841_083
     assert on_disk["schema"] == 2 and on_disk["task"] == "classification"
     metrics, best_val_acc = on_disk["metrics"], on_disk["monitor"]["best"]
-    assert set(metrics) == {"test_acc", "test_loss"}
+    assert set(metrics) == {"test_acc", "test_loss", "test_acc_majority"}
     assert 0.2 < metrics["test_acc"] <= 1 and 0.2 < best_val_acc <= 1
+    # The synthetic classes are balanced: the majority class is right on about 1 sign in 43.
+    assert 0 < metrics["test_acc_majority"] < 0.1
     assert metrics["test_loss"] > 0
     assert on_disk["primary"] == {"name": "test_acc", "mode": "max", "fraction": True,
-                                  "value": metrics["test_acc"], "baseline": None,
-                                  "baseline_value": None}
+                                  "value": metrics["test_acc"],
+                                  "baselines": {"test_acc_majority": metrics[
+                                      "test_acc_majority"]}}
     assert (on_disk["monitor"]["name"], on_disk["monitor"]["mode"]) == ("val_acc", "max")
     data = on_disk["data"]
     assert (data["name"], data["family"], data["source"], data["size"], data["mode"]) == \

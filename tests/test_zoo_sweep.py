@@ -25,7 +25,8 @@ def test_a_sweep_mixing_gtsrb_mnist_and_a_forecast_gives_one_report(tmp_path):
     assert [(m.key.task, m.key.family, m.metric.name) for m in report.matrices] == [
         ("classification", "gtsrb", "test_acc"), ("classification", "mnist", "test_acc"),
         ("forecasting", "series", "test_mae")]
-    assert report.matrices[2].baseline == "persistence"
+    assert report.matrices[2].baselines == ["persistence"]
+    assert report.matrices[1].baselines == ["majority"]
     reported = run_module("fidle_runs.report", str(sweep_dir), "--out", str(tmp_path / "r"),
                           cwd=tmp_path)
     assert reported.returncode == 0, reported.stderr[-3000:]

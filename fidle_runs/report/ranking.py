@@ -53,7 +53,8 @@ class Cell:
     value: float  # the best primary value among the runs of this dataset and model
     run_dir: Path
     runs: int  # runs with this dataset and model
-    baseline: float | None = None  # the task's baseline on that run's test set
+    # The task's baselines on that run's test set, by short name (persistence, mean).
+    baselines: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,16 +116,18 @@ class Matrix:
         return notes
 
     @property
-    def baseline(self) -> str | None:
-        """The name of the task's baseline its runs were scored beside (`persistence`), None
-        for a task without one."""
-        name = next((r.baseline for r in self.runs if r.baseline), None)
-        return None if name is None else name.removeprefix(f"{self.metric.name}_")
+    def baselines(self) -> list[str]:
+        """The short names of the task's baselines its runs were scored beside
+        (`persistence`; `mean`, `least_squares`), in the order the task gives them."""
+        names: dict[str, None] = {}
+        for run in self.runs:
+            names.update(dict.fromkeys(baseline_names(run, self.metric)))
+        return list(names)
 
-    def baseline_value(self, dataset: str) -> float | None:
-        """The baseline on a dataset's test set, as the run of its best model measured it."""
+    def baseline_value(self, dataset: str, baseline: str) -> float | None:
+        """A baseline on a dataset's test set, as the run of its best model measured it."""
         best = self.best_model(dataset)
-        return None if best is None else self.cells[(dataset, best)].baseline
+        return None if best is None else self.cells[(dataset, best)].baselines.get(baseline)
 
     def best_model(self, dataset: str) -> str | None:
         best = self._best([(dataset, m) for m in self.models])
@@ -158,14 +161,19 @@ def rank(rows: list[RunRow]) -> list[Matrix]:
             cell = matrix.cells.get((r.dataset, r.model))
             if cell is None:
                 matrix.cells[(r.dataset, r.model)] = Cell(r.primary_value, r.run_dir, 1,
-                                                          r.baseline_value)
+                                                          baseline_names(r, key.metric))
                 continue
             cell.runs += 1
             if key.metric.better(r.primary_value, cell.value):
                 cell.value, cell.run_dir = r.primary_value, r.run_dir
-                cell.baseline = r.baseline_value
+                cell.baselines = baseline_names(r, key.metric)
         matrices.append(matrix)
     return matrices
+
+
+def baseline_names(row: RunRow, metric: Metric) -> dict[str, float | None]:
+    """A run's baselines by short name: test_mae_persistence -> persistence."""
+    return {name.removeprefix(f"{metric.name}_"): value for name, value in row.baselines.items()}
 
 
 def _dataset_order(name: str) -> tuple:

@@ -99,8 +99,8 @@ class Report:
                 "fidle": {d: {mo: m.fidle(d, mo) for mo in m.fidle_models()
                               if m.fidle(d, mo) is not None} for d in m.datasets},
                 "best_model": {d: m.best_model(d) for d in m.datasets},
-                "baseline": m.baseline and {
-                    "name": m.baseline, "values": {d: m.baseline_value(d) for d in m.datasets}},
+                "baselines": {name: {d: m.baseline_value(d, name) for d in m.datasets}
+                              for name in m.baselines},
                 "winner": {"dataset": dataset, "model": model,
                            "value": m.cells[(dataset, model)].value,
                            "run_dir": str(m.cells[(dataset, model)].run_dir)}})

@@ -32,8 +32,8 @@ class RunRow:
     val_on_test: bool | None = None  # validated on the test set, as FIDLE does (None: unknown)
     primary: Metric | None = None  # what the run is ranked by
     primary_value: float | None = None  # its test value
-    baseline: str | None = None  # the task's baseline's value of it: test_mae_persistence
-    baseline_value: float | None = None
+    # The task's baselines' values of it, by metric name: {test_mae_persistence: 0.09}.
+    baselines: dict[str, float | None] = field(default_factory=dict)
     monitor: Metric | None = None  # what the best checkpoint follows
     monitor_best: float | None = None  # its best value
     epochs: int = 0
@@ -104,9 +104,8 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  scale=float(data.get("scale") or 1.0),
                  val_on_test=None if val_on_test is None else bool(val_on_test),
                  primary=metric, primary_value=_number(primary.get("value"), "primary.value"),
-                 baseline=primary.get("baseline"),
-                 baseline_value=_number(primary.get("baseline_value"),
-                                        "primary.baseline_value"),
+                 baselines={str(name): _number(value, f"primary.baselines.{name}")
+                            for name, value in (primary.get("baselines") or {}).items()},
                  monitor=(stage_metric(monitor["name"], monitor.get("mode"), metric)
                           if monitor.get("name") is not None else None),
                  monitor_best=_number(monitor.get("best"), "monitor.best"),

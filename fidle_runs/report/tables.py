@@ -45,14 +45,15 @@ def _value(metric: Metric | None, value: float | None) -> str:
 def matrix_table(matrix: Matrix) -> Table:
     """The metric of each dataset x model (in % for a fraction); `*` marks the best model of a
     dataset, `**` the overall winner; FIDLE's published number beside ours for the models it
-    published one for; the task's baseline (forecasting's persistence) on each dataset."""
+    published one for; the task's baselines (persistence, the majority class, the train mean,
+    least squares) on each dataset."""
     winner = matrix.winner()
     with_fidle = set(matrix.fidle_models())
     header = ["dataset"]
     for model in matrix.models:
         header += [model, f"FIDLE {model}"] if model in with_fidle else [model]
-    if matrix.baseline:
-        header.append(matrix.baseline)
+    baselines = matrix.baselines
+    header += baselines
     header.append("best")
     body = []
     for dataset in matrix.datasets:
@@ -64,8 +65,7 @@ def matrix_table(matrix: Matrix) -> Table:
             line.append("" if cell is None else matrix.metric.format(cell.value) + mark)
             if model in with_fidle:
                 line.append(matrix.metric.format(matrix.fidle(dataset, model)))
-        if matrix.baseline:
-            line.append(matrix.metric.format(matrix.baseline_value(dataset)))
+        line += [matrix.metric.format(matrix.baseline_value(dataset, name)) for name in baselines]
         line.append(best or "")
         body.append(line)
     return header, body

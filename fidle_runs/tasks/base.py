@@ -33,11 +33,14 @@ class TaskModule(pl.LightningModule):
         # One set per stage, by logged name: train_acc, val_acc, test_acc...
         self.logged_metrics = nn.ModuleDict({f"{stage}_{name}": metric for stage in STAGES
                                              for name, metric in self.metrics().items()})
-        # A task's baseline (a prediction made without the network: forecasting's persistence)
-        # scored on the same samples, on validation and test: val_mae_persistence...
-        self.baseline_logged = nn.ModuleDict({f"{stage}_{name}": metric
-                                              for stage in BASELINE_STAGES
-                                              for name, metric in self.baseline_metrics().items()})
+        # A task's baselines (predictions made without the network: persistence, the train
+        # mean, the majority class), each scored on the same samples, on validation and test:
+        # by baseline, val_mae_persistence, test_acc_majority...
+        self.baseline_logged = nn.ModuleDict({
+            baseline: nn.ModuleDict({f"{stage}_{name}": metric for stage in BASELINE_STAGES
+                                     for name, metric in self.baseline_metrics()[baseline].items()
+                                     })
+            for baseline in self.baseline_metrics()})
         # The loss is averaged by a metric too: in data-parallel runs it sums over every rank's
         # samples (each counted once), as the task's metrics do. No NaN check: it reads a value
         # back from the device (a host synchronisation) at every step.
@@ -48,12 +51,21 @@ class TaskModule(pl.LightningModule):
         """Fresh metric objects by name (one set per stage)."""
         raise NotImplementedError
 
-    def baseline_metrics(self) -> dict[str, Metric]:
-        """Fresh metric objects by name for the task's baseline; none by default."""
+    def baseline_metrics(self) -> dict[str, dict[str, Metric]]:
+        """By baseline name (`persistence`), fresh metric objects by name (`mae_persistence`,
+        logged as `val_mae_persistence`...); none by default."""
         return {}
 
-    def baseline(self, x: torch.Tensor) -> torch.Tensor:
-        """What the baseline predicts for a batch's inputs, shaped as `predictions` are."""
+    def fit_baselines(self, x: torch.Tensor, y: torch.Tensor,
+                      network_input: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Learn what the baselines need from the training samples (`x` as the data stores
+        them, `network_input` turns them into what the network and `baseline` see); nothing by
+        default. Called where a run is assembled, so a resumed or rebuilt run fits them again
+        from the same data (they are not in checkpoints)."""
+
+    def baseline(self, name: str, x: torch.Tensor) -> torch.Tensor | None:
+        """What baseline `name` predicts for a batch's network inputs, shaped as `predictions`
+        are; None where it could not be fitted (it is then not scored)."""
         raise NotImplementedError
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -88,8 +100,11 @@ class TaskModule(pl.LightningModule):
         self.log(f"{stage}_loss", mean_loss, on_step=False, on_epoch=True, batch_size=len(y))
         predicted = self.predictions(outputs.detach())
         self._update(self.logged_metrics, stage, predicted, y)
-        if stage in BASELINE_STAGES and self.baseline_logged:
-            self._update(self.baseline_logged, stage, self.baseline(x), y)
+        if stage in BASELINE_STAGES:
+            for name, metrics in self.baseline_logged.items():
+                baseline = self.baseline(name, x)
+                if baseline is not None:
+                    self._update(metrics, stage, baseline, y)
         return loss
 
     def _update(self, metrics: nn.ModuleDict, stage: str, predicted: torch.Tensor,
@@ -103,7 +118,9 @@ class TaskModule(pl.LightningModule):
         """The stage's epoch metrics as its epoch end logs them (computed from what the epoch
         updated; empty for a stage that did not run). Lightning computes them again from the
         same cached values, so what is logged and what is returned are equal."""
-        metrics = {**self.mean_losses, **self.logged_metrics, **self.baseline_logged}
+        metrics = {**self.mean_losses, **self.logged_metrics,
+                   **{name: metric for baseline in self.baseline_logged.values()
+                      for name, metric in baseline.items()}}
         return {name: float(metric.compute()) for name, metric in metrics.items()
                 if name.startswith(f"{stage}_") and metric.update_count}
 

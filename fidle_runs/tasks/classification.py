@@ -1,5 +1,9 @@
 """Classification: cross-entropy over `n_outputs` classes, or, with one output, binary
-cross-entropy on a logit (FIDLE's IMDB sentiment). Logs `<stage>_acc` and `<stage>_loss`."""
+cross-entropy on a logit (FIDLE's IMDB sentiment). Logs `<stage>_acc` and `<stage>_loss`, and
+on validation and test the accuracy of the majority baseline (every sample given the class most
+frequent among the training samples): `acc_majority`."""
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +13,8 @@ from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
 from fidle_runs.tasks.base import OptimizerFactory, SchedulerFactory, TaskModule
 
+MAJORITY = "majority"
+
 
 class Classification(TaskModule):
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, n_outputs: int,
@@ -17,17 +23,37 @@ class Classification(TaskModule):
             raise ValueError(f"classification needs at least one output, got n_outputs={n_outputs}")
         self.n_outputs = n_outputs
         super().__init__(net, optimizer, scheduler, model_name)
+        self.majority: int | None = None  # fit_baselines: the most frequent training class
 
     @property
     def binary(self) -> bool:
         return self.n_outputs == 1
 
-    def metrics(self) -> dict[str, Metric]:
+    def _accuracy(self) -> Metric:
         # No argument checks: they read values back from the device at every step (a host
         # synchronisation that stalls a GPU), and predictions and targets are ours.
         if self.binary:
-            return {"acc": BinaryAccuracy(validate_args=False)}
-        return {"acc": MulticlassAccuracy(self.n_outputs, average="micro", validate_args=False)}
+            return BinaryAccuracy(validate_args=False)
+        return MulticlassAccuracy(self.n_outputs, average="micro", validate_args=False)
+
+    def metrics(self) -> dict[str, Metric]:
+        return {"acc": self._accuracy()}
+
+    def baseline_metrics(self) -> dict[str, dict[str, Metric]]:
+        return {MAJORITY: {f"acc_{MAJORITY}": self._accuracy()}}
+
+    def in_progress_line(self, name: str) -> bool:
+        return not name.endswith(f"_{MAJORITY}")
+
+    def fit_baselines(self, x: torch.Tensor, y: torch.Tensor,
+                      network_input: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        counts = torch.bincount(y.reshape(-1).long(), minlength=max(2, self.n_outputs))
+        self.majority = int(counts.argmax())  # the first of equally frequent classes
+
+    def baseline(self, name: str, x: torch.Tensor) -> torch.Tensor | None:
+        if self.majority is None:
+            return None
+        return torch.full((len(x),), self.majority, dtype=torch.long, device=x.device)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.binary:

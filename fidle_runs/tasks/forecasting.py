@@ -18,7 +18,7 @@ Logged per stage beside the loss:
   windows at step k.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torchmetrics import MeanAbsoluteError, Metric
@@ -50,7 +50,7 @@ class Forecasting(Regression):
         # Forecasts can be fed back as inputs: one step ahead, every feature a target, windows
         # one step apart.
         self.steps_ahead = steps_ahead if iterable and horizon == 1 else 1
-        super().__init__(net, optimizer, n_outputs, scheduler, model_name)
+        super().__init__(net, optimizer, n_outputs, scheduler, model_name, self.target_names)
         self.step_metrics = torch.nn.ModuleDict({
             f"test_{name}_step{k}": MeanAbsoluteError()
             for k in range(1, self.steps_ahead + 1) if self.steps_ahead > 1
@@ -60,7 +60,7 @@ class Forecasting(Regression):
         """The forecast: the network's output, or with `change` the last value seen plus the
         network's output (it learns the change, the persistence baseline is its zero)."""
         out = self.net(x)
-        return out + self.baseline(x) if self.change else out
+        return out + self.persistence(x) if self.change else out
 
     def options(self) -> dict[str, object]:
         return {"forecast": "change from the last value" if self.change else "values",
@@ -74,10 +74,15 @@ class Forecasting(Regression):
     def metrics(self) -> dict[str, Metric]:
         return {**super().metrics(), **self._per_target("mae")}
 
-    def baseline_metrics(self) -> dict[str, Metric]:
+    def baseline_metrics(self) -> dict[str, dict[str, Metric]]:
         if not self.persistence_columns:
             return {}
-        return {f"mae_{BASELINE}": MeanAbsoluteError(), **self._per_target(f"mae_{BASELINE}")}
+        return {BASELINE: {f"mae_{BASELINE}": MeanAbsoluteError(),
+                           **self._per_target(f"mae_{BASELINE}")}}
+
+    def fit_baselines(self, x: torch.Tensor, y: torch.Tensor,
+                      network_input: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Persistence learns nothing (nor do the regression's baselines apply to windows)."""
 
     def in_progress_line(self, name: str) -> bool:
         """The loss, the z-scored MAE and persistence's, and the last step ahead's: per-target
@@ -86,9 +91,12 @@ class Forecasting(Regression):
         return name.split("_", 1)[1] in ("loss", "mae", f"mae_{BASELINE}", f"mae_{last}",
                                          f"mae_{BASELINE}_{last}")
 
-    def baseline(self, x: torch.Tensor) -> torch.Tensor:
-        """Persistence: the last value seen of each target, at every step of the horizon,
-        flattened as the targets are."""
+    def baseline(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return self.persistence(x)
+
+    def persistence(self, x: torch.Tensor) -> torch.Tensor:
+        """The last value seen of each target, at every step of the horizon, flattened as the
+        targets are."""
         return x[:, -1, self.persistence_columns].repeat(1, self.horizon)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -98,7 +106,7 @@ class Forecasting(Regression):
 
     def _steps_ahead(self, x: torch.Tensor, y: torch.Tensor) -> None:
         truth = y.reshape(len(y), -1).to(torch.float32)
-        last = self.baseline(x)
+        last = self.persistence(x)
         window = x
         for k in range(1, self.steps_ahead + 1):
             n = len(x) - (k - 1)

@@ -104,7 +104,8 @@ def _iterated(task: Any, datamodule: Any, x: Any) -> tuple[list[int], Any]:
 def _sentence(result: RunResult, checkpoint: str, n: int, mae: float) -> str:
     e = html.escape
     primary = result.primary or {}
-    recorded, baseline = primary.get("value"), primary.get("baseline_value")
+    recorded = primary.get("value")
+    baseline = next(iter((primary.get("baselines") or {}).values()), None)
     text = (f"<p>Checkpoint <code>{e(checkpoint)}</code> on {n} test windows: MAE {mae:.4f} "
             "(z-score)")
     if recorded is not None and abs(recorded - mae) > RECORDED_TOLERANCE * max(recorded, 1e-9):
@@ -117,10 +118,11 @@ def _sentence(result: RunResult, checkpoint: str, n: int, mae: float) -> str:
 
 
 def _names(result: RunResult) -> tuple[str, str | None]:
-    """The primary metric's name and its baseline's as result.json records them (test_mae,
-    test_mae_persistence): the task's per-target and per-step metrics are named after them."""
+    """The primary metric's name and its (persistence) baseline's as result.json records them
+    (test_mae, test_mae_persistence): the task's per-target and per-step metrics are named after
+    them."""
     primary = result.primary or {}
-    return primary.get("name") or "", primary.get("baseline")
+    return primary.get("name") or "", next(iter(primary.get("baselines") or {}), None)
 
 
 def _target_table(result: RunResult, names: list[str]) -> tuple[list[str], list[list[str]]]:
