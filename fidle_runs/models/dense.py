@@ -1,4 +1,5 @@
-"""Fully connected networks: FIDLE's MNIST1 DNN, LMNIST1's MLP, and a configurable MLP.
+"""Fully connected networks: FIDLE's MNIST1 DNN, LMNIST1's MLP, FIDLE's table regressors (BHPD1,
+BHPD2, PBHPD1, K3WINE1, LWINE1), and a configurable MLP.
 
 Each builder takes `in_shape` (one sample's shape, flattened first, so images work too) and the
 number of outputs, starts as Keras does (`keras_init`) and returns logits.
@@ -40,6 +41,45 @@ def lmnist_mlp(in_shape: Sequence[int], n_outputs: int = 10) -> nn.Sequential:
         nn.Linear(100, 100), nn.ReLU(), nn.Dropout(0.1),
         nn.Linear(100, n_outputs),
     ))
+
+
+def bhpd_dnn(in_shape: Sequence[int], n_outputs: int = 1) -> nn.Sequential:
+    """FIDLE BHPD1: Dense(32, relu), Dense(64, relu), Dense(32, relu), Dense(1). 4,673
+    parameters at 13 features."""
+    return _relu_stack("bhpd_dnn", in_shape, n_outputs, (32, 64, 32))
+
+
+def bhpd_dnn2(in_shape: Sequence[int], n_outputs: int = 1) -> nn.Sequential:
+    """FIDLE BHPD2: Dense(64, relu), Dense(64, relu), Dense(1). 5,121 parameters at 13."""
+    return _relu_stack("bhpd_dnn2", in_shape, n_outputs, (64, 64))
+
+
+def pbhpd_dnn(in_shape: Sequence[int], n_outputs: int = 1) -> nn.Sequential:
+    """FIDLE PBHPD1 (PyTorch): Linear(13, 64), ReLU, Linear(64, 64), ReLU, Linear(64, 1), with
+    PyTorch's own initialisation as the notebook has it. 5,121 parameters at 13."""
+    return _relu_stack("pbhpd_dnn", in_shape, n_outputs, (64, 64), keras=False)
+
+
+def wine_dnn(in_shape: Sequence[int], n_outputs: int = 1) -> nn.Sequential:
+    """FIDLE K3WINE1: Dense(64, relu), Dense(64, relu), Dense(1). 4,993 parameters at 11."""
+    return _relu_stack("wine_dnn", in_shape, n_outputs, (64, 64))
+
+
+def lwine_mlp(in_shape: Sequence[int], n_outputs: int = 1) -> nn.Sequential:
+    """FIDLE LWINE1 (Lightning): Linear(11, 128), ReLU, Linear(128, 128), ReLU, Linear(128, 1),
+    with PyTorch's own initialisation. 18,177 parameters at 11."""
+    return _relu_stack("lwine_mlp", in_shape, n_outputs, (128, 128), keras=False)
+
+
+def _relu_stack(name: str, in_shape: Sequence[int], n_outputs: int, widths: Sequence[int],
+                keras: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    size = flat_size(name, in_shape)
+    for width in widths:
+        layers += [nn.Linear(size, width), nn.ReLU()]
+        size = width
+    net = nn.Sequential(*layers, nn.Linear(size, n_outputs))
+    return keras_init(net) if keras else net
 
 
 def mlp(in_shape: Sequence[int], n_outputs: int, widths: Sequence[int] = (100, 100),
