@@ -205,3 +205,11 @@ def forecast_run(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("forecast")
     return write_forecast_run(root / "run", root / "data")
+
+
+@pytest.fixture(scope="session")
+def table_run(tmp_path_factory) -> Path:
+    """A real regression run on a table trained once per session (report_tree.write_table_run)."""
+    from tests.report_tree import write_table_run
+
+    return write_table_run(tmp_path_factory.mktemp("table") / "run")

@@ -47,8 +47,8 @@ def test_tensorboard_hparams_hold_the_run_and_its_final_metrics(small_run, tmp_p
     assert hparams["optimizer"] == "Adam" and hparams["scheduler"] == "none"
     assert hparams["trainer.max_epochs"] == 1 and "data.prepared_dir" not in hparams
     experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
-    assert {m.name.tag for m in experiment.metric_infos} == {"test_acc", "test_loss",
-                                                             "best_val_acc"}
+    assert {m.name.tag for m in experiment.metric_infos} == {
+        "test_acc", "test_loss", "test_acc_majority", "best_val_acc"}, "the baseline too"
     # The table's metric columns are the last values of these scalars.
     assert tensorboard_scalars(run_dir, "best_val_acc")[-1][1] == pytest.approx(
         result.monitor["best"], abs=1e-6)

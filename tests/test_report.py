@@ -15,12 +15,12 @@ from fidle_runs.report.report import build_report
 from fidle_runs.report.wording import plural, shorten
 from fidle_runs.result import read_result
 from tests.conftest import run_module
-from tests.report_tree import write_tree
+from tests.report_tree import REGRESSION, write_run, write_tree
 
 
 @pytest.fixture
-def tree(tmp_path, forecast_run) -> Path:
-    return write_tree(tmp_path, forecast_run)
+def tree(tmp_path, forecast_run, table_run) -> Path:
+    return write_tree(tmp_path, forecast_run, table_run)
 
 
 def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
@@ -34,8 +34,8 @@ def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
         ("classification", "test_acc", "gtsrb", "synthetic", 0.1),
         ("classification", "test_acc", "mnist", "real", 1.0),
         ("forecasting", "test_mae", "series", "synthetic", 0.1),
-        ("regression", "test_mae", "bhpd", "real", 1.0)]
-    real, synthetic, tenth, mnist, series, bhpd = report.matrices
+        ("regression", "test_mae", "tables", "real", 1.0)]
+    real, synthetic, tenth, mnist, series, table = report.matrices
     assert real.datasets == ["set-24x24-L", "set-48x48-RGB"]
     assert real.models == ["cnn_v1", "cnn_v2"]
     assert real.best_model("set-24x24-L") == "cnn_v2"
@@ -46,11 +46,15 @@ def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
     assert mnist.datasets == ["fashion_mnist", "mnist"]
     assert mnist.best_model("fashion_mnist") == "mnist_cnn"
     assert mnist.winner() == ("mnist", "mnist_cnn")
-    assert (bhpd.metric.mode, bhpd.winner(), bhpd.best_model("bhpd")) == \
-        ("min", ("bhpd", "bhpd_dnn"), "bhpd_dnn")
-    assert bhpd.cells[("bhpd", "bhpd_dnn")].value == 2.3, "a cell keeps the lowest MAE"
-    assert bhpd.merged == [("bhpd", "bhpd_dnn", 2)]
-    assert bhpd.baselines == [], "these runs recorded no baselines"
+    assert (table.metric.mode, table.winner(), table.best_model("diabetes")) == \
+        ("min", ("diabetes", "bhpd_dnn"), "bhpd_dnn")
+    recorded = read_result(tree / "sweeps" / "diabetes" / "real")
+    assert table.cells[("diabetes", "bhpd_dnn")].value == recorded.primary["value"], \
+        "a cell keeps the lowest MAE"
+    assert table.merged == [("diabetes", "bhpd_dnn", 2)]
+    assert table.baselines == ["mean", "least_squares"], "the real run's, not the fakes' (none)"
+    assert table.baseline_value("diabetes", "least_squares") == \
+        recorded.metrics["test_mae_least_squares"]
     assert (series.winner(), series.metric.mode, series.baselines) == (
         ("ladybug", "gru"), "min", ["persistence"])
     assert series.baseline_value("ladybug", "persistence") == read_result(
@@ -79,7 +83,7 @@ def test_text_report_shows_matrices_winners_fidle_and_what_went_wrong(tree):
     assert ("ranked apart, never together: test_acc on GTSRB real data (4 cells); test_acc on "
             "GTSRB synthetic data (1 cell); test_acc on GTSRB synthetic, scale 0.1 data (1 cell)"
             "; test_acc on MNIST real data (4 cells); test_mae on SERIES synthetic, scale 0.1 "
-            "data (1 cell); test_mae on BHPD real data (2 cells)") in text
+            "data (1 cell); test_mae on TABLES real data (2 cells)") in text
     matrix_line = next(line for line in text.splitlines() if line.startswith("set-48x48-RGB")
                        and "**" in line)
     assert matrix_line.split() == ["set-48x48-RGB", "96.00", "96.39", "98.50**", "98.54",
@@ -107,15 +111,30 @@ def test_fidle_columns_only_where_fidle_has_numbers_and_percent_only_for_fractio
         ["fashion_mnist", "91.00*", "88.00", "mnist_cnn"], "no FIDLE number for Fashion-MNIST"
     assert ("these runs validated on a split of the training data; FIDLE trained on all of it "
             "and validated on the test set") in text
-    assert "test_mae, BHPD real data (regression)" in text
-    bhpd_header = next(line for line in lines if line.startswith("dataset ") and "mlp" in line)
-    assert "FIDLE" not in bhpd_header
-    assert next(line for line in lines if line.startswith("bhpd ")).split() == \
-        ["bhpd", "2.3**", "3.1", "bhpd_dnn"]
-    assert "bhpd_dnn on bhpd: test_mae 2.3 (" in text and "%" not in text.split(
-        "test_mae, BHPD real data")[1].split("Not completed")[0]
-    assert "cells that keep the best of several runs: bhpd bhpd_dnn (2 runs)" in text
+    assert "test_mae, TABLES real data (regression)" in text
+    table_header = next(line for line in lines if line.startswith("dataset ") and "mlp" in line)
+    assert table_header.split() == ["dataset", "bhpd_dnn", "mlp", "mean", "least_squares",
+                                    "best"], "no FIDLE number for diabetes; the baselines"
+    metrics = read_result(tree / "sweeps" / "diabetes" / "real").metrics
+    assert next(line for line in lines if line.startswith("diabetes ")).split() == [
+        "diabetes", f"{metrics['test_mae']:.4g}**", "61", f"{metrics['test_mae_mean']:.4g}",
+        f"{metrics['test_mae_least_squares']:.4g}", "bhpd_dnn"]
+    assert f"bhpd_dnn on diabetes: test_mae {metrics['test_mae']:.4g} (" in text
+    assert "%" not in text.split("test_mae, TABLES real data")[1].split("Not completed")[0]
+    assert "cells that keep the best of several runs: diabetes bhpd_dnn (2 runs)" in text
     assert "(1 cell)" in text and "(1 cells)" not in text
+
+
+def test_fidle_regressors_have_their_numbers_beside_ours(tmp_path):
+    for n, (model, mae) in enumerate([("bhpd_dnn", 2.31), ("bhpd_dnn2", 2.44), ("mlp", 2.9)]):
+        write_run(tmp_path / str(n), "completed", "bhpd", model, value=mae, task=REGRESSION,
+                  family="tables", data={"shape": [13]})
+    lines = build_report([tmp_path]).text().splitlines()
+    assert next(line for line in lines if line.startswith("dataset ")).split() == [
+        "dataset", "bhpd_dnn", "FIDLE", "bhpd_dnn", "bhpd_dnn2", "FIDLE", "bhpd_dnn2", "mlp",
+        "best"]
+    assert next(line for line in lines if line.startswith("bhpd ")).split() == [
+        "bhpd", "2.31**", "2.39", "2.44", "2.29", "2.9", "bhpd_dnn"]
 
 
 def test_a_forecast_matrix_puts_persistence_beside_the_networks(tree):
@@ -155,7 +174,7 @@ def test_exports_hold_the_same_report(tree, tmp_path):
     assert len(rows) == 18
     assert [(r["source"], r["metric"], r["value"]) for r in rows[1:4]] == [
         ("synthetic", "test_acc", "99.00 %"), ("synthetic", "test_acc", "21.00 %"),
-        ("real", "test_mae", "2.5")]
+        ("real", "test_mae", "58")]
     assert (rows[0]["task"], rows[0]["model"], rows[0]["metric"]) == (
         "forecasting", "gru", "test_mae")
     assert {r["status"] for r in rows} == {"completed", "failed", "running", "unreadable"}
@@ -166,8 +185,11 @@ def test_exports_hold_the_same_report(tree, tmp_path):
     assert data["matrices"][3]["fidle"]["mnist"] == {"mnist_cnn": 0.9868, "mnist_dnn": 0.9772}
     assert data["matrices"][5]["metric"] == {"name": "test_mae", "mode": "min",
                                              "fraction": False}
-    assert data["matrices"][5]["winner"]["value"] == 2.3
-    assert data["matrices"][5]["baselines"] == {}
+    table = read_result(tree / "sweeps" / "diabetes" / "real").metrics
+    assert data["matrices"][5]["winner"]["value"] == table["test_mae"]
+    assert data["matrices"][5]["baselines"] == {
+        "mean": {"diabetes": table["test_mae_mean"]},
+        "least_squares": {"diabetes": table["test_mae_least_squares"]}}
     persistence = read_result(tree / "runs" / "ladybug").metrics["test_mae_persistence"]
     assert data["matrices"][4]["baselines"] == {"persistence": {"ladybug": persistence}}
     text = md.read_text()

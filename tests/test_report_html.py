@@ -40,27 +40,30 @@ from tests.report_tree import (
 )
 
 DATA = ["GTSRB real", "GTSRB synthetic", "GTSRB synthetic, scale 0.1", "MNIST real",
-        "SERIES synthetic, scale 0.1", "BHPD real"]
+        "SERIES synthetic, scale 0.1", "TABLES real"]
 METRICS = ["test_acc"] * 4 + ["test_mae"] * 2
 BEST_RUN = "cnn_v2 on set-48x48-RGB, GTSRB real data"
 BEST_FORECAST = "gru on ladybug, SERIES synthetic, scale 0.1 data"
+BEST_REGRESSION = "bhpd_dnn on diabetes, TABLES real data"
 FIGURES = [*(f"{m} heatmap, {d} data" for m, d in zip(METRICS, DATA, strict=True)),
            *(f"{m} vs duration, {d} data" for m, d in zip(METRICS, DATA, strict=True)),
            *(f"learning curves ({measure}), {d} data" for m, d in zip(METRICS, DATA, strict=True)
              for measure in (m.removeprefix("test_"), "loss")),
            f"confusion matrix, {BEST_RUN}", f"per-class accuracy, {BEST_RUN}",
            f"misclassified test images, {BEST_RUN}",
-           f"test forecasts, {BEST_FORECAST}", f"MAE by step ahead, {BEST_FORECAST}"]
+           f"test forecasts, {BEST_FORECAST}", f"MAE by step ahead, {BEST_FORECAST}",
+           f"predicted vs true, {BEST_REGRESSION}", f"residuals, {BEST_REGRESSION}"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory, forecast_run) -> tuple[subprocess.CompletedProcess, Path]:
+def reported(tmp_path_factory, forecast_run,
+             table_run) -> tuple[subprocess.CompletedProcess, Path]:
     """The report command, as users type it, over the generated tree."""
     root = tmp_path_factory.mktemp("html")
-    outputs = write_tree(root, forecast_run)
+    outputs = write_tree(root, forecast_run, table_run)
     proc = run_module("fidle_runs.report", str(outputs), "--out", str(root / "report"),
                       cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -95,10 +98,12 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
     text = html.unescape(re.sub(r"<[^>]+>", " ", page))
     assert "Winner, test_acc on GTSRB real data: cnn_v2 on set-48x48-RGB, 98.50 %" in text
     assert "Winner, test_acc on MNIST real data: mnist_cnn on mnist, 99.00 %" in text
-    assert "Winner, test_mae on BHPD real data: bhpd_dnn on bhpd, 2.3 " in text
+    table = read_result(page_file.parent.parent / "outputs" / "sweeps" / "diabetes" / "real")
+    mae = table.primary["value"]
+    assert f"Winner, test_mae on TABLES real data: bhpd_dnn on diabetes, {mae:.4g} " in text
     assert ("each of the 6 rankings (test_acc on GTSRB real data; test_acc on GTSRB synthetic "
             "data; test_acc on GTSRB synthetic, scale 0.1 data; test_acc on MNIST real data; "
-            "test_mae on SERIES synthetic, scale 0.1 data; test_mae on BHPD real data) is made "
+            "test_mae on SERIES synthetic, scale 0.1 data; test_mae on TABLES real data) is made "
             "on its own, never together") in text
     assert "better than persistence's" in text, "the forecaster's analysis"
     assert "Not completed: 1 running, 1 failed, 2 unreadable" in text
@@ -108,7 +113,16 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
         assert f"{true} {CLASS_NAMES[true]}" in text, "pairs named with GTSRB's own classes"
         assert f"{predicted} {CLASS_NAMES[predicted]}" in text
     assert "No analysis of this run: it has no checkpoint left" in text
-    assert "The analysis of a regression run (beyond its metrics above) comes in a later" in text
+    assert f"on 88 test samples: MAE {mae:.4g} in the target's units, R² " in text
+    assert "differs from the" not in text.split("on 88 test samples")[1][:200]
+    least_squares = table.metrics["test_mae_least_squares"]
+    verdict = "better than" if mae < least_squares else "no better than"
+    assert (f"{verdict} least squares ({least_squares:.4g}), the baselines fitted on the same "
+            "train rows") in " ".join(text.split())
+    assert "The 10 worst predictions" in text
+    worst = text.split("The 10 worst predictions")[1]
+    assert "row true progression predicted progression error age sex bmi bp s1" in " ".join(
+        worst.split()), "the features as the table has them"
     assert "Test_acc %" not in text and "Dataset × model test_mae (lower is better" in text
     assert "These runs validated on a split of the training data" in text
     assert "cnn_v3 (running 5/16)" not in text, "legends are inside the figure"
@@ -117,7 +131,7 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
     assert f"{N_TEST} test samples evaluated, cached, analysis in" in proc.stdout
     assert "learning curves of 14 runs read" in proc.stdout
     assert f"{BEST_FORECAST}: 980 test windows evaluated, cached, analysis in" in proc.stdout
-    assert "bhpd_dnn on bhpd, BHPD real data: no analysis of regression runs yet" in proc.stdout
+    assert f"{BEST_REGRESSION}: 88 test samples evaluated, cached, analysis in" in proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +188,7 @@ window.addEventListener("load", () => {{
                                                                           strict=True)]
     assert f"Best run: {BEST_FORECAST}" in found["sections"]
     assert f"Best run: {BEST_RUN}" in found["sections"]
-    assert "Best run: bhpd_dnn on bhpd, BHPD real data" in found["sections"]
+    assert f"Best run: {BEST_REGRESSION}" in found["sections"]
     assert "All runs" in found["sections"] and "Problems" in found["sections"]
     assert found["height"] > 5000, "the figures take their room on the page"
 
@@ -265,7 +279,7 @@ def test_learning_curves_read_with_tensorboards_reader(tmp_path):
     assert values == pytest.approx([1 - 0.6 / e for e in epochs])
     assert set(curves.series) == {"train_acc", "val_acc", "train_loss", "val_loss"}
     write_run(tmp_path / "regression", "completed", "bhpd", "mlp", value=2.5, epochs=3,
-              task=REGRESSION, family="bhpd")
+              task=REGRESSION, family="tables")
     assert set(read_curves(tmp_path / "regression", ["mae", "loss"]).series) == {
         "train_mae", "val_mae", "train_loss", "val_loss"}, "the run's own metric"
     assert read_curves(tmp_path / "nothing", ["acc"]).problem == "no tensorboard folder"

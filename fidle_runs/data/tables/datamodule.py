@@ -11,10 +11,12 @@ BHPD, Wine and diabetes are regressions; a CSV's task follows the run's (`data.t
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
+from fidle_runs.data.subsets import subset_indices
 from fidle_runs.data.tables.checks import (
     TASKS,
     check_columns,
@@ -37,6 +39,7 @@ class TableDataModule(InMemoryDataModule):
     family = "tables"
     task = "regression"
     sample_noun = "rows"
+    loads_scaled = True  # data.scale keeps a seeded share of the table's rows, before the split
 
     def __init__(self, target: str | list[str], features: list[str] | None = None,
                  missing: str = "error", test_fraction: float = 0.3, split_seed: int = 0,
@@ -54,6 +57,8 @@ class TableDataModule(InMemoryDataModule):
         self.encoding: TableEncoding | None = None
         self.classes: list[str] = []
         self.rows: dict[str, int] = {}
+        self.raw_features: pd.DataFrame | None = None  # the kept rows' features as read
+        self.test_rows: np.ndarray | None = None  # the test samples' rows in the table
 
     # What a member provides.
     def read(self) -> pd.DataFrame:
@@ -79,6 +84,8 @@ class TableDataModule(InMemoryDataModule):
 
     def load(self) -> Splits:
         frame, source = self.read(), self.source_name
+        if self.scale < 1:
+            frame = frame.iloc[np.sort(subset_indices(len(frame), self.scale, self.subset_seed))]
         features = check_columns(frame, self.features, self.targets, source)
         check_targets(frame, self.targets, self.task, source)
         check_missing_features(frame, features, self.missing, source)
@@ -97,6 +104,7 @@ class TableDataModule(InMemoryDataModule):
         self.encoding = TableEncoding.fit(frame.iloc[train], features, self.missing)
         x = torch.from_numpy(self.encoding.apply(frame, source))
         self.rows = {"file": len(frame), "train": len(train), "test": len(test)}
+        self.raw_features, self.test_rows = frame[features], frame.index.to_numpy()[test]
         return Splits(x[train], y[train], x[test], y[test])
 
     def announced_shape(self) -> tuple[int]:
@@ -125,6 +133,19 @@ class TableDataModule(InMemoryDataModule):
                             "checkpoint's state (load_state_dict) first")
         return torch.from_numpy(self.encoding.apply(frame, "the rows given"))
 
+    def test_samples(self, indices: np.ndarray) -> tuple[list[str], list[list[str]]]:
+        """Test samples `indices` as the table has them, for a report: header (`row`, the
+        feature columns) and, per sample, its row in the table (0: the first data row) and its
+        features as read."""
+        if self.raw_features is None or self.test_rows is None:
+            raise UserError(f"{self.name}: its test rows are not loaded (setup first)")
+        rows = self.test_rows[indices]
+        values = self.raw_features.loc[rows]
+        return (["row", *map(str, values.columns)],
+                [[str(row), *(_cell(v) for v in record)]
+                 for row, record in zip(rows.tolist(), values.itertuples(index=False),
+                                        strict=True)])
+
     def extras(self) -> dict[str, Any]:
         encoding = self.encoding
         return {"targets": list(self.targets), "test_fraction": float(self.test_fraction),
@@ -134,6 +155,13 @@ class TableDataModule(InMemoryDataModule):
                 "encoded_features": encoding.feature_names if encoding else [],
                 "z_score": "the train rows' mean and standard deviation (ddof 1)",
                 "classes": self.class_names}
+
+
+def _cell(value: Any) -> str:
+    """A raw table value as a report shows it: numbers to 6 significant digits, gaps empty."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 class CSVTableDataModule(TableDataModule):

@@ -4,7 +4,7 @@ name to its analysis. A task without one (yet) gets a sentence saying so."""
 from collections.abc import Callable
 from pathlib import Path
 
-from fidle_runs.report.analysis import classification, forecasting
+from fidle_runs.report.analysis import classification, forecasting, regression
 from fidle_runs.result import RunResult
 
 # (result, run_dir, title) -> (HTML, what it did, for the command's timing line); raises
@@ -12,4 +12,5 @@ from fidle_runs.result import RunResult
 Analysis = Callable[[RunResult, Path, str], tuple[str, str]]
 
 ANALYSES: dict[str, Analysis] = {"classification": classification.analyse,
-                                  "forecasting": forecasting.analyse}
+                                  "forecasting": forecasting.analyse,
+                                  "regression": regression.analyse}
