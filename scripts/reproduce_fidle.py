@@ -2,7 +2,7 @@
 this machine can run (fidle.md §5.4 and §8), with the difference.
 
     .venv/bin/python scripts/reproduce_fidle.py [--seeds 0 1 2] [--mnist-dir DIR] [--quick]
-                                                [--bhpd-csv FILE]
+                                                [--bhpd-csv FILE] [--models M ...]
                                                 [--only mnist|gtsrb|series|tables]
 
 Each reproduction is a sweep of the experiment over the seeds and two protocols: ours (a seeded
@@ -86,6 +86,8 @@ def main() -> None:
                         "(default: $FIDLE_DATASETS_DIR/BHPD/origine/BostonHousing.csv, else "
                         f"{BHPD_CACHED})")
     parser.add_argument("--only", choices=("mnist", "gtsrb", "series", "tables"))
+    parser.add_argument("--models", nargs="+", help="only the reproductions of these models "
+                        "(e.g. mnist_dnn mnist_cnn)")
     args = parser.parse_args()
 
     reproductions = list(MNIST) if args.only in (None, "mnist") else []
@@ -110,6 +112,8 @@ def main() -> None:
             print(f"BHPD: skipped, no Boston housing CSV (--bhpd-csv, FIDLE_DATASETS_DIR or "
                   f"{BHPD_CACHED})")
         reproductions += DIABETES
+    if args.models:
+        reproductions = [r for r in reproductions if r.model in args.models]
     rows = []
     for reproduction in reproductions:
         sweep_dir = args.out / f"{reproduction.dataset}-{reproduction.model}"

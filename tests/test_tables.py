@@ -16,6 +16,8 @@ from fidle_runs.data.tables.datamodule import (
 )
 from fidle_runs.errors import UserError
 from fidle_runs.models import dense
+from fidle_runs.report.analysis import ANALYSES
+from fidle_runs.result import read_result
 from fidle_runs.train import train
 from tests.conftest import compose_train
 
@@ -153,3 +155,31 @@ def test_bad_tables_are_one_line_each(tmp_path, change, message):
 def test_fidle_files_missing_name_where_they_were_looked_for(tmp_path):
     with pytest.raises(UserError, match=r"no red wine quality CSV at .*winequality-red.csv"):
         WineQualityDataModule(datasets_dir=str(tmp_path), target="quality").setup("fit")
+
+
+def test_a_classification_on_a_csv_trains_and_gets_the_classification_analysis(tmp_path):
+    """The issue's own command (data=csv_table ... model=mlp task=classification), then the
+    report's classification analysis of the run, with the target's values as class names and
+    no picture mosaic (rows are no images)."""
+    rng = np.random.default_rng(2)
+    petal = rng.normal(size=120)
+    frame = pd.DataFrame({"petal": petal, "colour": rng.choice(["red", "blue"], 120),
+                          "species": np.where(petal > 0.3, "rose",
+                                              np.where(petal < -0.3, "iris", "tulip"))})
+    frame.to_csv(tmp_path / "flowers.csv", index=False)
+    run_dir = tmp_path / "run"
+    result = train(compose_train([
+        "data=csv_table", f"data.path={tmp_path / 'flowers.csv'}", "data.target=species",
+        "model=mlp", "task=classification", "trainer.max_epochs=2",
+        "callbacks.progress.style=lines", f"paths.run_dir={run_dir}"]))
+    assert result.status == "completed" and result.task == "classification"
+    assert result.data["classes"] == ["iris", "rose", "tulip"] and result.data["n_test"] == 24
+    data = CSVTableDataModule(str(tmp_path / "flowers.csv"), "species", task="classification")
+    data.setup("fit")
+    majority = torch.bincount(data.tensors["train"][1]).argmax()
+    assert result.metrics["test_acc_majority"] == pytest.approx(
+        float((data.tensors["test"][1] == majority).float().mean())), "the train majority"
+    page, done = ANALYSES["classification"](read_result(run_dir), run_dir, "mlp on flowers")
+    assert done == "24 test samples evaluated, cached"
+    assert f"on 24 test samples: accuracy {100 * result.primary['value']:.2f} %" in page
+    assert "confusion matrix, mlp on flowers" in page and "misclassified test images" not in page
