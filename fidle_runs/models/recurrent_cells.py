@@ -30,6 +30,12 @@ ops (addmm, addcmul, lerp). It stays eager: torch.jit.script of the same loop wa
 CPU (scripts/benchmark_recurrent.py measures both), torch.jit is deprecated, and torch.compile
 (the runner's `compile` option) takes an eager module as it is. They start as Keras' layers do
 (models/keras_init.py).
+
+KerasLSTM also has Keras' `dropout` and `recurrent_dropout` (FIDLE's IMDB5), which nn.LSTM lacks
+(its `dropout` is between stacked layers). As in Keras (tf.keras 2's LSTMCell, implementation 2,
+and Keras 3's), in training only, each forward draws one mask per sequence (`dropout_mask`) and
+uses it at every step: `dropout` multiplies the inputs x, `recurrent_dropout` the state h fed to
+the recurrent kernel U.
 """
 
 import torch
@@ -58,17 +64,26 @@ def gru_steps(gx: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor,
     return torch.stack(outputs, 1), h
 
 
-def lstm_steps(gx: Tensor, w_hh: Tensor, h: Tensor, c: Tensor,
-               activation: str) -> tuple[Tensor, Tensor, Tensor]:
+def lstm_steps(gx: Tensor, w_hh: Tensor, h: Tensor, c: Tensor, activation: str,
+               h_mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Keras' LSTM recurrence over `gx` (batch, steps, 4 hidden): the inputs already projected by
-    the input kernel plus the bias (i, f, c, o). Returns every step's h, and the last h and c."""
+    the input kernel plus the bias (i, f, c, o). `h_mask` (batch, hidden), if given, multiplies h
+    before every recurrent matmul (Keras' recurrent dropout). Returns every step's h, and the last
+    h and c."""
     outputs: list[Tensor] = []
     for x_t in gx.unbind(1):
-        i, f, candidate, o = torch.addmm(x_t, h, w_hh.t()).chunk(4, 1)
+        h_in = h if h_mask is None else h * h_mask
+        i, f, candidate, o = torch.addmm(x_t, h_in, w_hh.t()).chunk(4, 1)
         c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), _activate(candidate, activation))
         h = torch.sigmoid(o) * _activate(c, activation)
         outputs.append(h)
     return torch.stack(outputs, 1), h, c
+
+
+def dropout_mask(like: Tensor, rate: float) -> Tensor:
+    """Keras' RNN dropout mask for `like` (batch, ..., features): one draw per sample and feature,
+    (batch, features), kept for every step; the kept units scaled by 1 / (1 - rate)."""
+    return nn.functional.dropout(like.new_ones(like.shape[0], like.shape[-1]), rate)
 
 
 class _KerasRecurrent(nn.Module):
@@ -126,19 +141,35 @@ class KerasGRU(_KerasRecurrent):
 
 
 class KerasLSTM(_KerasRecurrent):
-    """keras.layers.LSTM(hidden_size, activation) on (batch, steps, inputs).
+    """keras.layers.LSTM(hidden_size, activation, dropout, recurrent_dropout) on (batch, steps,
+    inputs).
 
     Gates i, f, c, o; one bias (bias_ih_l0, added with the input projection), as Keras has.
     forward(x, (h0, c0)=None) -> (outputs (batch, steps, hidden), (h_n, c_n) each (1, batch,
     hidden)).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh") -> None:
+    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0) -> None:
         super().__init__("KerasLSTM", input_size, hidden_size, 4, activation)
+        for key, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0 <= rate < 1:
+                raise ValueError(f"KerasLSTM: {key}={rate!r} must be in [0, 1)")
+        self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
         self.reset_parameters()
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = (self._zeros(x), self._zeros(x)) if state is None else (state[0][0], state[1][0])
-        outputs, h, c = lstm_steps(self._projected(x), self.weight_hh_l0, h, c, self.activation)
+        h_mask = None
+        if self.training and self.dropout > 0:
+            x = x * dropout_mask(x, self.dropout).unsqueeze(1)
+        if self.training and self.recurrent_dropout > 0:
+            h_mask = dropout_mask(h, self.recurrent_dropout)
+        outputs, h, c = lstm_steps(self._projected(x), self.weight_hh_l0, h, c, self.activation,
+                                   h_mask)
         return outputs, (h.unsqueeze(0), c.unsqueeze(0))
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, dropout={self.dropout}, "
+                f"recurrent_dropout={self.recurrent_dropout}")
