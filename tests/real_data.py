@@ -44,6 +44,16 @@ def real_bhpd_csv() -> Path:
     return path
 
 
+def real_reviews_dir() -> Path:
+    """The 10,568 rated movie-review sentences of vaderSentiment 3.3.2 in aclImdb's layout
+    (train/ and test/, neg/ and pos/) in the cache, else skip (or fail)."""
+    path = cache_dir() / "reviews" / "aclImdb"
+    if not all((path / split / label).is_dir() for split in ("train", "test")
+               for label in ("neg", "pos")):
+        _absent(f"no real review sentences in {path}")
+    return path
+
+
 def _absent(what: str) -> None:
     why = f"{what}: run `bash scripts/fetch_test_data.sh` to fetch it"
     if os.environ.get("FIDLE_REQUIRE_TEST_DATA") == "1":
