@@ -15,6 +15,7 @@ from fidle_runs.errors import UserError
 from tests.conftest import REPO, compose_train
 from tests.real_data import real_bhpd_csv
 from tests.test_tables import write_wine
+from tests.test_text_presets import write_keras_cache
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -36,11 +37,15 @@ def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
     elif experiment.startswith("wine_"):  # no Wine Quality file here: one in its exact layout
         write_wine(tmp_path / "wine.csv")
         overrides.append(f"data.path={tmp_path / 'wine.csv'}")
+    elif experiment.startswith("imdb_"):  # no IMDB here: an imdb.npz in Keras' format
+        datasets = write_keras_cache(tmp_path / "datasets")
+        overrides += [f"paths.datasets_dir={datasets}", f"paths.data_dir={tmp_path / 'data'}"]
     cfg = compose_train(overrides)
     OmegaConf.resolve(cfg)
     datamodule = build_datamodule(cfg)
-    if datamodule.family in ("series", "tables"):
-        # A series' units and baseline, a table's encoded width, come from the loaded data.
+    if datamodule.family in ("series", "tables", "text"):
+        # A series' units and baseline, a table's encoded width, texts' classes come from the
+        # loaded data.
         datamodule.setup("fit")
     net = build_network(cfg, datamodule.dims, "test")
     assert sum(p.numel() for p in net.parameters()) > 0

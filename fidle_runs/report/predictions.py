@@ -1,6 +1,7 @@
 """A classifier run's predictions on its test set, computed from its best checkpoint with the
 data and network rebuilt from its config.yaml (fidle_runs.assemble, as training built them),
-and cached in the run directory with the dataset's class names and pictures, so the next report
+and cached in the run directory with the dataset's class names and pictures (for texts: the
+mistaken texts and every test text's length), so the next report
 is fast. The cache is keyed by the checkpoint's, the config's and the data file's size and time;
 torch is imported only when it is missing or stale."""
 
@@ -15,7 +16,7 @@ from fidle_runs.report.analysis_cache import CACHE_DIR, cache_key, read_arrays, 
 from fidle_runs.result import RunResult
 
 CACHE_FILE = CACHE_DIR / "test_predictions.npz"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 KEPT_MISTAKES = 32  # misclassified samples kept for the report's mosaic: the most confident
 BATCH = 512
 
@@ -30,6 +31,8 @@ class Predictions:
     mistake_images: np.ndarray | None  # (k, H, W, C) uint8; None when samples are no images
     class_names: list[str]  # the dataset's (the class ids as text where it has none)
     class_pictures: np.ndarray | None  # (classes, h, w, C) uint8, where the dataset has them
+    mistake_texts: list[str] | None = None  # the kept mistakes as text, for text data
+    lengths: np.ndarray | None = None  # (n,) tokens of each test text before padding
     from_cache: bool = False
 
     @property
@@ -46,13 +49,18 @@ def run_predictions(result: RunResult, run_dir: Path) -> Predictions:
     key = cache_key(run_dir, checkpoint, data, CACHE_VERSION)
     cached = read_arrays(cache, key)
     if cached is not None:
+        texts = cached.get("mistake_texts")
         return Predictions(checkpoint, cached["y_true"], cached["y_pred"], cached["confidence"],
                            cached["mistakes"], cached.get("mistake_images"),
                            cached["class_names"].tolist(), cached.get("class_pictures"),
+                           None if texts is None else texts.tolist(), cached.get("lengths"),
                            from_cache=True)
     p = _evaluate(run_dir, checkpoint, data)
+    texts = None if p.mistake_texts is None else np.array(p.mistake_texts, dtype=str)
     optional = {name: value for name, value in (("mistake_images", p.mistake_images),
-                                                ("class_pictures", p.class_pictures))
+                                                ("class_pictures", p.class_pictures),
+                                                ("mistake_texts", texts),
+                                                ("lengths", p.lengths))
                 if value is not None}
     write_arrays(cache, key, {"y_true": p.y_true, "y_pred": p.y_pred,
                               "confidence": p.confidence, "mistakes": p.mistakes,
@@ -77,10 +85,13 @@ def _evaluate(run_dir: Path, checkpoint: Path, data: dict[str, Any]) -> Predicti
     y_pred, confidence = y_pred.numpy(), confidence.numpy().astype(np.float32)
     wrong = np.flatnonzero(y_pred != y_true)
     mistakes = wrong[np.argsort(-confidence[wrong], kind="stable")][:KEPT_MISTAKES]
+    is_text = hasattr(datamodule, "test_texts")
     return Predictions(checkpoint, y_true, y_pred, confidence, mistakes,
                        _pictures(x[torch.from_numpy(mistakes)].numpy()),
                        list(datamodule.class_names or [str(c) for c in range(n_classes)]),
-                       datamodule.class_pictures())
+                       datamodule.class_pictures(),
+                       datamodule.test_texts(mistakes) if is_text else None,
+                       np.asarray(datamodule.test_lengths()) if is_text else None)
 
 
 def _pictures(samples: np.ndarray) -> np.ndarray | None:

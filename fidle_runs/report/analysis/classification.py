@@ -1,6 +1,7 @@
 """A classifier's best run: its checkpoint re-evaluated on its test set (checked against
 result.json), the confusion matrix, the accuracy per class, the most confused class pairs with
-the classes' pictures, and its most confident mistakes, named with the dataset's own classes."""
+the classes' pictures, and its most confident mistakes (images, or texts with the accuracy by
+text length), named with the dataset's own classes."""
 
 import html
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fidle_runs.report.analysis.classification_figures import (
+    accuracy_by_length,
     class_accuracy_bars,
     confusion_heatmap,
     mistakes_grid,
@@ -17,10 +19,12 @@ from fidle_runs.report.analysis.classification_figures import (
 from fidle_runs.report.analysis.confusion import confusion_matrix, most_confused, per_class_accuracy
 from fidle_runs.report.html_blocks import data_uri, figure, table
 from fidle_runs.report.predictions import Predictions, run_predictions
-from fidle_runs.report.wording import class_label, plural
+from fidle_runs.report.wording import class_label, plural, shorten
 from fidle_runs.result import RunResult
 
 RECORDED_TOLERANCE = 5e-4  # between the re-evaluated and the recorded test accuracy
+SHOWN_TEXTS = 10  # mistaken texts listed, the most confident first
+TEXT_WIDTH = 400  # characters of each listed text
 
 
 def analyse(result: RunResult, run_dir: Path, title: str) -> tuple[str, str]:
@@ -68,7 +72,30 @@ def _html(p: Predictions, recorded: float | None, title: str) -> str:
             f"misclassified test images, {title}",
             "Test images the model got wrong with the highest confidence: true → predicted "
             "(confidence), predicted class."))
+    if p.mistake_texts:
+        parts.append(_mistaken_texts(p, names))
+    if p.lengths is not None and len(p.lengths) == len(p.y_true):
+        parts.append(figure(accuracy_by_length(p.lengths, p.y_true == p.y_pred,
+                                               f"test accuracy by text length, {title}"),
+                            f"accuracy by text length, {title}",
+                            "Test accuracy of the texts of each length (in tokens, before "
+                            "padding or cutting), each bar about as many texts; the dashed line "
+                            "is the accuracy over all texts."))
     return "\n".join(parts)
+
+
+def _mistaken_texts(p: Predictions, names: list[str]) -> str:
+    """The most confidently mistaken test texts, escaped (a review may hold any markup)."""
+    shown = p.mistakes[:SHOWN_TEXTS]
+    header = ["true class", "predicted (confidence)", "tokens", "text"]
+    rows = [[class_label(int(p.y_true[i]), names[int(p.y_true[i])]),
+             f"{class_label(int(p.y_pred[i]), names[int(p.y_pred[i])])} "
+             f"({100 * float(p.confidence[i]):.1f} %)",
+             "" if p.lengths is None else str(int(p.lengths[i])),
+             shorten(text, TEXT_WIDTH)] for i, text in zip(shown, p.mistake_texts, strict=False)]
+    return (f"<h3>The {plural(len(rows), 'most confident mistake')}</h3><p>Test texts the model "
+            "got wrong with the highest confidence, as the data holds them (cut at "
+            f"{TEXT_WIDTH} characters).</p>" + table((header, rows)))
 
 
 def _class_cell(pictures: np.ndarray | None, names: list[str], class_id: int) -> str:

@@ -1,5 +1,6 @@
 """The figures of a classifier's best run: confusion matrix, accuracy per class, its most
-confident mistakes and the classes' pictures, labelled with the dataset's own class names."""
+confident mistakes and the classes' pictures, labelled with the dataset's own class names; for
+texts, the accuracy by text length."""
 
 import io
 import math
@@ -13,6 +14,7 @@ from fidle_runs.report.plots import png
 from fidle_runs.report.wording import class_label, shorten
 
 ZERO_STUB = 1.0  # width (%) drawn for a class at 0 %, so that its bar shows
+LENGTH_BINS = 6  # text length bins of the accuracy by length
 
 
 def confusion_heatmap(counts: np.ndarray, class_names: list[str], title: str) -> bytes:
@@ -108,3 +110,35 @@ def picture(image: np.ndarray, size: int = 40) -> bytes:
     pixels = image[..., 0] if image.shape[-1] == 1 else image
     Image.fromarray(pixels).resize((size, size), Image.Resampling.NEAREST).save(out, format="png")
     return out.getvalue()
+
+
+def length_bins(lengths: np.ndarray, bins: int = LENGTH_BINS) -> np.ndarray:
+    """Edges of up to `bins` bins of text lengths holding about as many texts each (quantiles;
+    repeated edges of very common lengths merged)."""
+    edges = np.unique(np.quantile(lengths, np.linspace(0, 1, bins + 1)).round())
+    return edges if len(edges) > 1 else np.array([edges[0], edges[0] + 1])
+
+
+def accuracy_by_length(lengths: np.ndarray, correct: np.ndarray, title: str) -> bytes:
+    """Test accuracy of the texts in each length bin (tokens before padding or cutting), with
+    the bin's number of texts on its bar."""
+    edges = length_bins(lengths)
+    which = np.clip(np.searchsorted(edges, lengths, side="right") - 1, 0, len(edges) - 2)
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    labels, shares = [], []
+    for b in range(len(edges) - 1):
+        members = which == b
+        labels.append(f"{int(edges[b])}-{int(edges[b + 1])}")
+        shares.append(100 * float(correct[members].mean()) if members.any() else 0.0)
+        ax.text(b, shares[-1] + 1, f"{int(members.sum())} texts", ha="center", fontsize=8)
+    ax.bar(range(len(shares)), shares, color="#1f77b4")
+    ax.axhline(100 * float(correct.mean()), color="#d62728", linestyle="--", linewidth=1,
+               label=f"all texts {100 * float(correct.mean()):.1f} %")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("text length (tokens)")
+    ax.set_ylabel("test accuracy %")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    return png(fig)
