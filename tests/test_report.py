@@ -13,7 +13,7 @@ import pytest
 from fidle_runs.report.fidle_reference import fidle_reference
 from fidle_runs.report.report import build_report
 from fidle_runs.report.wording import plural, shorten
-from fidle_runs.result import read_result
+from fidle_runs.result import RunResult, read_result
 from tests.conftest import run_module
 from tests.report_tree import REGRESSION, write_run, write_tree
 
@@ -236,3 +236,14 @@ def test_class_labels_say_a_name_once():
     assert class_label(14, "Stop") == "14 Stop"
     assert class_label(7, "7") == "7", "MNIST's digits are their own names"
     assert class_label(9, "Right-of-way at the next intersection", 20) == "9 Right-of-way at…"
+
+
+def test_tensorboard_events_are_missed_only_in_runs_that_trained(tmp_path):
+    """A run that failed before its first epoch has its reason, not a missing-events problem."""
+    RunResult(status="failed", model="mnist_dnn", error="UserError: no MNIST found",
+              epochs=0).write(tmp_path / "early")
+    RunResult(status="failed", model="mnist_dnn", error="RuntimeError: out of memory",
+              epochs=3).write(tmp_path / "late")
+    rows = {row.run_dir.name: row for row in build_report([tmp_path]).rows}
+    assert rows["early"].problems == [] and rows["early"].detail == "UserError: no MNIST found"
+    assert rows["late"].problems == ["no TensorBoard events"]

@@ -129,7 +129,9 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
         best = (result.checkpoints or {}).get("best")
         if best and not Path(best).is_file():
             row.problems.append("best checkpoint deleted")
-    if not _has_events(run_dir / "tensorboard"):
+    # A run that stopped before its first epoch (no data found...) has its reason above.
+    trained = result.status == "completed" or bool(result.epochs)
+    if trained and not _has_events(run_dir / "tensorboard"):
         row.problems.append("no TensorBoard events")
     return row
 
