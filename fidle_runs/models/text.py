@@ -72,10 +72,11 @@ class TextReader(nn.Module):
 
     `packed`: each text's state after its last real token (its length: the count of ids != 0),
     which Keras gives with Embedding(mask_zero=True) on post-padded texts; a text without tokens
-    gives the initial state, zeros. nn.LSTM / nn.GRU read packed sequences (on a CPU several
-    times slower than their padded reading: scripts/benchmark_text_lstm.py); a Keras port reads
-    the batch up to its longest text, and its state at each length is taken. Else the state
-    after the last position, the padding read as words (FIDLE's reading).
+    gives the initial state, zeros. The layer reads the batch up to its longest text and each
+    text's output at its length is taken: a unidirectional layer's state there does not depend
+    on the padding after it (the same numbers as packed sequences, which nn.LSTM reads several
+    times slower on a CPU). Else the state after the last position, the padding read as words
+    (FIDLE's reading).
     `input_dropout`: nn.LSTM / nn.GRU's inputs dropped as Keras' `dropout` does (one mask per
     text); a Keras port drops its own.
     """
@@ -94,14 +95,9 @@ class TextReader(nn.Module):
         if not self.packed:
             return _last_h(self.rnn(x)[1])
         lengths = (ids != 0).sum(1)
-        if isinstance(self.rnn, nn.LSTM | nn.GRU):
-            packed = nn.utils.rnn.pack_padded_sequence(
-                x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-            h = _last_h(self.rnn(packed)[1])  # back in the batch's order
-        else:
-            longest = max(int(lengths.max()), 1)
-            outputs = self.rnn(x[:, :longest])[0]
-            h = outputs[torch.arange(len(ids), device=ids.device), (lengths - 1).clamp(min=0)]
+        longest = max(int(lengths.max()), 1)
+        outputs = self.rnn(x[:, :longest])[0]
+        h = outputs[torch.arange(len(ids), device=ids.device), (lengths - 1).clamp(min=0)]
         return h * (lengths > 0).unsqueeze(1).to(h.dtype)
 
     def extra_repr(self) -> str:
