@@ -1,0 +1,228 @@
+"""Hyper-parameter searches (hydra/sweeper=optuna_search, conf/hparams_search/): trials through
+the launcher, the study in the sweep directory's journal, relaunches that continue it, failing
+trials that do not stop it, seeded samplers, and bad input in one line. The searches run FIDLE
+BHPD1's network on scikit-learn's bundled diabetes set (offline, under a second a trial)."""
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from fidle_runs.config import CONF_DIR
+from fidle_runs.errors import UserError
+from fidle_runs.result import read_result
+from fidle_runs.search.space import override_value, parse_space
+from fidle_runs.search.sweeper import (
+    JOURNAL_FILE,
+    make_sampler,
+    objective,
+    open_journal,
+    positive_int,
+)
+from tests.conftest import run_module
+
+SEARCH = ["fidle_runs", "-m", "+experiment=diabetes_dnn", "+hparams_search=bhpd_optuna",
+          "trainer.max_epochs=1"]
+FAMILIES = [("mnist_dnn", "mnist_optuna", "max"), ("gtsrb_cnn", "gtsrb_optuna", "max"),
+            ("bhpd_dnn", "bhpd_optuna", "min"), ("diabetes_dnn", "bhpd_optuna", "min"),
+            ("ladybug_gru", "ladybug_optuna", "min"), ("imdb_embedding", "imdb_optuna", "max")]
+
+
+def search(sweep_dir: Path, *overrides: str, cwd: Path):
+    return run_module(*SEARCH, f"paths.data_dir={cwd / 'data'}", f"hydra.sweep.dir={sweep_dir}",
+                      *overrides, cwd=cwd)
+
+
+def study_of(sweep_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name=sweep_dir.name,
+                             storage=open_journal(sweep_dir / JOURNAL_FILE))
+
+
+def run_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def six_trials(tmp_path_factory):
+    """A 6-trial search, 2 trials a batch, run once for the module."""
+    cwd = tmp_path_factory.mktemp("search")
+    proc = search(cwd / "sweep", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc
+
+
+def compose_search(experiment: str, search_file: str, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"+experiment={experiment}",
+                                          f"+hparams_search={search_file}", *overrides],
+                      return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        return cfg, lambda group: loader.get_group_options(group)
+
+
+@pytest.mark.parametrize(("experiment", "search_file", "mode"), FAMILIES)
+def test_each_family_has_a_search_that_composes(experiment, search_file, mode):
+    cfg, groups = compose_search(experiment, search_file)
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.fidle_runs_search.OptunaSearchSweeper"
+    space = parse_space(cfg.hydra.sweeper.params, cfg, groups)
+    assert "optimizer.lr" in space.distributions
+    assert space.distributions["optimizer.lr"].log
+    assert objective(cfg) == (cfg.task.primary.name, mode)  # the task's, never written here
+    assert cfg.hydra.sweeper.n_trials == 20
+
+
+def test_mnist_search_is_mnist_dnn_with_its_widths_searched():
+    cfg, groups = compose_search("mnist_dnn", "mnist_optuna")
+    space = parse_space(cfg.hydra.sweeper.params, cfg, groups)
+    assert cfg.model.name == "mlp" and list(cfg.model.net.widths) == [100, 100]
+    assert space.distributions["model.net.widths"].choices[:2] == ("[100,100]", "[256,128]")
+    assert space.overrides({"optimizer.lr": 0.0003, "model.net.widths": "[256,128]"}) == \
+        ["optimizer.lr=0.0003", "model.net.widths=[256,128]"]
+
+
+def test_six_trial_search_completes_and_relaunched_trains_nothing(six_trials):
+    cwd, first = six_trials
+    sweep_dir = cwd / "sweep"
+    study = study_of(sweep_dir)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    assert study.direction.name == "MINIMIZE"  # regression: test_mae, min
+    runs = run_dirs(sweep_dir)
+    assert len(runs) == 6
+    results = {str(p.resolve()): read_result(p) for p in runs}
+    for trial in trials:  # each trial's value is its run's primary metric
+        result = results[trial.user_attrs["run_dir"]]
+        assert result.status == "completed" and result.primary["name"] == "test_mae"
+        assert trial.value == pytest.approx(result.primary["value"]) and trial.value > 0
+        assert result.overrides[-2:] == trial.user_attrs["overrides"]
+    assert len({t.params["optimizer.lr"] for t in trials}) == 6
+    assert first.stdout.count("Launching 2 jobs locally") == 3
+    assert f"best trial #{study.best_trial.number}: {study.best_value:.6g}" in first.stdout
+    updated = {p: read_result(p).updated for p in runs}
+
+    again = search(sweep_dir, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", cwd=cwd)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Launching" not in again.stdout
+    assert "search sweep: 6 of 6 trials (6 complete, 0 fail, 0 running)" in again.stdout
+    assert {p: read_result(p).updated for p in run_dirs(sweep_dir)} == updated
+    assert len(study_of(sweep_dir).trials) == 6
+
+
+def test_same_seed_same_trials(six_trials, tmp_path):
+    cwd, _ = six_trials
+    proc = search(tmp_path / "sweep", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+                  cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = [t.params for t in study_of(cwd / "sweep").trials[:2]]
+    assert [t.params for t in study_of(tmp_path / "sweep").trials] == first
+    # Another seed draws other values; a relaunch is seeded with seed + trials done.
+    assert make_sampler({"name": "random", "seed": 0}, 0)[1]._rng.rng.random() != \
+        make_sampler({"name": "random", "seed": 0}, 2)[1]._rng.rng.random()
+
+
+def test_a_trial_killed_before_its_result_runs_again_as_the_same_trial(tmp_path):
+    """A trial asked and never told (the search was killed) is launched again with its
+    parameters, in the job directory they name, and told as the same trial number."""
+    sweep_dir = tmp_path / "sweep"
+    study = optuna.create_study(study_name="sweep", direction="minimize",
+                                storage=open_journal(sweep_dir / JOURNAL_FILE))
+    study.enqueue_trial({"optimizer": "adam", "optimizer.lr": 0.005})
+    killed = study.ask({"optimizer": CategoricalDistribution(["adam", "rmsprop", "adamw"]),
+                        "optimizer.lr": FloatDistribution(1e-4, 3e-2, log=True)})
+    assert killed.params == {"optimizer": "adam", "optimizer.lr": 0.005}
+
+    proc = search(sweep_dir, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 trial(s) of an earlier launch never finished (#0)" in proc.stdout
+    trials = study_of(sweep_dir).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert trials[0].params == {"optimizer": "adam", "optimizer.lr": 0.005}
+    run = Path(trials[0].user_attrs["run_dir"])
+    assert {"optimizer=adam", "optimizer.lr=0.005"} <= set(run.name.split(","))
+    assert trials[0].value == read_result(run).primary["value"]
+    assert len(run_dirs(sweep_dir)) == 2
+
+
+def test_a_failing_trial_is_told_failed_and_the_search_goes_on(tmp_path):
+    conf = tmp_path / "conf" / "hparams_search"
+    conf.mkdir(parents=True)
+    (conf / "failing.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna_search\n"
+        "hydra:\n  sweeper:\n    n_trials: 4\n    sampler: {name: random, seed: 1}\n"
+        "    params:\n      optimizer.lr: {type: categorical, choices: [0.001, -1.0]}\n")
+    sweep_dir = tmp_path / "sweep"
+    proc = run_module("fidle_runs", "-m", "+experiment=diabetes_dnn", "+hparams_search=failing",
+                      "trainer.max_epochs=1", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                      f"paths.data_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep_dir}",
+                      cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the sweep summary: a run failed
+    trials = study_of(sweep_dir).trials
+    states = [(t.params["optimizer.lr"], t.state) for t in trials]
+    assert len(trials) == 4 and (-1.0, TrialState.FAIL) in states
+    assert (0.001, TrialState.COMPLETE) in states
+    assert all(state == (TrialState.FAIL if lr < 0 else TrialState.COMPLETE)
+               for lr, state in states)
+    failed = next(t for t in trials if t.state == TrialState.FAIL)
+    assert "optimizer.lr=-1.0 is invalid" in failed.user_attrs["error"]
+    result = read_result(Path(failed.user_attrs["run_dir"]))
+    assert result.status == "failed" and "optimizer.lr=-1.0 is invalid" in result.error
+    done = next(t for t in trials if t.state == TrialState.COMPLETE)
+    assert math.isfinite(done.value) and done.value > 0
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({}, "the search space hydra.sweeper.params is empty"),
+    (None, "the search space hydra.sweeper.params is empty"),
+    ("optimizer.lr=0.1", "must map keys to distributions"),
+    ({"optimizer.lr": 0.1}, "hydra.sweeper.params.optimizer.lr=0.1 is not a distribution"),
+    ({"optimizer.lr": {"type": "loguniform", "low": 1, "high": 2}},
+     "unknown distribution type 'loguniform': use one of float, int, categorical"),
+    ({"optimizer.lr": {"type": "float", "low": 1e-2}}, "needs low and high (missing high)"),
+    ({"optimizer.lr": {"type": "float", "low": 1e-2, "high": 1e-4}}, "optimizer.lr: "),
+    ({"optimizer.lr": {"type": "float", "low": 0.1, "high": 1, "lg": True}}, "not lg"),
+    ({"model.net.width": {"type": "int", "low": 8, "high": 64}},
+     "model.net.width is not in the config this search runs"),
+    ({"model": {"type": "categorical", "choices": ["bhpd_dnn", "bhpd_dnn9"]}},
+     "bhpd_dnn9 is not a model config"),
+    ({"optimizer": {"type": "categorical", "choices": []}}, "a non-empty list of choices"),
+    ({"hydra.launcher.n_jobs": {"type": "int", "low": 1, "high": 2}}, "not hydra.launcher"),
+])
+def test_a_bad_search_space_is_one_clear_line(params, message):
+    cfg, groups = compose_search("diabetes_dnn", "bhpd_optuna")
+    with pytest.raises(UserError) as e:
+        parse_space(params, cfg, groups)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_counts_samplers_and_storage_are_one_clear_line(tmp_path):
+    for value in (0, -3, "ten", True):
+        with pytest.raises(UserError, match=r"hydra\.sweeper\.n_trials=.* is invalid"):
+            positive_int("hydra.sweeper.n_trials", value)
+    with pytest.raises(UserError, match=r"sampler\.name=.cmaes. is unknown: use tpe or random"):
+        make_sampler({"name": "cmaes"}, 0)
+    with pytest.raises(UserError, match=r"hydra\.sweeper\.sampler: "):
+        make_sampler({"name": "random", "n_startup_trials": 3}, 0)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"storage .*file/journal.log cannot be written"):
+        open_journal(tmp_path / "file" / "journal.log")
+    assert override_value("it's") == "'it\\'s'" and override_value([1, 2.5, "a"]) == "[1,2.5,a]"
+
+
+def test_a_bad_search_stops_the_command_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    for override, message in [
+            ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is invalid: it must be an "
+                                         "integer >= 1"),
+            (f"hydra.sweeper.storage={tmp_path / 'file' / 'j.log'}", "cannot be written")]:
+        proc = run_module(*SEARCH, override, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                          cwd=tmp_path)
+        assert proc.returncode == 1
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("fidle_runs: error: ") and message in last, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "sweep").exists()
