@@ -35,11 +35,8 @@ def write_keras_cache(datasets: Path) -> Path:
     return datasets
 
 
-@pytest.mark.parametrize("experiment", [
-    "imdb_onehot", "imdb_embedding",
-    # Their Keras cells step through 256 ids in Python: about a minute each on 2 cores.
-    pytest.param("imdb_lstm", marks=pytest.mark.slow),
-    pytest.param("imdb_gru", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("experiment", ["imdb_onehot", "imdb_embedding", "imdb_lstm",
+                                        "imdb_gru"])
 def test_fidle_imdb_presets_run_unchanged_on_keras_imdb(experiment, tmp_path, monkeypatch):
     monkeypatch.setenv("FIDLE_DATASETS_DIR", str(write_keras_cache(tmp_path / "datasets")))
     result = train(compose_train([f"+experiment={experiment}", "callbacks.progress.style=lines",
