@@ -1,7 +1,8 @@
 """`python -m fidle_runs.sweep_plan [overrides]`: what a sweep would launch, without launching it.
 
 Takes the overrides of `python -m fidle_runs -m ...` and prints the jobs Hydra's basic sweeper
-would make (experiment-defined sweeper params included) and, with a Slurm launcher
+would make (experiment-defined sweeper params included), or for a search
+(`+hparams_search=...`) its plan (fidle_runs.search.plan), and, with a Slurm launcher
 (`hydra/launcher=slurm|jeanzay_*`), the submitit parameters and the sbatch script it would
 submit. slurm/array.sbatch uses `--count` (number of jobs) and `--job N` (overrides of job N).
 """
@@ -18,6 +19,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config import CONF_DIR, register_resolvers, sweep_job_dir
+from fidle_runs.errors import UserError
+from fidle_runs.search.plan import is_search, search_plan
 
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 # Keys the hydra-submitit-launcher hands to submitit.AutoExecutor unprefixed (BaseQueueConf).
@@ -38,6 +41,8 @@ def expand(overrides: list[str]) -> tuple[DictConfig, list[list[str]]]:
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=fixed, return_hydra_config=True)
+    if is_search(cfg):  # its params are distributions; its trials are drawn as it runs
+        return cfg, []
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     defined = [f"{key}={value}" for key, value in params.items()]
     batches = BasicSweeper.split_arguments(parser.parse_overrides(defined + overrides), None)
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     cfg, jobs = expand(args.overrides)
+    if is_search(cfg):
+        print_search(cfg, args.count or args.job is not None)
+        return
     if args.count:
         print(len(jobs))
         return
@@ -100,6 +108,20 @@ def main(argv: list[str] | None = None) -> None:
         print(f"sbatch script (written to {Path(init['folder']).parent}/):")
         print(sbatch_script(cfg, len(jobs)))
     print("dry run: nothing was submitted")
+
+
+def print_search(cfg: DictConfig, as_array: bool) -> None:
+    if as_array:
+        raise SystemExit("fidle_runs.sweep_plan: error: a search draws its trials as it runs, "
+                         "from the process that launches them (python -m fidle_runs -m ...): it "
+                         "cannot be a job array (--count, --job); use a Slurm launcher preset")
+    try:
+        lines = search_plan(cfg)
+    except UserError as e:
+        raise SystemExit(f"fidle_runs.sweep_plan: error: {e}") from None
+    print("\n".join(lines))
+    print(f"launcher: {cfg.hydra.launcher._target_}")
+    print("dry run: nothing was run")
 
 
 if __name__ == "__main__":

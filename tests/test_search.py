@@ -226,3 +226,32 @@ def test_a_bad_search_stops_the_command_in_one_line(tmp_path):
         assert last.startswith("fidle_runs: error: ") and message in last, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
+    """The objective from the task, the sampler, the study's place, the space as the sweeper
+    reads it; no trial, no journal; a search is no job array; a bad space is one line."""
+    proc = run_module("fidle_runs.sweep_plan", "+experiment=mnist_dnn",
+                      "+hparams_search=mnist_optuna", "hydra.sweeper.n_jobs=4",
+                      f"hydra.sweep.dir={tmp_path / 'search'}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[:5] == [
+        "search: 20 trials, 4 at once, maximize test_acc (task classification), sampler tpe, "
+        "seed 0",
+        f"study search in {tmp_path / 'search' / 'optuna_journal.log'} (a relaunch continues it)",
+        "space:",
+        "  optimizer.lr: float in [0.0001, 0.01], log scale",
+        "  model.net.widths: one of [100,100], [256,128], [512,256], [128,128,128], [64]"]
+    assert proc.stdout.rstrip().endswith("dry run: nothing was run")
+    assert not (tmp_path / "search").exists(), "nothing written"
+    regression = run_module("fidle_runs.sweep_plan", "+experiment=diabetes_dnn",
+                            "+hparams_search=bhpd_optuna", cwd=tmp_path)
+    assert "minimize test_mae (task regression)" in regression.stdout
+    array = run_module("fidle_runs.sweep_plan", "+experiment=mnist_dnn",
+                       "+hparams_search=mnist_optuna", "--count", cwd=tmp_path)
+    assert array.returncode == 1 and "cannot be a job array" in array.stderr
+    bad = run_module("fidle_runs.sweep_plan", "+experiment=mnist_dnn",
+                     "+hparams_search=mnist_optuna",
+                     "+hydra.sweeper.params.optimizer.momentum={type:gauss}", cwd=tmp_path)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert bad.stderr.startswith("fidle_runs.sweep_plan: error: ")
