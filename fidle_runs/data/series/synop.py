@@ -4,11 +4,11 @@
 date, gaps interpolated (pandas' linear `interpolate()`, by row; gaps at either end take the
 nearest value)."""
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from fidle_runs.data.fidle_files import fidle_file
 from fidle_runs.data.series.frame import Series, series_from_frame
 from fidle_runs.errors import UserError
 
@@ -20,22 +20,8 @@ MISSING_MARK = "mq"  # Meteo-France's "manquant"
 
 
 def synop_file(path: str | None, datasets_dir: str | None) -> Path:
-    """`data.path` where given, else FIDLE's place under the datasets folder; one line naming
-    where it looked when the file is not there."""
-    if path:
-        candidate = Path(path).expanduser()
-        if candidate.is_file():
-            return candidate
-        raise UserError(f"no SYNOP file at {candidate} (data.path)")
-    root = datasets_dir or os.environ.get("FIDLE_DATASETS_DIR")
-    if not root:
-        raise UserError(f"no SYNOP file: set FIDLE_DATASETS_DIR (or data.datasets_dir) to the "
-                        f"folder holding {FILE}, or data.path to the CSV")
-    candidate = Path(root).expanduser() / FILE
-    if not candidate.is_file():
-        raise UserError(f"no SYNOP file at {candidate}: get FIDLE's datasets there, or set "
-                        "data.path to the CSV")
-    return candidate
+    """`data.path` where given, else FIDLE's place under the datasets folder."""
+    return fidle_file(path, datasets_dir, FILE, "SYNOP file")
 
 
 def read_synop(path: Path, features: list[str], missing: str) -> Series:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fidle_runs.data.fidle_files import fidle_file
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.subsets import subset_indices
 from fidle_runs.data.tables.checks import (
@@ -25,7 +26,6 @@ from fidle_runs.data.tables.checks import (
     check_targets,
 )
 from fidle_runs.data.tables.encoding import TableEncoding
-from fidle_runs.data.tables.locate import fidle_table_file
 from fidle_runs.data.tables.read import read_table
 from fidle_runs.data.tables.split import test_split, train_size
 from fidle_runs.data.tables.targets import class_ids, class_names, regression_targets
@@ -203,7 +203,7 @@ class FidleTableDataModule(TableDataModule):
         self.file: Path | None = None
 
     def read(self) -> pd.DataFrame:
-        self.file = fidle_table_file(self.path, self.datasets_dir, self.relative, self.what)
+        self.file = fidle_file(self.path, self.datasets_dir, self.relative, f"{self.what} CSV")
         return read_table(self.file, self.sep)
 
     @property
