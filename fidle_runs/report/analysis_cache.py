@@ -5,6 +5,7 @@ changed, the analysis is computed again."""
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from fidle_runs.atomic import temporary_path
 from fidle_runs.errors import UserError
+from fidle_runs.rebuild import run_checkpoint
 from fidle_runs.run_dir import CONFIG_FILE
 
 CACHE_DIR = Path("report_cache")
@@ -57,3 +59,22 @@ def write_arrays(cache: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
         os.replace(tmp, cache)
     except OSError:
         tmp.unlink(missing_ok=True)
+
+
+def cached_evaluation(checkpoints: dict[str, Any] | None, data: dict[str, Any], run_dir: Path,
+                      cache_file: Path, version: int,
+                      evaluate: Callable[[Path], dict[str, np.ndarray]],
+                      ) -> tuple[Path, dict[str, np.ndarray], str]:
+    """An analysis's arrays of the run's best checkpoint (its last one when the best was
+    deleted): read from `run_dir / cache_file` when fresh, else `evaluate(checkpoint)` and
+    cached. Returns the checkpoint, the arrays and how they came ("read from cache" or
+    "evaluated, cached")."""
+    checkpoint = run_checkpoint(checkpoints, run_dir)
+    cache = run_dir / cache_file
+    key = cache_key(run_dir, checkpoint, data, version)
+    arrays = read_arrays(cache, key)
+    if arrays is not None:
+        return checkpoint, arrays, "read from cache"
+    arrays = evaluate(checkpoint)
+    write_arrays(cache, key, arrays)
+    return checkpoint, arrays, "evaluated, cached"

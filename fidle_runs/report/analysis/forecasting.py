@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from fidle_runs.errors import UserError
-from fidle_runs.rebuild import rebuild_run, run_checkpoint
+from fidle_runs.rebuild import rebuild_run
 from fidle_runs.report.analysis.forecasting_figures import forecast_stretch, mae_by_step
-from fidle_runs.report.analysis_cache import CACHE_DIR, cache_key, read_arrays, write_arrays
+from fidle_runs.report.analysis_cache import CACHE_DIR, cached_evaluation
 from fidle_runs.report.html_blocks import figure, table
 from fidle_runs.result import RunResult
 
@@ -26,14 +26,9 @@ RECORDED_TOLERANCE = 1e-3  # relative, between the re-evaluated and the recorded
 
 def analyse(result: RunResult, run_dir: Path, title: str) -> tuple[str, str]:
     """The analysis's HTML, and `980 test windows evaluated, cached` (or read from cache)."""
-    checkpoint = run_checkpoint(result.checkpoints, run_dir)
-    cache = run_dir / CACHE_FILE
-    key = cache_key(run_dir, checkpoint, result.data or {}, CACHE_VERSION)
-    arrays = read_arrays(cache, key)
-    how = "read from cache"
-    if arrays is None:
-        arrays, how = _evaluate(run_dir, result, checkpoint), "evaluated, cached"
-        write_arrays(cache, key, arrays)
+    checkpoint, arrays, how = cached_evaluation(
+        result.checkpoints, result.data or {}, run_dir, CACHE_FILE, CACHE_VERSION,
+        lambda checkpoint: _evaluate(run_dir, result, checkpoint))
     names = arrays["target_names"].tolist()
     starts, paths = arrays["path_starts"], arrays["paths"]
     stretch = len(arrays["truth"])

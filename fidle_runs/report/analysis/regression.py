@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.rebuild import rebuild_run, run_checkpoint
+from fidle_runs.rebuild import rebuild_run
 from fidle_runs.report.analysis.regression_figures import predicted_vs_true, residual_histogram
-from fidle_runs.report.analysis_cache import CACHE_DIR, cache_key, read_arrays, write_arrays
+from fidle_runs.report.analysis_cache import CACHE_DIR, cached_evaluation
 from fidle_runs.report.html_blocks import figure, table
 from fidle_runs.report.wording import plural
 from fidle_runs.result import RunResult
@@ -26,14 +26,9 @@ RECORDED_TOLERANCE = 1e-3  # relative, between the re-evaluated and the recorded
 
 def analyse(result: RunResult, run_dir: Path, title: str) -> tuple[str, str]:
     """The analysis's HTML, and `152 test samples evaluated, cached` (or read from cache)."""
-    checkpoint = run_checkpoint(result.checkpoints, run_dir)
-    cache = run_dir / CACHE_FILE
-    key = cache_key(run_dir, checkpoint, result.data or {}, CACHE_VERSION)
-    arrays = read_arrays(cache, key)
-    how = "read from cache"
-    if arrays is None:
-        arrays, how = _evaluate(run_dir, result, checkpoint), "evaluated, cached"
-        write_arrays(cache, key, arrays)
+    checkpoint, arrays, how = cached_evaluation(
+        result.checkpoints, result.data or {}, run_dir, CACHE_FILE, CACHE_VERSION,
+        lambda checkpoint: _evaluate(run_dir, result, checkpoint))
     y_true, y_pred = arrays["y_true"], arrays["y_pred"]
     names = arrays["target_names"].tolist()
     parts = [_sentence(result, checkpoint.name, y_true, y_pred),
