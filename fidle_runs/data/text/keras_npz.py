@@ -10,17 +10,14 @@ Reviews come in load_data's order (its seed 113 shuffles train, then test, with 
 RandomState), so sample i here is sample i of Keras' x_train."""
 
 import json
-import pickle
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.data.keras_npz import read_keras_arrays
 from fidle_runs.errors import UserError
 
-KEYS = ("x_train", "y_train", "x_test", "y_test")
 KERAS_SEED = 113
 CLASSES = ["neg", "pos"]  # Keras' labels 0 and 1
 FIX = ("get Keras' files again (keras.datasets.imdb.load_data() and get_word_index() write "
@@ -39,7 +36,7 @@ class KerasIMDB:
 
 
 def read_keras_imdb(npz: Path, word_index: Path) -> KerasIMDB:
-    arrays = _arrays(npz)
+    arrays = read_keras_arrays(npz, "imdb.npz", FIX, allow_pickle=True)
     rng = np.random.RandomState(KERAS_SEED)
     out = {}
     for split in ("train", "test"):
@@ -50,23 +47,6 @@ def read_keras_imdb(npz: Path, word_index: Path) -> KerasIMDB:
         rng.shuffle(order)
         out[f"ranks_{split}"], out[f"y_{split}"] = [ranks[i] for i in order], y[order]
     return KerasIMDB(word_index=read_word_index(word_index), **out)
-
-
-def _arrays(path: Path) -> dict[str, np.ndarray]:
-    if not zipfile.is_zipfile(path):  # np.load would unpickle any other file
-        raise UserError(f"{path} is not a readable npz (not a zip archive): {FIX}")
-    try:
-        # Keras' own format: object arrays of lists, which only pickle holds.
-        with np.load(path, allow_pickle=True) as npz:
-            missing = [key for key in KEYS if key not in npz.files]
-            if missing:
-                raise UserError(f"{path} lacks {', '.join(missing)}: it is not Keras' imdb.npz; "
-                                f"{FIX}")
-            return {key: npz[key] for key in KEYS}
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            zlib.error) as e:
-        why = " ".join(str(e).split()) or type(e).__name__
-        raise UserError(f"{path} is not a readable npz ({why}): {FIX}") from None
 
 
 def _ranks(x: np.ndarray, what: str) -> list[np.ndarray]:
