@@ -3,7 +3,8 @@
 Schema (version 2; durations in seconds):
   schema            2
   status            "running" | "completed" | "failed" | "interrupted" (Ctrl-C, Slurm's requeue
-                    signal: resumable; a killed run stays "running")
+                    signal: resumable; a killed run stays "running") | "pruned" (stopped by its
+                    search's pruner: finished, not tested)
   error             one line, when failed or interrupted (else null)
   run_dir           absolute path of the run directory
   task              classification | regression | forecasting (conf/task)
@@ -33,6 +34,8 @@ Schema (version 2; durations in seconds):
   slurm             {job_id, array_job_id, array_task_id, ...} (empty outside Slurm)
   speed             how the run went fast (fidle_runs.speed): {device, data_on, channels_last,
                     precision, compile, compile_s, compiled, runs_per_gpu}; absent in older files
+  pruned            {epoch, metric, value}: the epoch after which a search's pruner stopped the
+                    run and its monitor's value then; null for a run that was not pruned
   task_options      what the task's module does its own way (forecasting: `forecast`, the
                     absolute next values or their change from the last value seen, and
                     `steps_ahead`); empty for the other tasks and in older files
@@ -57,6 +60,8 @@ from fidle_runs import atomic
 
 RESULT_FILE = "result.json"
 SCHEMA = 2
+# A run in one of these states is done: launched again it trains nothing (rerun=true does).
+FINISHED = ("completed", "pruned")
 SLURM_VARIABLES = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID",
                    "array_task_id": "SLURM_ARRAY_TASK_ID", "job_name": "SLURM_JOB_NAME",
                    "partition": "SLURM_JOB_PARTITION", "nodelist": "SLURM_JOB_NODELIST",
@@ -96,6 +101,7 @@ class RunResult:
     slurm: dict[str, str] = field(default_factory=dict)
     speed: dict[str, Any] = field(default_factory=dict)
     task_options: dict[str, Any] = field(default_factory=dict)
+    pruned: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -25,15 +25,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs import atomic
 from fidle_runs.errors import UserError
-from fidle_runs.result import RunResult
+from fidle_runs.result import FINISHED, RunResult
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
-# Top-level keys that say how to launch, not what the run is.
-NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing", "speed")
+# Top-level keys that say how to launch, not what the run is (`search`: which study a trial
+# reports to, fidle_runs.search.pruning).
+NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing", "speed", "search")
 LOG_FILE = "fidle_runs.log"  # hydra.job.name + .log, written by Hydra's job logging
 LAUNCH_MARK = ".launched"  # touched by each sweep job when its launch reaches it
 # `paths` entries under which a run's own files lie; values below them are compared relative.
@@ -128,12 +129,12 @@ def check_same_run(run_dir: Path, cfg: DictConfig, previous: RunResult | None) -
         return
     key, before, now = difference
     trained = last_checkpoint(run_dir) is not None or (
-        previous is not None and (previous.status == "completed" or previous.epochs > 0))
+        previous is not None and (previous.status in FINISHED or previous.epochs > 0))
     if not trained:
         log.warning("%s held a run started with %s=%r that never completed an epoch: starting "
                     "again with %s=%r", run_dir, key, before, key, now)
         return
-    if previous is not None and previous.status == "completed" and cfg.get("rerun", False):
+    if previous is not None and previous.status in FINISHED and cfg.get("rerun", False):
         return
     raise UserError(f"{run_dir} holds a run started with {key}={before!r}, not {now!r}: resume "
                     "it with its own config, choose another hydra.run.dir, or rerun=true to set "
@@ -182,7 +183,7 @@ def save_config(run_dir: Path, cfg: DictConfig) -> None:
 def check_still_resumable(run_dir: Path, previous: RunResult | None) -> None:
     """Before a fresh start (no last.ckpt): refuse when the directory says epochs were trained,
     since starting over would overwrite them."""
-    if previous is not None and previous.epochs > 0 and previous.status != "completed":
+    if previous is not None and previous.epochs > 0 and previous.status not in FINISHED:
         raise UserError(f"{run_dir} holds {previous.epochs} trained epoch(s) but no "
                         f"{LAST_CHECKPOINT} to resume from: put it back to resume, or move the "
                         "directory away and launch again to start over")

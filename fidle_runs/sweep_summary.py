@@ -1,6 +1,8 @@
 """The one-screen summary that ends a sweep: every run's status as reports say it (completed,
 failed with its reason, interrupted, running, unreadable), plus skipped (completed before this
-launch), and a non-zero exit if any failed or is unreadable.
+launch), and a non-zero exit if any failed or is unreadable. The runs of a search (its journal
+in the sweep directory) say which trial each is and the best value so far after it; the best
+trial closes the summary.
 
 A Hydra callback: it runs where the sweep was launched, after every job has returned (locally or
 on Slurm), and reads the runs with the report's run reader (result.json only, no torch). Also a
@@ -18,6 +20,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from fidle_runs.report.run_index import RunRow, find_run_dirs, read_run
+from fidle_runs.report.studies import Study, read_studies
+from fidle_runs.report.tables import best_trial_line
 from fidle_runs.requeue import requested
 from fidle_runs.run_dir import launched_since
 
@@ -57,14 +61,39 @@ def summarize(sweep_dir: Path, launched: dt.datetime | None,
     before with other values is not part of it). Once the sweep has `finished`, a run still
     marked running was killed: it counts as interrupted."""
     root = Path(sweep_dir).resolve()
+    studies = read_studies([root])
     rows = []
     for run_dir in find_run_dirs([root]):
         if launched is not None and not launched_since(run_dir, launched):
             continue
         run = read_run(run_dir)
         rows.append((str(run_dir.relative_to(root)), _status(run, launched, finished),
-                     _detail(run)))
+                     _trial(studies, run_dir) + _detail(run)))
     return rows
+
+
+def _trial(studies: list[Study], run_dir: Path) -> str:
+    """`trial 4 of 20, best so far 97.91 %: ` for a search's run, else nothing."""
+    for study in studies:
+        trial = study.trial_of(run_dir)
+        if trial is None:
+            continue
+        best = study.best_so_far()[study.trials.index(trial)]
+        total = study.n_trials or len(study.trials)
+        so_far = (f"best so far {study.objective.with_unit(best)}" if best is not None
+                  else "none completed so far")
+        return f"trial {trial.number + 1} of {total}, {so_far}: "
+    return ""
+
+
+def search_lines(sweep_dir: Path) -> list[str]:
+    """The best trial of each search in the sweep directory."""
+    lines = []
+    for study in read_studies([Path(sweep_dir).resolve()]):
+        best = study.best
+        lines.append(f"search {study.name}, {study.counts()}; best " +
+                     (best_trial_line(study, best) if best else "none: no trial completed"))
+    return lines
 
 
 def _status(run: RunRow, launched: dt.datetime | None, finished: bool) -> str:
@@ -95,7 +124,7 @@ def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:
     all its job folders share are said once, on the first line)."""
     statuses = [status for _, status, _ in rows]
     shown = ("completed", "skipped", "failed", "interrupted",
-             *(s for s in ("running", "unreadable") if s in statuses))
+             *(s for s in ("pruned", "running", "unreadable") if s in statuses))
     counts = {s: statuses.count(s) for s in shown}
     lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
     names, shared = distinguishing_names([job for job, _, _ in rows])
@@ -104,7 +133,7 @@ def format_summary(sweep_dir: Path, rows: list[tuple[str, str, str]]) -> str:
     width = max((len(n) for n in names), default=0)
     lines += [f"  {name:<{width}}  {status:<11} {detail}"
               for name, (_, status, detail) in zip(names, rows, strict=True)]
-    return "\n".join(lines)
+    return "\n".join([*lines, *search_lines(sweep_dir)])
 
 
 def distinguishing_names(folders: list[str]) -> tuple[list[str], str]:

@@ -25,7 +25,7 @@ from fidle_runs.loggers.purge import takes_purge_step
 from fidle_runs.loggers.run_record import record_run
 from fidle_runs.loggers.tracking import check_packages
 from fidle_runs.requeue import RequeueRequested, requeue_loops
-from fidle_runs.result import RunResult, new_result, read_result
+from fidle_runs.result import FINISHED, RunResult, new_result, read_result
 from fidle_runs.run_dir import (
     CHECKPOINT_DIR,
     check_same_run,
@@ -39,6 +39,7 @@ from fidle_runs.run_dir import (
     save_config,
     set_aside,
 )
+from fidle_runs.search.pruning import study_reporter
 from fidle_runs.speed import apply_speed
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,11 @@ def train(cfg: DictConfig) -> RunResult:
     run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
     check_same_run(run_dir, cfg, previous)
-    completed = previous is not None and previous.status == "completed"
+    completed = previous is not None and previous.status in FINISHED
     if completed:
         if not cfg.get("rerun", False):
-            log.info("%s already holds a completed run (%s %s): nothing to do (rerun=true "
-                     "trains it again)", run_dir, previous.primary["name"],
+            log.info("%s already holds a %s run (%s %s): nothing to do (rerun=true "
+                     "trains it again)", run_dir, previous.status, previous.primary["name"],
                      previous.primary["value"])
             return previous
         if lead:
@@ -149,8 +150,10 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     result.task_options = module.options()
 
     progress = ResultProgress(result, str(run_dir))
+    reporter = study_reporter(cfg)  # a trial of a search with a pruner
     callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
-                 if c is not None] + [progress, StopOnRequeueSignal(), *fast_path]
+                 if c is not None] + [progress, StopOnRequeueSignal(), *fast_path,
+                                      *([reporter] if reporter else [])]
     loggers = _loggers(cfg, resume[1] if resume else None)
     placement = {"devices": devices} if devices is not None else {}
     trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
@@ -175,6 +178,13 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
         result.monitor["best"] = round(float(checkpointer.best_model_score), 6)
     result.checkpoints = {"best": best or None,
                           "last": str(last_checkpoint(run_dir) or "") or None}
+    if reporter is not None and reporter.pruned is not None:
+        result.status, result.pruned = "pruned", reporter.pruned
+        _write(result, run_dir)
+        log.info("pruned after epoch %d (%s %s): not tested; run directory %s",
+                 result.pruned["epoch"], result.pruned["metric"], result.pruned["value"],
+                 run_dir.resolve())
+        return
     _write(result, run_dir)
 
     if cfg.get("test", True):

@@ -15,10 +15,14 @@ from optuna.trial import TrialState
 
 from fidle_runs.config import CONF_DIR
 from fidle_runs.errors import UserError
+from fidle_runs.report.html_page import render_html
+from fidle_runs.report.report import build_report
 from fidle_runs.result import read_result
+from fidle_runs.search.pruners import make_pruner, pruner_options
 from fidle_runs.search.space import override_value, parse_space
 from fidle_runs.search.sweeper import (
     JOURNAL_FILE,
+    checked_pruner,
     make_sampler,
     objective,
     open_journal,
@@ -108,7 +112,7 @@ def test_six_trial_search_completes_and_relaunched_trains_nothing(six_trials):
     again = search(sweep_dir, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", cwd=cwd)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Launching" not in again.stdout
-    assert "search sweep: 6 of 6 trials (6 complete, 0 fail, 0 running)" in again.stdout
+    assert "search sweep: 6 of 6 trials (6 complete, 0 pruned, 0 fail, 0 running)" in again.stdout
     assert {p: read_result(p).updated for p in run_dirs(sweep_dir)} == updated
     assert len(study_of(sweep_dir).trials) == 6
 
@@ -235,9 +239,10 @@ def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
                       "+hparams_search=mnist_optuna", "hydra.sweeper.n_jobs=4",
                       f"hydra.sweep.dir={tmp_path / 'search'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.splitlines()[:5] == [
+    assert proc.stdout.splitlines()[:6] == [
         "search: 20 trials, 4 at once, maximize test_acc (task classification), sampler tpe, "
         "seed 0",
+        "pruner none",
         f"study search in {tmp_path / 'search' / 'optuna_journal.log'} (a relaunch continues it)",
         "space:",
         "  optimizer.lr: float in [0.0001, 0.01], log scale",
@@ -247,6 +252,10 @@ def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
     regression = run_module("fidle_runs.sweep_plan", "+experiment=diabetes_dnn",
                             "+hparams_search=bhpd_optuna", cwd=tmp_path)
     assert "minimize test_mae (task regression)" in regression.stdout
+    pruned = run_module("fidle_runs.sweep_plan", "+experiment=diabetes_dnn",
+                        "+hparams_search=bhpd_optuna",
+                        "hydra.sweeper.pruner={name:median,n_warmup_steps:2}", cwd=tmp_path)
+    assert "pruner median, n_warmup_steps 2 on val_mae per epoch" in pruned.stdout
     array = run_module("fidle_runs.sweep_plan", "+experiment=mnist_dnn",
                        "+hparams_search=mnist_optuna", "--count", cwd=tmp_path)
     assert array.returncode == 1 and "cannot be a job array" in array.stderr
@@ -255,3 +264,124 @@ def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
                      "+hydra.sweeper.params.optimizer.momentum={type:gauss}", cwd=tmp_path)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert bad.stderr.startswith("fidle_runs.sweep_plan: error: ")
+
+
+def test_six_trial_search_summary_says_which_trial_and_the_best_so_far(six_trials):
+    cwd, first = six_trials
+    study = study_of(cwd / "sweep")
+    values = [t.value for t in study.trials]
+    for n in range(6):
+        best = min(values[:n + 1])
+        assert f"search sweep: trial {n + 1} of 6 complete: {values[n]:.6g}; best so far " \
+            f"{best:.6g} (trial #{values.index(best)})" in first.stdout
+    summary = first.stdout[first.stdout.index("sweep " + str(cwd / "sweep") + ":"):]
+    assert summary.count("trial ") >= 6 and "trial 1 of 6, best so far " in summary
+    best = study.best_trial
+    assert f"search sweep, 6 of 6 trials: 6 complete; best trial #{best.number}: test_mae " \
+        f"{best.value:.4g} with " in summary
+
+
+def test_report_of_a_search_shows_its_trials_best_trial_history_and_importance(six_trials):
+    cwd, _ = six_trials
+    study = study_of(cwd / "sweep")
+    report = build_report([cwd / "sweep"])
+    (shown,) = report.studies
+    assert shown.name == "sweep" and shown.n_trials == 6 and len(shown.trials) == 6
+    assert shown.objective.name == "test_mae" and shown.objective.mode == "min"
+    assert shown.best.number == study.best_trial.number
+    assert shown.best.value == pytest.approx(study.best_value)
+    assert shown.best.run_dir == Path(study.best_trial.user_attrs["run_dir"])
+    assert [t.params for t in shown.trials] == [t.params for t in study.trials]
+    assert all(t.state == "complete" and 0 < t.duration_s < 120 for t in shown.trials)
+    assert shown.best_so_far()[-1] == pytest.approx(study.best_value)
+    text = report.text()
+    assert "Search sweep (" in text and "6 of 6 trials: 6 complete; minimize test_mae" in text
+    assert f"trial #{study.best_trial.number}: test_mae {study.best_value:.4g} with " in text
+    lines = text[text.index("Search sweep"):].splitlines()
+    assert lines[1].split()[:6] == ["trial", "status", "test_mae", "optimizer", "optimizer.lr",
+                                    "duration"]
+    assert lines[3 + study.best_trial.number].startswith(f"{study.best_trial.number}*")
+    exported = report.json()["studies"][0]
+    assert exported["best_trial"] == study.best_trial.number and len(exported["trials"]) == 6
+    page, _ = render_html(report, [cwd / "sweep"])
+    for alt in ("optimisation history, search sweep", "slice plots, search sweep",
+                "parameter importance, search sweep"):
+        assert f'alt="{alt}"' in page
+    assert "Best trial trial #" in page and 'href="#search"' in page
+
+
+@pytest.fixture(scope="module")
+def pruned_search(tmp_path_factory):
+    """5 trials of 4 epochs with the median pruner from the second trial on, after epoch 1."""
+    cwd = tmp_path_factory.mktemp("pruned")
+    overrides = ["trainer.max_epochs=4", "hydra.sweeper.n_trials=5",
+                 "hydra.sweeper.pruner={name:median,n_startup_trials:1,n_warmup_steps:0}"]
+    proc = search(cwd / "sweep", *overrides, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, overrides, proc
+
+
+def test_pruned_trials_are_recorded_pruned_in_the_study_the_run_and_the_summary(pruned_search):
+    cwd, overrides, proc = pruned_search
+    sweep_dir = cwd / "sweep"
+    trials = study_of(sweep_dir).trials
+    states = [t.state for t in trials]
+    assert states[0] == TrialState.COMPLETE  # no trial to compare the first with
+    assert TrialState.PRUNED in states and TrialState.FAIL not in states
+    for trial in trials:
+        result = read_result(Path(trial.user_attrs["run_dir"]))
+        # Every epoch's validation MAE reported to the study, under its epoch number.
+        assert sorted(trial.intermediate_values) == list(range(1, result.epochs + 1))
+        # The best checkpoint follows the same metric: its best is the best value reported.
+        assert min(trial.intermediate_values.values()) == pytest.approx(result.monitor["best"],
+                                                                        rel=1e-5)
+        if trial.state == TrialState.PRUNED:
+            assert result.status == "pruned" and result.epochs < 4
+            assert result.pruned == {"epoch": result.epochs, "metric": "val_mae",
+                                     "value": pytest.approx(
+                                         trial.intermediate_values[result.epochs], rel=1e-5)}
+            assert result.metrics == {} and result.primary["value"] is None  # not tested
+        else:
+            assert result.status == "completed" and result.pruned is None
+            assert trial.value == pytest.approx(result.primary["value"])
+    n_pruned = states.count(TrialState.PRUNED)
+    assert f"sweep {sweep_dir}: {5 - n_pruned} completed, 0 skipped, 0 failed, 0 interrupted, " \
+        f"{n_pruned} pruned" in proc.stdout
+    assert "pruned by its search after epoch " in proc.stdout  # the summary's detail
+    report = build_report([sweep_dir])
+    assert f"{n_pruned} pruned" in report.counts()
+    assert f"{5 - n_pruned} complete, {n_pruned} pruned" in report.text()
+    # Launched again: a pruned run is finished, nothing is trained again.
+    updated = {p: read_result(p).updated for p in run_dirs(sweep_dir)}
+    again = search(sweep_dir, *overrides, cwd=cwd)
+    assert again.returncode == 0 and "Launching" not in again.stdout
+    assert {p: read_result(p).updated for p in run_dirs(sweep_dir)} == updated
+
+
+def test_a_pruned_run_launched_again_is_finished(pruned_search):
+    """The trial's job run again (the sweeper was killed before its tell) trains nothing."""
+    cwd, _, _ = pruned_search
+    trial = next(t for t in study_of(cwd / "sweep").trials if t.state == TrialState.PRUNED)
+    run_dir = Path(trial.user_attrs["run_dir"])
+    before = read_result(run_dir)
+    kept = [o for o in before.overrides if not o.startswith("search=")]
+    proc = run_module("fidle_runs", *kept,
+                      f"hydra.run.dir='{run_dir}'", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "already holds a pruned run" in proc.stderr + proc.stdout
+    assert read_result(run_dir).updated == before.updated
+
+
+def test_bad_pruners_are_one_clear_line():
+    assert pruner_options(None) is None
+    assert type(make_pruner({"name": "median", "n_warmup_steps": 2})).__name__ == "MedianPruner"
+    with pytest.raises(UserError, match=r"pruner\.name='early' is unknown: use one of median, "):
+        make_pruner({"name": "early"})
+    with pytest.raises(UserError, match=r"hydra\.sweeper\.pruner \(median\): "):
+        make_pruner({"name": "median", "patience": 3})
+    with pytest.raises(UserError, match=r"hydra\.sweeper\.pruner='median' is not a pruner"):
+        pruner_options("median")
+    cfg, _ = compose_search("diabetes_dnn", "bhpd_optuna", "task.monitor.mode=max")
+    with pytest.raises(UserError, match=r"needs the task's monitor .* to go the objective's way "
+                                        r"\(min\), not max"):
+        checked_pruner({"name": "median"}, cfg, "min")

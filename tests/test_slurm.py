@@ -157,6 +157,40 @@ def test_sweep_with_a_failing_run_completes_the_others_and_reports_it(small_swee
     assert completed.status == "completed" and completed.slurm["job_id"]
 
 
+def test_search_through_slurm_runs_its_trials_as_jobs_and_completes(slurm_cluster, tmp_path):
+    """A 3-trial search, 2 trials a batch: each batch one job array on the cluster, each trial
+    told its value from its job's result.json; relaunched, it submits nothing."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from fidle_runs.search.sweeper import JOURNAL_FILE, open_journal
+
+    sweep_dir = tmp_path / "search"
+    command = ["fidle_runs", "-m", "+experiment=diabetes_dnn", "+hparams_search=bhpd_optuna",
+               "trainer.max_epochs=2", f"paths.data_dir={tmp_path / 'data'}",
+               "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2", "hydra/launcher=slurm",
+               "hydra.launcher.partition=local", f"hydra.sweep.dir={sweep_dir}"]
+    proc = run_module(*command, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="search", storage=open_journal(sweep_dir / JOURNAL_FILE))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    results = [read_result(Path(t.user_attrs["run_dir"])) for t in study.trials]
+    assert all(r.status == "completed" and r.slurm.get("job_id") for r in results)
+    assert [t.value for t in study.trials] == [r.primary["value"] for r in results]
+    # One submission per batch: the first two trials one job array, the third a job of its own.
+    batches = [r.slurm.get("array_job_id", r.slurm["job_id"]) for r in results]
+    assert batches[0] == batches[1] != batches[2], batches
+    assert "search search: trial 3 of 3 complete" in proc.stdout
+    assert f"search search, 3 of 3 trials: 3 complete; best trial #{study.best_trial.number}" \
+        in proc.stdout
+    submitted = sorted((sweep_dir / ".submitit").rglob("*_submission.sh"))
+    assert len(submitted) == 2, submitted
+    again = run_module(*command, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "search search: 3 of 3 trials (3 complete" in again.stdout
+    assert sorted((sweep_dir / ".submitit").rglob("*_submission.sh")) == submitted
+
+
 @pytest.mark.slow  # slurm/run.sbatch runs by default
 def test_job_array_from_slurm_scripts(small_sweep, tmp_path):
     env = {"FIDLE_PYTHON": sys.executable, "SBATCH_PARTITION": "local"}

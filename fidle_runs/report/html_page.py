@@ -8,14 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fidle_runs.errors import UserError
-from fidle_runs.report import plots
+from fidle_runs.report import plots, search_plots
 from fidle_runs.report.analysis import ANALYSES
 from fidle_runs.report.html_blocks import figure, heading, table
 from fidle_runs.report.learning_curves import Curves, read_curves
 from fidle_runs.report.ranking import Matrix, MatrixKey, matrix_key
-from fidle_runs.report.report import Report, tally
+from fidle_runs.report.report import Report, search_title, tally
 from fidle_runs.report.run_index import RunRow
-from fidle_runs.report.tables import TEXT_COLUMNS, matrix_table, runs_table, shown_path
+from fidle_runs.report.studies import Study, param_importances
+from fidle_runs.report.tables import (
+    TEXT_COLUMNS,
+    best_trial_line,
+    matrix_table,
+    runs_table,
+    shown_path,
+    trials_table,
+)
 from fidle_runs.result import read_result
 
 MAX_CURVE_PANELS = 16  # datasets per data source shown as learning-curve panels
@@ -32,6 +40,7 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 td.text { text-align: left; white-space: nowrap; } .wide { overflow-x: auto; }
 tr.failed td, tr.unreadable td { background: #fde8e8; }
 tr.running td, tr.interrupted td { background: #fff8e1; }
+tr.pruned td { background: #f0f0f0; }
 img { max-width: 100%; } figure { margin: 0.8em 0; }
 figcaption { color: #555; font-size: 0.85em; }
 nav a { margin-right: 1em; }
@@ -57,6 +66,8 @@ def render_html(report: Report, roots: list[Path]) -> tuple[str, Timings]:
     body.append(_curves_section(report, timings))
     for n, matrix in enumerate(report.matrices):
         body.append(_best_run_section(matrix, timings, anchor=n == 0))
+    for n, study in enumerate(report.studies):
+        body.append(_search_section(study, anchor=n == 0))
     body.append(_runs_section(report))
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>fidle_runs report</title>"
@@ -72,7 +83,8 @@ def _summary(report: Report, roots: list[Path]) -> str:
              f"{e(report.counts())}</p>"]
     ranked = [("matrix", "Matrices"), ("duration", "Metric vs duration")]
     links = [*(ranked if report.matrices else []), ("curves", "Learning curves"),
-             *([("best-run", "Best runs")] if report.matrices else []), ("runs", "All runs")]
+             *([("best-run", "Best runs")] if report.matrices else []),
+             *([("search", "Searches")] if report.studies else []), ("runs", "All runs")]
     parts.append("<nav>" + "".join(f"<a href=\"#{a}\">{t}</a>" for a, t in links) + "</nav>")
     for matrix in report.matrices:
         dataset, model = matrix.winner()
@@ -208,6 +220,35 @@ def _best_run_section(matrix: Matrix, timings: Timings, anchor: bool) -> str:
         return head + f"\n<div class=\"alert\">No analysis of this run: {e(str(error))}</div>"
     timings.analyses.append(f"{title}: {done}, analysis in {time.perf_counter() - start:.1f} s")
     return head + "\n" + body
+
+
+def _search_section(study: Study, anchor: bool) -> str:
+    """A hyper-parameter search: its best trial, optimisation history, slices, importance and
+    every trial."""
+    e = html.escape
+    parts = [heading(search_title(study), "search" if anchor else None)]
+    best = study.best
+    if best is None:
+        parts.append("<div class=\"alert\">No trial of this search completed yet.</div>")
+    else:
+        parts.append(f"<div class=\"winner\"><b>Best trial {e(best_trial_line(study, best))}"
+                     "</b></div>")
+    parts.append(figure(search_plots.optimisation_history(study),
+                        f"optimisation history, search {study.name}",
+                        f"{study.objective.name} of each trial in the order they were asked, "
+                        "and the best so far."))
+    if study.completed:
+        parts.append(figure(search_plots.slices(study), f"slice plots, search {study.name}",
+                            f"{study.objective.name} of each completed trial against each "
+                            "searched parameter."))
+    importances = param_importances(study)
+    if importances:
+        parts.append(figure(search_plots.importances(importances, study),
+                            f"parameter importance, search {study.name}",
+                            "How much of the objective's variance across completed trials each "
+                            "parameter explains (Optuna's fANOVA, seed 0)."))
+    parts.append(table(trials_table(study)))
+    return "\n".join(parts)
 
 
 def _runs_section(report: Report) -> str:

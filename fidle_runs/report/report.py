@@ -3,29 +3,33 @@ terminal), Markdown, CSV and JSON. Outputs are written atomically."""
 
 import csv
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fidle_runs import atomic
 from fidle_runs.report.ranking import Matrix, rank
 from fidle_runs.report.run_index import RunRow, read_runs
+from fidle_runs.report.studies import Study, read_studies
 from fidle_runs.report.tables import (
+    best_trial_line,
     markdown_table,
     matrix_table,
     runs_table,
     shown_path,
     text_table,
+    trials_table,
 )
 from fidle_runs.report.wording import plural
 
-STATUSES = ("completed", "running", "interrupted", "failed", "unreadable")
+STATUSES = ("completed", "pruned", "running", "interrupted", "failed", "unreadable")
 
 
 @dataclass
 class Report:
     rows: list[RunRow]
     matrices: list[Matrix]
+    studies: list[Study] = field(default_factory=list)
 
     @property
     def unfinished(self) -> list[RunRow]:
@@ -52,6 +56,11 @@ class Report:
                      f"{matrix.metric.with_unit(cell.value)} ({shown_path(cell.run_dir)})",
                      *matrix.notes()]
             sections.append((f"Winner, {matrix.title}", lines))
+        for study in self.studies:
+            sections.append((search_title(study), trials_table(study)))
+            best = study.best
+            sections.append((f"Best trial, search {study.name}",
+                             [best_trial_line(study, best) if best else "no trial completed"]))
         if self.unfinished:
             sections.append(("Not completed", [f"{r.status:<11} {shown_path(r.run_dir)}: "
                                                f"{r.detail}" for r in self.unfinished]))
@@ -104,7 +113,12 @@ class Report:
                 "winner": {"dataset": dataset, "model": model,
                            "value": m.cells[(dataset, model)].value,
                            "run_dir": str(m.cells[(dataset, model)].run_dir)}})
-        return {"runs": runs, "matrices": matrices}
+        studies = [{"name": s.name, "sweep_dir": str(s.sweep_dir), "objective": asdict(s.objective),
+                    "n_trials": s.n_trials,
+                    "best_trial": None if s.best is None else s.best.number,
+                    "trials": [{**asdict(t), "run_dir": t.run_dir and str(t.run_dir)}
+                               for t in s.trials]} for s in self.studies]
+        return {"runs": runs, "matrices": matrices, "studies": studies}
 
     def write(self, out_dir: Path) -> list[Path]:
         written = [out_dir / "report.md", out_dir / "runs.csv", out_dir / "report.json"]
@@ -120,6 +134,13 @@ def tally(rows: list[RunRow]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counted.items() if n)
 
 
+def search_title(study: Study) -> str:
+    """`Search mnist_lr (outputs/sweeps/mnist_lr): 20 of 20 trials: 17 complete, 3 pruned;
+    maximize test_acc`."""
+    return (f"Search {study.name} ({shown_path(study.sweep_dir)}): {study.counts()}; "
+            f"{study.objective.mode}imize {study.objective.name}")
+
+
 def build_report(roots: list[Path]) -> Report:
     rows = read_runs(roots)
-    return Report(rows, rank(rows))
+    return Report(rows, rank(rows), read_studies(roots))

@@ -19,7 +19,7 @@ NOT_RUNS = {"checkpoints", "tensorboard", "csv", "data"}
 @dataclass
 class RunRow:
     """One run as a report shows it. `status` is the run's own (completed, failed, running,
-    interrupted), or `unreadable` when its result.json is missing or malformed."""
+    interrupted, pruned), or `unreadable` when its result.json is missing or malformed."""
 
     run_dir: Path
     status: str
@@ -120,6 +120,10 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  runs_per_gpu=(result.speed or {}).get("runs_per_gpu"))
     if result.status in ("failed", "interrupted"):
         row.detail = result.error or ""
+    elif result.status == "pruned":
+        where = result.pruned or {}
+        row.detail = (f"pruned by its search after epoch {where.get('epoch')} "
+                      f"({where.get('metric')} {where.get('value')})")
     elif result.status == "running":
         row.detail = f"{result.epochs}/{result.max_epochs} epochs done"
     if result.status == "completed":

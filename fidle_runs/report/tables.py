@@ -6,6 +6,7 @@ from pathlib import Path
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.ranking import Matrix
 from fidle_runs.report.run_index import RunRow
+from fidle_runs.report.studies import Study, TrialRow
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -69,6 +70,41 @@ def matrix_table(matrix: Matrix) -> Table:
         line.append(best or "")
         body.append(line)
     return header, body
+
+
+def trials_table(study: Study) -> Table:
+    """A search's trials in trial order: status, objective value (a pruned trial's is its
+    monitor's when it stopped, in brackets), the parameters, the time from ask to tell and the
+    run directory; `*` marks the best trial."""
+    best = study.best
+    params = list(dict.fromkeys(name for t in study.trials for name in t.params))
+    header = ["trial", "status", study.objective.title, *params, "duration s", "run"]
+    body = []
+    for t in study.trials:
+        value = study.objective.format(t.value)
+        if t.state == "pruned" and value:
+            value = f"({value})"
+        body.append([f"{t.number}{'*' if t is best else ''}", t.state, value,
+                     *(param_text(t.params.get(name)) for name in params),
+                     "" if t.duration_s is None else f"{t.duration_s:.1f}",
+                     shown_path(t.run_dir) if t.run_dir else ""])
+    return header, body
+
+
+def param_text(value: object) -> str:
+    """A parameter's value as short as it stays exact enough to read (0.000312, [256,128])."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def best_trial_line(study: Study, best: TrialRow) -> str:
+    params = " ".join(f"{k}={param_text(v)}" for k, v in best.params.items())
+    where = f" in {shown_path(best.run_dir)}" if best.run_dir else ""
+    return (f"trial #{best.number}: {study.objective.name} "
+            f"{study.objective.with_unit(best.value)} with {params}{where}")
 
 
 def text_table(table: Table) -> str:

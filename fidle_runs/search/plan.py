@@ -1,6 +1,6 @@
 """A search's plan, as `python -m fidle_runs.sweep_plan` prints it without running anything: the
-objective, the number of trials and how many run at once, the sampler, where the study is kept,
-and the space, each distribution checked as the sweeper checks it."""
+objective, the number of trials and how many run at once, the sampler, the pruner, where the
+study is kept, and the space, each distribution checked as the sweeper checks it."""
 
 from pathlib import Path
 from typing import Any
@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.search.space import parse_space
-from fidle_runs.search.sweeper import DIRECTIONS, JOURNAL_FILE, objective
+from fidle_runs.search.sweeper import DIRECTIONS, JOURNAL_FILE, checked_pruner, objective
 
 SWEEPER = "hydra_plugins.fidle_runs_search.OptunaSearchSweeper"
 
@@ -24,11 +24,14 @@ def search_plan(cfg: DictConfig) -> list[str]:
     space = parse_space(sweeper.params, cfg)
     name, mode = objective(cfg)
     sampler = OmegaConf.to_container(sweeper.sampler, resolve=True) if sweeper.sampler else {}
+    pruner = checked_pruner(sweeper.get("pruner"), cfg, mode)
     sweep_dir = Path(cfg.hydra.sweep.dir)
     storage = sweeper.storage or str(sweep_dir / JOURNAL_FILE)
     lines = [f"search: {sweeper.n_trials} trials, {sweeper.n_jobs} at once, {DIRECTIONS[mode]} "
              f"{name} (task {cfg.task.name}), sampler "
              f"{_options(sampler) or 'tpe'}",
+             "pruner " + (f"{_options(pruner)} on {cfg.task.monitor.name} per epoch" if pruner
+                          else "none"),
              f"study {sweeper.study_name or sweep_dir.name} in {storage} (a relaunch continues it)",
              "space:"]
     lines += [f"  {key}: {_distribution(d)}" for key, d in space.distributions.items()]

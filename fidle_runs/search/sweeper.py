@@ -20,7 +20,11 @@ How it runs (`sweep`):
   the same overrides give the same job directory (fidle_runs.config.sweep_job_dir), where the
   run resumes from its last.ckpt, and is told as the same trial number;
 - a seeded sampler gives the same trials twice; a relaunch seeds it with seed + the number of
-  trials already in the study, so it does not repeat the first launch's draws.
+  trials already in the study, so it does not repeat the first launch's draws;
+- with a pruner (`hydra.sweeper.pruner`, off by default) each trial's run also gets the `search`
+  key, which study and trial it reports its validation monitor to after each epoch
+  (fidle_runs.search.pruning): the trials then write to the journal too (its file lock is made
+  for that), and a run its pruner stopped is told PRUNED.
 """
 
 import logging
@@ -38,7 +42,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config import sweep_job_dir
 from fidle_runs.errors import UserError, one_line
-from fidle_runs.search.space import SearchSpace, parse_space
+from fidle_runs.search.pruners import make_pruner, pruner_options
+from fidle_runs.search.space import SearchSpace, override_value, parse_space
 
 log = logging.getLogger("fidle_runs.search")
 JOURNAL_FILE = "optuna_journal.log"
@@ -52,7 +57,7 @@ class OptunaSearch(Sweeper):
 
     def __init__(self, params: Any = None, n_trials: Any = 20, n_jobs: Any = 1,
                  sampler: Any = None, storage: str | None = None,
-                 study_name: str | None = None) -> None:
+                 study_name: str | None = None, pruner: Any = None) -> None:
         super().__init__()
         self.params = params
         self.n_trials = n_trials
@@ -60,6 +65,7 @@ class OptunaSearch(Sweeper):
         self.sampler_config = sampler
         self.storage = storage
         self.study_name = study_name
+        self.pruner = pruner
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
@@ -89,22 +95,29 @@ class OptunaSearch(Sweeper):
         n_jobs = positive_int("hydra.sweeper.n_jobs", self.n_jobs)
         fixed = fixed_overrides(arguments, space, loader)
         name, mode = objective(self.config)
+        pruner = checked_pruner(self.pruner, self.config, mode)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         journal = Path(self.storage) if self.storage else sweep_dir / JOURNAL_FILE
         storage = open_journal(journal)
         study = load_study(storage, self.study_name or sweep_dir.name, mode)
+        link = StudyLink(str(journal.resolve()), study.study_name, pruner)
+        # What readers of the study (the report, sweep summaries) show it with.
+        study.set_user_attr("objective", {"name": name, "mode": mode, "fraction": bool(
+            OmegaConf.select(self.config, "task.primary.fraction", default=False))})
+        study.set_user_attr("n_trials", n_trials)
         seed, sampler = make_sampler(self.sampler_config, len(study.trials))
         study.sampler = sampler
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         log.info("search %s: %s %s of %s (task %s), %d trials, %d at once, sampler %s seed %s, "
-                 "storage %s", study.study_name, DIRECTIONS[mode], name,
+                 "pruner %s, storage %s", study.study_name, DIRECTIONS[mode], name,
                  self.config.hydra.runtime.choices.get("task", "?"), mode, n_trials, n_jobs,
-                 type(sampler).__name__, seed, journal)
-        return self._rounds(study, space, fixed, sweep_dir, n_trials, n_jobs, mode)
+                 type(sampler).__name__, seed, (pruner or {}).get("name"), journal)
+        return self._rounds(study, space, fixed, link, sweep_dir, n_trials, n_jobs, mode)
 
-    def _rounds(self, study: Any, space: SearchSpace, fixed: list[str], sweep_dir: Path,
-                n_trials: int, n_jobs: int, mode: str) -> list[Sequence[JobReturn]]:
+    def _rounds(self, study: Any, space: SearchSpace, fixed: list[str], link: "StudyLink",
+                sweep_dir: Path, n_trials: int, n_jobs: int,
+                mode: str) -> list[Sequence[JobReturn]]:
         import optuna
         from optuna.trial import TrialState
 
@@ -127,7 +140,7 @@ class OptunaSearch(Sweeper):
                 batch.append((trial, overrides))
             if not batch:
                 break
-            jobs = [[*fixed, *overrides] for _, overrides in batch]
+            jobs = [[*fixed, *link.overrides(trial), *overrides] for trial, overrides in batch]
             try:
                 self.validate_batch_is_legal(jobs)
             except Exception as e:
@@ -139,6 +152,7 @@ class OptunaSearch(Sweeper):
                      time.perf_counter() - tic)
             for (trial, _), ret in zip(batch, results, strict=True):
                 self._tell(study, trial, ret, sweep_dir, mode)
+                log_progress(study, trial.number, n_trials)
             returns.append(results)
         log_best(study, n_trials)
         return returns
@@ -150,18 +164,51 @@ class OptunaSearch(Sweeper):
             if ret.hydra_cfg is not None else None
         run_dir = Path(output_dir) if output_dir else sweep_dir / trial.user_attrs["job_dir"]
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
-        value, error = trial_value(ret, run_dir, mode)
-        if value is None and error is None:  # interrupted: stays running, a relaunch resumes it
+        state, value, error = trial_outcome(ret, run_dir, mode)
+        if state == "interrupted":  # stays running, a relaunch resumes it
             log.warning("trial #%d (%s) was interrupted: launch the search again to resume it",
                         trial.number, run_dir)
-            return
-        if error is not None:
+        elif state == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial #%d pruned: %s in %s", trial.number, error, run_dir)
+        elif state == "failed":
             trial.set_user_attr("error", error)
             log.warning("trial #%d failed (%s): %s", trial.number, run_dir, error)
             study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, value)
             log.info("trial #%d: %s in %s", trial.number, value, run_dir)
+
+
+class StudyLink:
+    """What a trial's run needs to report to its trial (fidle_runs.search.pruning), as the
+    `search` override of its job; nothing when the search has no pruner."""
+
+    def __init__(self, storage: str, study: str, pruner: dict[str, Any] | None) -> None:
+        self.storage, self.study, self.pruner = storage, study, pruner
+
+    def overrides(self, trial: Any) -> list[str]:
+        if self.pruner is None:
+            return []
+        link = {"storage": self.storage, "study": self.study, "trial_id": trial._trial_id,
+                "pruner": self.pruner}
+        return [f"search={override_value(link)}"]
+
+
+def checked_pruner(config: Any, run_config: DictConfig, mode: str) -> dict[str, Any] | None:
+    """The pruner's options (None: no pruning), checked: Optuna builds it, and the task's
+    monitor, which trials report, goes the objective's way (the pruner compares the two)."""
+    options = pruner_options(config)
+    if options is None:
+        return None
+    make_pruner(options)
+    monitor = OmegaConf.select(run_config, "task.monitor")
+    if monitor is None or monitor.get("mode") != mode:
+        raise UserError(f"hydra.sweeper.pruner needs the task's monitor (task.monitor, reported "
+                        f"each epoch) to go the objective's way ({mode}), not "
+                        f"{None if monitor is None else monitor.get('mode')}: drop the pruner "
+                        f"or fix task.monitor.mode")
+    return options
 
 
 def positive_int(key: str, value: Any) -> int:
@@ -255,28 +302,47 @@ def trial_overrides(trial: Any, space: SearchSpace) -> list[str]:
     return list(stored) if stored else space.overrides(trial.params)
 
 
-def trial_value(ret: JobReturn, run_dir: Path, mode: str) -> tuple[float | None, str | None]:
-    """(value, None) for a completed trial, (None, why) for a failed one, (None, None) for an
-    interrupted one (resumable). The value is the run's result.json `primary.value`."""
+def trial_outcome(ret: JobReturn, run_dir: Path,
+                  mode: str) -> tuple[str, float | None, str | None]:
+    """(state, value, why) of a trial from its job and its run's result.json: ("completed",
+    primary.value, None), ("failed", None, why), ("pruned", None, where) or ("interrupted",
+    None, None) (resumable)."""
     from fidle_runs.result import read_result
 
     if ret.status != JobStatus.COMPLETED:
-        return None, one_line(ret._return_value) if isinstance(ret._return_value,
-                                                               BaseException) else "job failed"
+        return "failed", None, (one_line(ret._return_value)
+                                if isinstance(ret._return_value, BaseException) else "job failed")
     result = read_result(run_dir)
     if result is None:
-        return None, f"no readable result.json in {run_dir}"
+        return "failed", None, f"no readable result.json in {run_dir}"
     if result.status in ("interrupted", "running"):
-        return None, None
+        return "interrupted", None, None
+    if result.status == "pruned":
+        where = result.pruned or {}
+        return "pruned", None, (f"after epoch {where.get('epoch')}, {where.get('metric')} "
+                                f"{where.get('value')}")
     if result.status != "completed":
-        return None, result.error or f"run {result.status}"
+        return "failed", None, result.error or f"run {result.status}"
     value = result.primary.get("value")
     if result.primary.get("mode") not in (None, mode):
-        return None, (f"the run's primary metric {result.primary.get('name')} is to "
-                      f"{result.primary.get('mode')}, the search's to {mode}")
+        return "failed", None, (f"the run's primary metric {result.primary.get('name')} is to "
+                                f"{result.primary.get('mode')}, the search's to {mode}")
     if not isinstance(value, int | float) or not math.isfinite(value):
-        return None, f"no primary metric value ({result.primary.get('name')}={value})"
-    return float(value), None
+        return "failed", None, f"no primary metric value ({result.primary.get('name')}={value})"
+    return "completed", float(value), None
+
+
+def log_progress(study: Any, number: int, n_trials: int) -> None:
+    """`trial 7 of 20 complete: 0.97; best so far 0.98 (trial #3)` after each trial's tell."""
+    trial = study.get_trials(deepcopy=False)[number]
+    state = trial.state.name.lower()
+    value = f": {trial.value:.6g}" if trial.value is not None and state == "complete" else ""
+    try:
+        best = f"best so far {study.best_value:.6g} (trial #{study.best_trial.number})"
+    except ValueError:
+        best = "none completed so far"
+    print(f"search {study.study_name}: trial {number + 1} of {n_trials} {state}{value}; {best}",
+          flush=True)
 
 
 def log_best(study: Any, n_trials: int) -> None:
@@ -284,7 +350,7 @@ def log_best(study: Any, n_trials: int) -> None:
 
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in
-              (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)}
+              (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     if not completed:

@@ -1,0 +1,158 @@
+"""The hyper-parameter searches below a report's directories (hydra/sweeper=optuna_search): each
+study read from the journal in its sweep directory (<sweep dir>/optuna_journal.log) as what
+reports and sweep summaries show of it: its trials (parameters, value, status, duration, run
+directory), its best trial and the best value after each trial.
+
+Optuna is imported only when a journal is found: a report of grids never loads it. A search
+given its own hydra.sweeper.storage elsewhere is not found here."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fidle_runs.report.metric import Metric
+from fidle_runs.report.run_index import NOT_RUNS, RUN_MARKERS
+from fidle_runs.search.sweeper import JOURNAL_FILE
+
+
+@dataclass
+class TrialRow:
+    number: int
+    state: str  # complete, pruned, fail, running (asked, never told: its launch was stopped)
+    value: float | None  # the objective; a pruned trial's is its last reported monitor value
+    params: dict[str, Any]
+    duration_s: float | None  # from its ask to its tell: launch, start-up, fit, test
+    run_dir: Path | None
+    detail: str = ""  # why it failed
+
+
+@dataclass
+class Study:
+    name: str
+    sweep_dir: Path
+    objective: Metric  # the task's primary metric, in its direction
+    n_trials: int | None  # what the latest launch asked for (None: not recorded)
+    trials: list[TrialRow]
+    log_params: frozenset[str]  # parameters searched on a log scale
+    journal: Path
+
+    @property
+    def completed(self) -> list[TrialRow]:
+        return [t for t in self.trials if t.state == "complete" and t.value is not None]
+
+    @property
+    def best(self) -> TrialRow | None:
+        best = None
+        for trial in self.completed:
+            if best is None or self.objective.better(trial.value, best.value):
+                best = trial
+        return best
+
+    def best_so_far(self) -> list[float | None]:
+        """The best completed value after each trial, in trial order."""
+        values, best = [], None
+        for trial in self.trials:
+            if trial.state == "complete" and trial.value is not None and (
+                    best is None or self.objective.better(trial.value, best)):
+                best = trial.value
+            values.append(best)
+        return values
+
+    def counts(self) -> str:
+        """`18 of 20 trials: 15 complete, 3 pruned`."""
+        states = [t.state for t in self.trials]
+        tally = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail",
+                                                              "running") if s in states)
+        total = f" of {self.n_trials}" if self.n_trials else ""
+        return f"{len(self.trials)}{total} trials: {tally or 'none yet'}"
+
+    def trial_of(self, run_dir: Path) -> TrialRow | None:
+        """The last trial that ran in `run_dir` (a trial run again keeps its folder)."""
+        found = [t for t in self.trials if t.run_dir == Path(run_dir).resolve()]
+        return found[-1] if found else None
+
+
+def find_journals(roots: list[Path]) -> list[Path]:
+    """Every search journal at or below `roots` (not inside run directories), sorted."""
+    found = set()
+    for root in roots:
+        stack = [Path(root)]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            names = {e.name for e in entries}
+            if JOURNAL_FILE in names:
+                found.add((folder / JOURNAL_FILE).resolve())
+            if any(marker in names for marker in RUN_MARKERS):
+                continue
+            stack.extend(Path(e.path) for e in entries
+                         if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                         and e.name not in NOT_RUNS)
+    return sorted(found)
+
+
+def read_studies(roots: list[Path]) -> list[Study]:
+    return [study for journal in find_journals(roots) for study in read_journal(journal)]
+
+
+def load_optuna_studies(journal: Path) -> list[Any]:
+    """The Optuna studies a journal holds (read only: no lock is taken, nothing is written)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    return [optuna.load_study(study_name=summary.study_name, storage=storage)
+            for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def read_journal(journal: Path) -> list[Study]:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    studies = []
+    for study in load_optuna_studies(journal):
+        objective = study.user_attrs.get("objective") or {}
+        direction = "max" if study.direction.name == "MAXIMIZE" else "min"
+        metric = Metric(str(objective.get("name") or "objective"), direction,
+                        bool(objective.get("fraction")))
+        trials, log_params = [], set()
+        for t in study.get_trials(deepcopy=False):
+            duration = ((t.datetime_complete - t.datetime_start).total_seconds()
+                        if t.datetime_complete and t.datetime_start else None)
+            value = t.value if t.value is not None else (
+                t.intermediate_values[max(t.intermediate_values)]
+                if t.intermediate_values else None)
+            run_dir = t.user_attrs.get("run_dir")
+            trials.append(TrialRow(t.number, t.state.name.lower(), value, dict(t.params),
+                                   duration, Path(run_dir) if run_dir else None,
+                                   str(t.user_attrs.get("error") or "")))
+            log_params |= {name for name, d in t.distributions.items()
+                           if isinstance(d, FloatDistribution | IntDistribution) and d.log}
+        studies.append(Study(study.study_name, journal.parent, metric,
+                             study.user_attrs.get("n_trials"), trials, frozenset(log_params),
+                             journal))
+    return studies
+
+
+def param_importances(study: Study) -> dict[str, float]:
+    """Optuna's fANOVA importance of each parameter for the objective (seeded: the same
+    numbers on every report); empty with fewer than 3 completed trials or one parameter."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+
+    if len(study.completed) < 3:
+        return {}
+    (loaded,) = [s for s in load_optuna_studies(study.journal) if s.study_name == study.name]
+    if len(loaded.best_trial.params) < 2:
+        return {}
+    try:
+        found = optuna.importance.get_param_importances(
+            loaded, evaluator=FanovaImportanceEvaluator(seed=0))
+        return {name: float(value) for name, value in found.items()}
+    except (RuntimeError, ValueError):  # every completed trial has the same value
+        return {}
