@@ -385,3 +385,20 @@ def test_bad_pruners_are_one_clear_line():
     with pytest.raises(UserError, match=r"needs the task's monitor .* to go the objective's way "
                                         r"\(min\), not max"):
         checked_pruner({"name": "median"}, cfg, "min")
+
+
+def test_objective_monitor_searches_on_the_best_validation_value(tmp_path):
+    proc = search(tmp_path / "sweep", "hydra.sweeper.n_trials=2", "hydra.sweeper.objective=monitor",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "minimize val_mae (task regression)" in proc.stdout + proc.stderr
+    study = study_of(tmp_path / "sweep")
+    assert study.user_attrs["objective"] == {"name": "val_mae", "mode": "min", "fraction": False}
+    for trial in study.trials:
+        result = read_result(Path(trial.user_attrs["run_dir"]))
+        assert trial.value == result.monitor["best"] != result.primary["value"]
+    cfg, _ = compose_search("mnist_dnn", "mnist_optuna", "hydra.sweeper.objective=monitor")
+    assert objective(cfg) == ("val_acc", "max")
+    with pytest.raises(UserError, match=r"hydra\.sweeper\.objective='test' is unknown: use "
+                                        r"primary .* or monitor"):
+        objective(compose_search("mnist_dnn", "mnist_optuna", "hydra.sweeper.objective=test")[0])

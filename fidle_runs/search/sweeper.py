@@ -11,6 +11,8 @@ How it runs (`sweep`):
   directory; only this process writes it, the trials never touch it;
 - the objective is the run's primary metric in the task's direction, both from the task's
   config (`task.primary: {name, mode}`); a trial's value is its result.json's `primary.value`;
+  `objective=monitor` searches on the task's monitor instead (`task.monitor`, the best
+  validation value, result.json's `monitor.best`), which keeps the test set out of the choice;
 - each round asks up to `n_jobs` trials, launches them as one batch through the launcher and
   tells each its value, or FAIL when the job raised or its result.json says failed (the search
   goes on); `n_trials` counts the trials of the study, finished or running, so a relaunch
@@ -49,15 +51,19 @@ log = logging.getLogger("fidle_runs.search")
 JOURNAL_FILE = "optuna_journal.log"
 SAMPLERS = ("tpe", "random")
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
+OBJECTIVES = ("primary", "monitor")
 
 
 class OptunaSearch(Sweeper):
     """The sweeper's logic; Hydra instantiates its subclass in hydra_plugins.fidle_runs_search
-    (Hydra only accepts sweepers from the hydra_plugins package)."""
+    (Hydra only accepts sweepers from the hydra_plugins package). Hydra passes every key of
+    conf/hydra/sweeper/optuna_search.yaml; `objective` is read back from the composed config by
+    `objective()`, as sweep_plan reads it."""
 
     def __init__(self, params: Any = None, n_trials: Any = 20, n_jobs: Any = 1,
                  sampler: Any = None, storage: str | None = None,
-                 study_name: str | None = None, pruner: Any = None) -> None:
+                 study_name: str | None = None, pruner: Any = None,
+                 objective: str = "primary") -> None:
         super().__init__()
         self.params = params
         self.n_trials = n_trials
@@ -69,6 +75,7 @@ class OptunaSearch(Sweeper):
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
+        self.source = "primary"
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -102,17 +109,18 @@ class OptunaSearch(Sweeper):
         study = load_study(storage, self.study_name or sweep_dir.name, mode)
         link = StudyLink(str(journal.resolve()), study.study_name, pruner)
         # What readers of the study (the report, sweep summaries) show it with.
-        study.set_user_attr("objective", {"name": name, "mode": mode, "fraction": bool(
-            OmegaConf.select(self.config, "task.primary.fraction", default=False))})
+        study.set_user_attr("objective", {"name": name, "mode": mode,
+                                          "fraction": objective_is_fraction(self.config, name)})
         study.set_user_attr("n_trials", n_trials)
         seed, sampler = make_sampler(self.sampler_config, len(study.trials))
         study.sampler = sampler
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        log.info("search %s: %s %s of %s (task %s), %d trials, %d at once, sampler %s seed %s, "
+        log.info("search %s: %s %s (task %s), %d trials, %d at once, sampler %s seed %s, "
                  "pruner %s, storage %s", study.study_name, DIRECTIONS[mode], name,
-                 self.config.hydra.runtime.choices.get("task", "?"), mode, n_trials, n_jobs,
+                 self.config.hydra.runtime.choices.get("task", "?"), n_trials, n_jobs,
                  type(sampler).__name__, seed, (pruner or {}).get("name"), journal)
+        self.source = objective_source(self.config)
         return self._rounds(study, space, fixed, link, sweep_dir, n_trials, n_jobs, mode)
 
     def _rounds(self, study: Any, space: SearchSpace, fixed: list[str], link: "StudyLink",
@@ -164,7 +172,7 @@ class OptunaSearch(Sweeper):
             if ret.hydra_cfg is not None else None
         run_dir = Path(output_dir) if output_dir else sweep_dir / trial.user_attrs["job_dir"]
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
-        state, value, error = trial_outcome(ret, run_dir, mode)
+        state, value, error = trial_outcome(ret, run_dir, mode, self.source)
         if state == "interrupted":  # stays running, a relaunch resumes it
             log.warning("trial #%d (%s) was interrupted: launch the search again to resume it",
                         trial.number, run_dir)
@@ -235,14 +243,34 @@ def fixed_overrides(arguments: list[str], space: SearchSpace, loader: Any) -> li
 
 
 def objective(config: DictConfig) -> tuple[str, str]:
-    """The task's primary metric and its mode (conf/task/<task>.yaml `primary`)."""
-    name = OmegaConf.select(config, "task.primary.name")
-    mode = OmegaConf.select(config, "task.primary.mode")
+    """The metric searched on and its mode: the task's primary (conf/task/<task>.yaml
+    `primary`, the test value) or, with hydra.sweeper.objective=monitor, its monitor (the best
+    validation value)."""
+    which = objective_source(config)
+    name = OmegaConf.select(config, f"task.{which}.name")
+    mode = OmegaConf.select(config, f"task.{which}.mode")
     if not name or mode not in DIRECTIONS:
-        raise UserError(f"the task config has no primary metric to search on (task.primary: "
-                        f"name={name!r}, mode={mode!r}): it needs task.primary.name and "
-                        f"task.primary.mode=min|max")
+        raise UserError(f"the task config has no {which} metric to search on (task.{which}: "
+                        f"name={name!r}, mode={mode!r}): it needs task.{which}.name and "
+                        f"task.{which}.mode=min|max")
     return name, mode
+
+
+def objective_source(config: DictConfig) -> str:
+    """`primary` or `monitor` (hydra.sweeper.objective)."""
+    which = OmegaConf.select(config, "hydra.sweeper.objective", default=None) or "primary"
+    if which not in OBJECTIVES:
+        raise UserError(f"hydra.sweeper.objective={which!r} is unknown: use primary (the "
+                        f"task's test metric) or monitor (its best validation value)")
+    return which
+
+
+def objective_is_fraction(config: DictConfig, name: str) -> bool:
+    """Whether the objective's values are fractions (shown as %): the primary's `fraction`,
+    for the monitor too when it measures the same (val_acc for test_acc)."""
+    primary = OmegaConf.select(config, "task.primary.name") or ""
+    fraction = bool(OmegaConf.select(config, "task.primary.fraction", default=False))
+    return fraction and name.split("_", 1)[-1] == primary.split("_", 1)[-1]
 
 
 def open_journal(path: Path) -> Any:
@@ -302,11 +330,11 @@ def trial_overrides(trial: Any, space: SearchSpace) -> list[str]:
     return list(stored) if stored else space.overrides(trial.params)
 
 
-def trial_outcome(ret: JobReturn, run_dir: Path,
-                  mode: str) -> tuple[str, float | None, str | None]:
+def trial_outcome(ret: JobReturn, run_dir: Path, mode: str,
+                  source: str = "primary") -> tuple[str, float | None, str | None]:
     """(state, value, why) of a trial from its job and its run's result.json: ("completed",
-    primary.value, None), ("failed", None, why), ("pruned", None, where) or ("interrupted",
-    None, None) (resumable)."""
+    primary.value (or monitor.best, `source` monitor), None), ("failed", None, why), ("pruned",
+    None, where) or ("interrupted", None, None) (resumable)."""
     from fidle_runs.result import read_result
 
     if ret.status != JobStatus.COMPLETED:
@@ -323,12 +351,13 @@ def trial_outcome(ret: JobReturn, run_dir: Path,
                                 f"{where.get('value')}")
     if result.status != "completed":
         return "failed", None, result.error or f"run {result.status}"
-    value = result.primary.get("value")
-    if result.primary.get("mode") not in (None, mode):
-        return "failed", None, (f"the run's primary metric {result.primary.get('name')} is to "
-                                f"{result.primary.get('mode')}, the search's to {mode}")
+    metric = result.primary if source == "primary" else result.monitor
+    value = metric.get("value" if source == "primary" else "best")
+    if metric.get("mode") not in (None, mode):
+        return "failed", None, (f"the run's {source} metric {metric.get('name')} is to "
+                                f"{metric.get('mode')}, the search's to {mode}")
     if not isinstance(value, int | float) or not math.isfinite(value):
-        return "failed", None, f"no primary metric value ({result.primary.get('name')}={value})"
+        return "failed", None, f"no {source} metric value ({metric.get('name')}={value})"
     return "completed", float(value), None
 
 
