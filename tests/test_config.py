@@ -79,12 +79,15 @@ def _readme_commands() -> list[list[str]]:
 
 
 def _first_values(argument: str) -> str:
-    """`model=cnn_v1,cnn_v2` -> `model=cnn_v1` (a sweep's first run); lists stay whole."""
+    """`model=cnn_v1,cnn_v2` -> `model=cnn_v1` (a sweep's first run); lists and mappings stay
+    whole."""
     key, _, value = argument.partition("=")
-    return f"{key}={value.split(',')[0]}" if not value.startswith("[") else argument
+    return f"{key}={value.split(',')[0]}" if not value.startswith(("[", "{")) else argument
 
 
 def _same(actual: object, written: str) -> bool:
+    if OmegaConf.is_dict(actual):
+        return "{" + ",".join(f"{k}:{v}" for k, v in actual.items()) + "}" == written
     if OmegaConf.is_list(actual):
         return [str(v) for v in actual] == written.strip("[]").split(",")
     if isinstance(actual, bool):
