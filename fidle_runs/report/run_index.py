@@ -4,6 +4,7 @@ reports and sweep summaries: result.json of schema 1 or 2, through `read_result`
 
 import datetime as dt
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,10 +50,10 @@ class RunRow:
     problems: list[str] = field(default_factory=list)
 
 
-def find_run_dirs(roots: list[Path]) -> list[Path]:
-    """Every run directory at or below `roots`, sorted, each once. Hidden folders (.submitit),
-    runs set aside by rerun=true (replaced-*) and run sub-folders are not searched."""
-    found: set[Path] = set()
+def walk_outputs(roots: list[Path]) -> Iterator[tuple[Path, set[str], bool]]:
+    """(folder, its entries' names, whether it is a run directory) for every folder at or below
+    `roots` that may hold runs: run directories are not descended into, nor hidden folders
+    (.submitit), runs set aside by rerun=true (replaced-*) and run sub-folders."""
     for root in roots:
         stack = [Path(root)]
         while stack:
@@ -62,12 +63,17 @@ def find_run_dirs(roots: list[Path]) -> list[Path]:
             except OSError:
                 continue
             names = {e.name for e in entries}
-            if any(marker in names for marker in RUN_MARKERS):
-                found.add(folder.resolve())
-                continue
-            stack.extend(Path(e.path) for e in entries
-                         if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-                         and not e.name.startswith("replaced-") and e.name not in NOT_RUNS)
+            is_run = any(marker in names for marker in RUN_MARKERS)
+            yield folder, names, is_run
+            if not is_run:
+                stack.extend(Path(e.path) for e in entries
+                             if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                             and not e.name.startswith("replaced-") and e.name not in NOT_RUNS)
+
+
+def find_run_dirs(roots: list[Path]) -> list[Path]:
+    """Every run directory at or below `roots` (walk_outputs), sorted, each once."""
+    found = {folder.resolve() for folder, _, is_run in walk_outputs(roots) if is_run}
     return sorted(found, key=_natural_key)
 
 

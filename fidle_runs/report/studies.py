@@ -6,13 +6,12 @@ directory), its best trial and the best value after each trial.
 Optuna is imported only when a journal is found: a report of grids never loads it. A search
 given its own hydra.sweeper.storage elsewhere is not found here."""
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fidle_runs.report.metric import Metric
-from fidle_runs.report.run_index import NOT_RUNS, RUN_MARKERS
+from fidle_runs.report.run_index import walk_outputs
 from fidle_runs.search.sweeper import JOURNAL_FILE
 
 
@@ -74,25 +73,9 @@ class Study:
 
 
 def find_journals(roots: list[Path]) -> list[Path]:
-    """Every search journal at or below `roots` (not inside run directories), sorted."""
-    found = set()
-    for root in roots:
-        stack = [Path(root)]
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = list(os.scandir(folder))
-            except OSError:
-                continue
-            names = {e.name for e in entries}
-            if JOURNAL_FILE in names:
-                found.add((folder / JOURNAL_FILE).resolve())
-            if any(marker in names for marker in RUN_MARKERS):
-                continue
-            stack.extend(Path(e.path) for e in entries
-                         if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-                         and e.name not in NOT_RUNS)
-    return sorted(found)
+    """Every search journal at or below `roots` (in the folders walk_outputs visits), sorted."""
+    return sorted({(folder / JOURNAL_FILE).resolve() for folder, names, _ in walk_outputs(roots)
+                   if JOURNAL_FILE in names})
 
 
 def read_studies(roots: list[Path]) -> list[Study]:
