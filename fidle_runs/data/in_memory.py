@@ -18,6 +18,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.kept_state import check_plain, first_difference
 from fidle_runs.data.placement import Pair, Placement
 from fidle_runs.data.subsets import subset_indices
@@ -127,6 +128,13 @@ class InMemoryDataModule(pl.LightningDataModule):
     def install_kept_state(self, state: dict[str, Any]) -> None:
         """Take a checkpoint's kept state where the data is not loaded (a prediction)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no state")
+
+    def read_inputs(self, request: InputRequest) -> Inputs:
+        """Raw inputs as a user has them -> samples as this family stores them, transformed as
+        its training data was (fidle_runs.data.inputs; the family's inputs.py)."""
+        raise UserError(f"{self.name} data cannot read inputs for a prediction yet: its family "
+                        f"({self.family}) has no input reader (fidle_runs/data/{self.family}/"
+                        "inputs.py)")
 
     def split_validation(self, splits: Splits) -> tuple[Pair, Pair]:
         """Train and validation from the family's train split; sets `val_split`. By default a

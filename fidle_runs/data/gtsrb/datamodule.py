@@ -20,9 +20,11 @@ from fidle_runs.data.gtsrb.h5 import (
     read_attrs,
     set_filename,
 )
+from fidle_runs.data.gtsrb.inputs import read_sign_images
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source_for
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
+from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.tensor_batches import images_to_tensor, network_input
 from fidle_runs.errors import UserError
 
@@ -127,6 +129,9 @@ class GTSRBDataModule(InMemoryDataModule):
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return random_affine(x) if self.augment_images else x
+
+    def read_inputs(self, request: InputRequest) -> Inputs:
+        return read_sign_images(request.paths, self.spec.size, self.spec.mode)
 
     @property
     def data_file(self) -> Path | None:

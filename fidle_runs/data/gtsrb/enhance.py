@@ -16,18 +16,22 @@ CHANNELS = {"RGB": 3, "RGB-HE": 3, "L": 1, "L-HE": 1, "L-LHE": 1, "L-CLAHE": 1}
 LOCAL_EQUALIZE_FOOTPRINT = morphology.disk(10)
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); transparency is blended on white as FIDLE does."""
+def load_rgb(path: Path, fix: str = "replace it or re-extract the raw set") -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3); transparency is blended on white as FIDLE does.
+    A file that cannot be decoded is one line ending with `fix`."""
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = np.asarray(im.convert("RGBA"))
-                return util.img_as_ubyte(color.rgba2rgb(rgba))
-            return np.asarray(im.convert("RGB"))
+            return rgb_array(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise UserError(f"cannot decode image {path} ({e}): the file is corrupt; replace it or "
-                        "re-extract the raw set") from None
+        raise UserError(f"cannot decode image {path} ({e}): {fix}") from None
+
+
+def rgb_array(im: Image.Image) -> np.ndarray:
+    """A loaded image as RGB uint8 (H, W, 3), transparency blended on white."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return util.img_as_ubyte(color.rgba2rgb(np.asarray(im.convert("RGBA"))))
+    return np.asarray(im.convert("RGB"))
 
 
 def resize(image: np.ndarray, size: int, roi: np.ndarray | None = None) -> np.ndarray:

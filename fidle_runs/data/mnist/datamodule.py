@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
+from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.mnist.classes import CLASSES
+from fidle_runs.data.mnist.inputs import read_grey_images
 from fidle_runs.data.mnist.locate import NAMES, load_arrays
 from fidle_runs.data.mnist.split import IMAGE_SIZE, N_CLASSES
 from fidle_runs.data.tensor_batches import network_input
@@ -66,6 +68,9 @@ class MNISTDataModule(InMemoryDataModule):
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         return network_input(x)
+
+    def read_inputs(self, request: InputRequest) -> Inputs:
+        return read_grey_images(request.paths, self.dataset)
 
     def extras(self) -> dict[str, Any]:
         return {"origin": self.origin}

@@ -24,8 +24,10 @@ import numpy as np
 import torch
 
 from fidle_runs.data.in_memory import InMemoryDataModule, Pair, Splits, check_option
+from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.series.csv_series import read_csv_series
 from fidle_runs.data.series.frame import MISSING, Series
+from fidle_runs.data.series.inputs import read_history
 from fidle_runs.data.series.ladybug import COLUMNS as LADYBUG_COLUMNS
 from fidle_runs.data.series.ladybug import DELTA_T, MAX_T, SEED, ladybug_series
 from fidle_runs.data.series.scaling import Scaling
@@ -129,6 +131,11 @@ class SeriesDataModule(InMemoryDataModule):
     def install_kept_state(self, state: dict[str, Any]) -> None:
         self.scaling = Scaling.from_state(state["scaling"])
         self._target_names = list(state["targets"])
+
+    def read_inputs(self, request: InputRequest) -> Inputs:
+        """Recent history -> one z-scored window per file (fidle_runs.data.series.inputs)."""
+        return read_history(request.paths, self.feature_names, self.window,
+                            getattr(self, "missing", "error"), self.scale_inputs)
 
     # The base's hooks.
     @property

@@ -17,6 +17,7 @@ import torch
 
 from fidle_runs.data.fidle_files import fidle_file
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
+from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.subsets import subset_indices
 from fidle_runs.data.tables.checks import (
     TASKS,
@@ -26,6 +27,7 @@ from fidle_runs.data.tables.checks import (
     check_targets,
 )
 from fidle_runs.data.tables.encoding import TableEncoding
+from fidle_runs.data.tables.inputs import read_rows
 from fidle_runs.data.tables.read import read_table
 from fidle_runs.data.tables.split import test_split, train_size
 from fidle_runs.data.tables.targets import class_ids, class_names, regression_targets
@@ -125,13 +127,16 @@ class TableDataModule(InMemoryDataModule):
         self.targets, self.task = list(state["targets"]), str(state["task"])
         self.classes = list(state["classes"])
 
-    def encode_rows(self, frame: pd.DataFrame) -> torch.Tensor:
+    def encode_rows(self, frame: pd.DataFrame, source: str = "the rows given") -> torch.Tensor:
         """Rows as a user has them (a CSV's, with the run's feature columns) -> the network's
-        inputs, encoded as the run's training rows were."""
+        inputs, encoded as the run's training rows were; `source` names them in errors."""
         if self.encoding is None:
             raise UserError(f"{self.name}: no encoding yet: load the data (setup) or a "
                             "checkpoint's state (load_state_dict) first")
-        return torch.from_numpy(self.encoding.apply(frame, "the rows given"))
+        return torch.from_numpy(self.encoding.apply(frame, source))
+
+    def read_inputs(self, request: InputRequest) -> Inputs:
+        return read_rows(request.paths, self.encode_rows)
 
     def test_samples(self, indices: np.ndarray) -> tuple[list[str], list[list[str]]]:
         """Test samples `indices` as the table has them, for a report: header (`row`, the

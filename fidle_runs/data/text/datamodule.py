@@ -11,9 +11,11 @@ import numpy as np
 import torch
 
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
+from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.subsets import subset_indices
 from fidle_runs.data.text.download import download_aclimdb
 from fidle_runs.data.text.folders import read_text
+from fidle_runs.data.text.inputs import read_texts
 from fidle_runs.data.text.locate import Source, find_source, not_found
 from fidle_runs.data.text.prepare import Prepared, Settings, prepared
 from fidle_runs.data.text.sequences import encode
@@ -137,6 +139,9 @@ class TextDataModule(InMemoryDataModule):
         rows, _ = encode([self.vocabulary.ranks(tokenize(t)) for t in texts], self.vocabulary,
                          self.maxlen)
         return _ids(rows)
+
+    def read_inputs(self, request: InputRequest) -> Inputs:
+        return read_texts(request, self.encode_texts)
 
     # For the report.
     def test_texts(self, indices: np.ndarray | list[int]) -> list[str]:
