@@ -39,6 +39,10 @@ Schema (version 2; durations in seconds):
   task_options      what the task's module does its own way (forecasting: `forecast`, the
                     absolute next values or their change from the last value seen, and
                     `steps_ahead`); empty for the other tasks and in older files
+  evaluation        what `python -m fidle_runs.evaluate` measured after training, by checkpoint
+                    and split: {best: {checkpoint, epoch, evaluated, device, data_changes,
+                    splits: {train: {train_acc, ...}, val: {...}, test: {...}}}, last: {...}};
+                    absent until then, never written by training (fidle_runs.evaluate.record)
 
 Schema 1 (before tasks) is read as a classification: primary test_acc, monitor val_acc with
 metrics.best_val_acc as its best.
@@ -102,6 +106,7 @@ class RunResult:
     speed: dict[str, Any] = field(default_factory=dict)
     task_options: dict[str, Any] = field(default_factory=dict)
     pruned: dict[str, Any] | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -213,3 +213,44 @@ def table_run(tmp_path_factory) -> Path:
     from tests.report_tree import write_table_run
 
     return write_table_run(tmp_path_factory.mktemp("table") / "run")
+
+
+def _trained(overrides: list[str], run_dir: Path) -> Path:
+    from fidle_runs.train import train
+
+    result = train(compose_train([*overrides, "callbacks.progress.style=lines",
+                                  f"paths.run_dir={run_dir}"]))
+    assert result.status == "completed", result.error
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def mnist_run(tmp_path_factory) -> Path:
+    """`+experiment=mnist_dnn` on a fifth of real MNIST, 2 epochs, trained once per session."""
+    from tests.real_data import real_data_dir
+
+    return _trained(["+experiment=mnist_dnn", f"data.raw_dir={real_data_dir('mnist')}",
+                     "data.scale=0.2", "trainer.max_epochs=2"],
+                    tmp_path_factory.mktemp("mnist") / "run")
+
+
+@pytest.fixture(scope="session")
+def gtsrb_run(tmp_path_factory, shared_data_dir) -> Path:
+    """`+experiment=gtsrb_cnn` on the small synthetic GTSRB (RGB 24x24), 1 epoch."""
+    return _trained(["+experiment=gtsrb_cnn", "data.source=synthetic", "data.mode=RGB",
+                     "data.synthetic_fraction=0.05", "data.prepare_workers=2",
+                     "trainer.max_epochs=1", f"paths.data_dir={shared_data_dir}"],
+                    tmp_path_factory.mktemp("gtsrb") / "run")
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory) -> Path:
+    """`+experiment=imdb_lstm` (FIDLE IMDB5's LSTM) on a fifth of the real movie-review
+    sentences, 48 ids per text, 1 epoch."""
+    from tests.real_data import real_reviews_dir
+
+    root = tmp_path_factory.mktemp("text")
+    return _trained(["+experiment=imdb_lstm", "data=text_folders",
+                     f"data.raw_dir={real_reviews_dir()}", "data.maxlen=48", "data.scale=0.2",
+                     "data.batch_size=64", "trainer.max_epochs=1",
+                     f"paths.data_dir={root / 'data'}"], root / "run")

@@ -27,8 +27,9 @@ PROG = "python -m fidle_runs.evaluate"
 
 def evaluate_run(run_dir: Path, splits: list[str], which: str,
                  device: str) -> tuple[Any, dict[str, Any], dict[str, int], bool]:
-    """Evaluate one run; returns its result, the evaluation entry, samples per split, and
-    whether the entry was recorded in its result.json."""
+    """Evaluate one run; returns its result, the evaluation entry (the splits asked), samples
+    per split, and whether the entry was recorded in its result.json (merged with the splits
+    recorded before)."""
     result, run = load_run(run_dir, which, load_data=True)
     scored = evaluate_splits(run.datamodule, run.task, splits, device)
     counts = {split: len(run.datamodule.tensors[split][1]) for split in scored}
@@ -37,7 +38,7 @@ def evaluate_run(run_dir: Path, splits: list[str], which: str,
     entry = evaluation_entry(run.checkpoint, run.epoch, device, changes, scored)
     recorded = result.status in FINISHED
     if recorded:
-        entry = record_evaluation(run_dir, which, entry)
+        record_evaluation(run_dir, which, entry)
     return result, {**entry, "which": which}, counts, recorded
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 COUNTS = ("n_train", "n_val", "n_test")
+# result.json's times are to the second: a file written in the run's last second is no change.
+RECORD_PRECISION = dt.timedelta(seconds=1)
 
 
 def data_changes(recorded: dict[str, Any], now: dict[str, Any], finished: str,
@@ -22,7 +24,7 @@ def data_changes(recorded: dict[str, Any], now: dict[str, Any], finished: str,
         changes.append(f"the data is read from {file_now}, the run was trained on {file_then}")
     if file_now and finished:
         modified = dt.datetime.fromtimestamp(Path(file_now).stat().st_mtime, dt.timezone.utc)
-        if modified > _parse(finished):
+        if modified > _parse(finished) + RECORD_PRECISION:
             changes.append(f"the data file {file_now} was modified at {modified:%Y-%m-%d %H:%M} "
                            f"UTC, after the run's training ended ({finished})")
     for key in COUNTS:

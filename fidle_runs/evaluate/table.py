@@ -33,7 +33,7 @@ def format_block(run_label: str, result: RunResult, entry: dict[str, Any],
         if split == "test" and result.primary.get("value") is not None:
             trained = f"{result.primary['name']} {shown[1].format(result.primary['value'])}"
         rows.append([split, str(counts.get(split, "")), *values, trained])
-    lines += [ + line for line in text_table((header, rows)).splitlines()]
+    lines += ["  " + line for line in text_table((header, rows)).splitlines()]
     for change in entry["data_changes"]:
         lines.append(f"  WARNING: {change}")
     if not recorded:

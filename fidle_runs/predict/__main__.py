@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=TOP, help="classes shown per input")
     parser.add_argument("--batch", type=int, default=BATCH, help="inputs per network call")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
-    args = parser.parse_args(argv)
+    # Files and --text may come in any order.
+    args = parser.parse_intermixed_args(argv)
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps {args.steps}: give a number of steps >= 1")
     if args.top < 1 or args.batch < 1:
