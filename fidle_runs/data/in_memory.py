@@ -5,8 +5,9 @@ checkpoints, and the `data` block of result.json.
 
 A family (fidle_runs/data/<family>/) only says how to read its data (`load`), what its samples
 are (`dims`, `class_names`), how a batch becomes network input (`network_input`), and where it
-needs to, how validation is cut from train (`split_validation`: series cut it in time order) and
-what it computed from its training data that a later run must reuse (`kept_state`).
+needs to, how validation is cut from train (`split_validation`: series cut it in time order),
+what it computed from its training data that a later run must reuse (`kept_state`), and how raw
+inputs become its samples for a prediction (`read_inputs`, in the family's inputs.py).
 """
 
 from collections.abc import Iterable

@@ -32,7 +32,9 @@ def format_block(run_label: str, result: RunResult, entry: dict[str, Any],
         trained = ""
         if split == "test" and result.primary.get("value") is not None:
             trained = f"{result.primary['name']} {shown[1].format(result.primary['value'])}"
-        rows.append([split, str(counts.get(split, "")), *values, trained])
+        # FIDLE validates on the test set (data.val_on_test): then val is test, said so.
+        name = "val (test set)" if split == "val" and result.data.get("val_on_test") else split
+        rows.append([name, str(counts.get(split, "")), *values, trained])
     lines += ["  " + line for line in text_table((header, rows)).splitlines()]
     for change in entry["data_changes"]:
         lines.append(f"  WARNING: {change}")
