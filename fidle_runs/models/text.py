@@ -95,9 +95,12 @@ class TextReader(nn.Module):
         if not self.packed:
             return _last_h(self.rnn(x)[1])
         lengths = (ids != 0).sum(1)
-        longest = max(int(lengths.max()), 1)
+        # Stopping at the longest text only saves time: a traced export reads the whole width,
+        # whose outputs at each text's length are the same numbers, for any batch.
+        exporting = torch.jit.is_tracing() or torch.compiler.is_exporting()
+        longest = ids.shape[1] if exporting else max(int(lengths.max()), 1)
         outputs = self.rnn(x[:, :longest])[0]
-        h = outputs[torch.arange(len(ids), device=ids.device), (lengths - 1).clamp(min=0)]
+        h = outputs[torch.arange(ids.shape[0], device=ids.device), (lengths - 1).clamp(min=0)]
         return h * (lengths > 0).unsqueeze(1).to(h.dtype)
 
     def extra_repr(self) -> str:
