@@ -4,10 +4,11 @@ seeded validation split, batches by tensor indexing, the preprocessing a run kee
 checkpoints, and the `data` block of result.json.
 
 A family (fidle_runs/data/<family>/) only says how to read its data (`load`), what its samples
-are (`dims`, `class_names`), how a batch becomes network input (`network_input`), and where it
-needs to, how validation is cut from train (`split_validation`: series cut it in time order),
-what it computed from its training data that a later run must reuse (`kept_state`), and how raw
-inputs become its samples for a prediction (`read_inputs`, in the family's inputs.py).
+are (`dims`, `class_names`, `example_samples`), how a batch becomes network input
+(`network_input`), and where it needs to, how validation is cut from train (`split_validation`:
+series cut it in time order), what it computed from its training data that a later run must
+reuse (`kept_state`), and how raw inputs become its samples for a prediction (`read_inputs`, in
+the family's inputs.py).
 """
 
 from collections.abc import Iterable
@@ -104,6 +105,13 @@ class InMemoryDataModule(pl.LightningDataModule):
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """Training batches only, after network_input; none by default."""
         return x
+
+    def example_samples(self, shape: tuple[int, ...], n: int,
+                        generator: torch.Generator) -> torch.Tensor:
+        """`n` made-up samples of `shape` as this family stores them (dtype, and values the
+        network accepts), to trace an export and check it against the run (fidle_runs.export):
+        float32 z-scores by default."""
+        return torch.randn((n, *shape), generator=generator)
 
     @property
     def data_file(self) -> Path | None:

@@ -19,6 +19,11 @@ def network_input(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
+def example_images(shape: tuple[int, ...], n: int, generator: torch.Generator) -> torch.Tensor:
+    """`n` made-up uint8 images of `shape` (C, H, W), any value 0..255."""
+    return torch.randint(0, 256, (n, *shape), generator=generator, dtype=torch.uint8)
+
+
 class IndexedTensors(Dataset):
     """`dataset[index_tensor]` -> the rows of every tensor at those indices."""
 

@@ -25,7 +25,7 @@ from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source_for
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
-from fidle_runs.data.tensor_batches import images_to_tensor, network_input
+from fidle_runs.data.tensor_batches import example_images, images_to_tensor, network_input
 from fidle_runs.errors import UserError
 
 
@@ -126,6 +126,10 @@ class GTSRBDataModule(InMemoryDataModule):
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         return network_input(x)
+
+    def example_samples(self, shape: tuple[int, ...], n: int,
+                        generator: torch.Generator) -> torch.Tensor:
+        return example_images(shape, n, generator)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return random_affine(x) if self.augment_images else x

@@ -14,7 +14,7 @@ from fidle_runs.data.mnist.classes import CLASSES
 from fidle_runs.data.mnist.inputs import read_grey_images
 from fidle_runs.data.mnist.locate import NAMES, load_arrays
 from fidle_runs.data.mnist.split import IMAGE_SIZE, N_CLASSES
-from fidle_runs.data.tensor_batches import network_input
+from fidle_runs.data.tensor_batches import example_images, network_input
 
 SOURCES = ("auto", "real")
 
@@ -68,6 +68,10 @@ class MNISTDataModule(InMemoryDataModule):
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         return network_input(x)
+
+    def example_samples(self, shape: tuple[int, ...], n: int,
+                        generator: torch.Generator) -> torch.Tensor:
+        return example_images(shape, n, generator)
 
     def read_inputs(self, request: InputRequest) -> Inputs:
         return read_grey_images(request.paths, self.dataset)

@@ -97,6 +97,14 @@ class TextDataModule(InMemoryDataModule):
     def announced_shape(self) -> tuple[int]:
         return (self.maxlen,)
 
+    def example_samples(self, shape: tuple[int, ...], n: int,
+                        generator: torch.Generator) -> torch.Tensor:
+        """Made-up int64 id sequences as texts are stored: word ids of any length up to the
+        row's (none included), padded with 0 at the end."""
+        ids = torch.randint(1, self.vocab_size, (n, *shape), generator=generator)
+        lengths = torch.randint(0, shape[-1] + 1, (n, 1), generator=generator)
+        return ids.masked_fill(torch.arange(shape[-1]) >= lengths, 0)
+
     @property
     def data_file(self) -> Path | None:
         return self.cache.path if self.cache else None
