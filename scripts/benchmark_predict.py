@@ -1,13 +1,16 @@
 """Prediction throughput: 1,000 real MNIST test images as PNG files predicted by a trained run,
 in one `python -m fidle_runs.predict` call (batched), beside the same network called once per
-image, and what a call costs before its first image (start-up, rebuilding the run).
+image, and what a call costs before its first image (start-up, rebuilding the run); then the
+run's ONNX export (`python -m fidle_runs.export`) under ONNX Runtime on the same images, beside
+PyTorch, and what exporting costs.
 
     .venv/bin/python scripts/benchmark_predict.py --mnist-dir ~/.cache/fidle_runs/test-data/mnist
         [--run outputs/runs/<an MNIST run>] [--images 1000] [--repeats 3] [--device cpu]
 
 Without --run it trains mnist_cnn for one epoch on a fifth of MNIST (its weights do not change
 the timings). Prints medians of --repeats: images/s of the whole command, of reading the files,
-of the network batched and image by image, and their ratio.
+of the network batched and image by image, and their ratio; of the ONNX export batched, and its
+ratio to PyTorch's.
 """
 
 import argparse
@@ -22,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fidle_runs.data.inputs import InputRequest  # noqa: E402
+from fidle_runs.export.formats import FORMATS  # noqa: E402
 from fidle_runs.predict.network import device_for, outputs  # noqa: E402
 from fidle_runs.rebuild import load_run  # noqa: E402
 
@@ -83,6 +87,13 @@ def main() -> None:
         single = median_of(args.repeats, lambda: timed(
             lambda: [outputs(run.task, run.datamodule, x[i:i + 1], device) for i in range(n)]))
 
+        onnx_file = Path(tmp) / "model.onnx"
+        export = median_of(args.repeats, lambda: command(
+            ["fidle_runs.export", str(run_dir), "--out", str(onnx_file), "--force"]))
+        session = FORMATS["onnx"].load(onnx_file)
+        onnx_batched = median_of(args.repeats, lambda: timed(
+            lambda: [session(part) for part in x.split(256)]))
+
     print(f"{n} MNIST PNG files, {run.cfg.model.name}, {args.device}, medians of {args.repeats}")
     print(f"  one predict call, {n} images:      {one_call:6.2f} s  {n / one_call:8.0f} images/s")
     print(f"  one predict call, 1 image:         {first:6.2f} s  (start-up and rebuilding the run)")
@@ -92,6 +103,10 @@ def main() -> None:
     print(f"  network, batches of 256:           {batched:6.3f} s  {n / batched:8.0f} images/s")
     print(f"  network, one image per call:       {single:6.3f} s  {n / single:8.0f} images/s")
     print(f"  batched / one by one:              {single / batched:6.1f} x faster")
+    print(f"  export to ONNX (one command):      {export:6.2f} s")
+    print(f"  ONNX Runtime, batches of 256:      {onnx_batched:6.3f} s  "
+          f"{n / onnx_batched:8.0f} images/s")
+    print(f"  ONNX Runtime / PyTorch, batched:   {batched / onnx_batched:6.2f} x the speed")
 
 
 if __name__ == "__main__":
