@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fidle_runs.errors import UserError
+from fidle_runs.errors import UserError, one_line
 from fidle_runs.result import RunResult, read_result
 from fidle_runs.run_dir import CONFIG_FILE, LAST_CHECKPOINT
 
@@ -120,7 +120,7 @@ def rebuild_run(run_dir: Path, data: dict[str, Any], checkpoint: Path,
                              if k.startswith("net.")})
     except (KeyError, RuntimeError) as e:
         raise UserError(f"its checkpoint {checkpoint} does not fit the network its config "
-                        f"builds ({type(e).__name__}: {_first_line(e)})") from None
+                        f"builds ({one_line(e)})") from None
     task = build_task_module(cfg, net, datamodule, dims["n_outputs"]).eval()
     epoch = saved.get("epoch")
     return RebuiltRun(datamodule, task, checkpoint, cfg,
@@ -133,12 +133,8 @@ def _load_checkpoint(checkpoint: Path) -> dict[str, Any]:
     try:
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load fails on a damaged file with many different errors
-        raise UserError(f"its checkpoint {checkpoint} cannot be loaded ({type(e).__name__}: "
-                        f"{_first_line(e)})") from None
+        raise UserError(f"its checkpoint {checkpoint} cannot be loaded ({one_line(e)})"
+                        ) from None
     if not isinstance(saved, dict) or "state_dict" not in saved:
         raise UserError(f"{checkpoint} is no Lightning checkpoint (no state_dict in it)")
     return saved
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0] if str(e) else ""

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from fidle_runs.data.inputs import InputRequest  # noqa: E402
 from fidle_runs.export.formats import FORMATS  # noqa: E402
-from fidle_runs.predict.network import device_for, outputs  # noqa: E402
+from fidle_runs.predict.network import BATCH, device_for, outputs  # noqa: E402
 from fidle_runs.rebuild import load_run  # noqa: E402
 
 
@@ -92,7 +92,7 @@ def main() -> None:
             ["fidle_runs.export", str(run_dir), "--out", str(onnx_file), "--force"]))
         session = FORMATS["onnx"].load(onnx_file)
         onnx_batched = median_of(args.repeats, lambda: timed(
-            lambda: [session(part) for part in x.split(256)]))
+            lambda: [session(part) for part in x.split(BATCH)]))
 
     print(f"{n} MNIST PNG files, {run.cfg.model.name}, {args.device}, medians of {args.repeats}")
     print(f"  one predict call, {n} images:      {one_call:6.2f} s  {n / one_call:8.0f} images/s")

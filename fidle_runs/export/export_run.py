@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from fidle_runs import atomic
-from fidle_runs.errors import UserError
+from fidle_runs.errors import UserError, one_line
 from fidle_runs.export import parity
 from fidle_runs.export.description import describe_export
 from fidle_runs.export.exported_model import ExportedModel
@@ -72,7 +72,7 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
         except Exception as e:  # each exporter fails in its own ways; one line
             others = ", ".join(f for f in FORMATS if f != fmt)
             raise UserError(f"{run_dir}'s network cannot be exported as {fmt} "
-                            f"({type(e).__name__}: {_first_line(e)}): try --format "
+                            f"({one_line(e)}): try --format "
                             f"{others}") from None
         if not measured["within_tolerance"]:
             raise UserError(f"the {fmt} export of {run_dir} gives outputs up to "
@@ -88,7 +88,3 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
     finally:
         tmp.unlink(missing_ok=True)
     return Export(out, sidecar, description)
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else ""
