@@ -110,14 +110,79 @@ def test_a_csv_classification_one_hot_encodes_text_and_keeps_its_encoding(tmp_pa
     assert encoded[1, 0].item() == pytest.approx((1 - petal["mean"]) / petal["std"], rel=1e-6)
 
 
+def _numbered(tmp_path, n: int = 60) -> tuple[str, pd.DataFrame]:
+    """A regression CSV whose target is each row's number, so the targets a split holds name its
+    rows; `size` has gaps in a third of the rows, `weight` none."""
+    rng = np.random.default_rng(2)
+    size = rng.normal(10.0, 3.0, n)
+    size[rng.permutation(n)[: n // 3]] = np.nan
+    frame = pd.DataFrame({"size": size, "weight": rng.exponential(5.0, n),
+                          "row": np.arange(n, dtype=float)})
+    path = tmp_path / "numbered.csv"
+    frame.to_csv(path, index=False)
+    return str(path), frame
+
+
+def _rows(data: CSVTableDataModule, split: str) -> np.ndarray:
+    return data.tensors[split][1][:, 0].numpy().astype(int)
+
+
+def test_the_encoding_is_fitted_on_the_training_rows_only(tmp_path):
+    path, frame = _numbered(tmp_path)
+    data = CSVTableDataModule(path, "row", missing="median", test_fraction=0.25,
+                              val_fraction=0.3)
+    data.setup("fit")
+    training, validation = _rows(data, "train"), _rows(data, "val")
+    assert len(training) == 31 and len(validation) == 14
+    numeric = {c["name"]: c for c in data.encoding.numeric}
+    for name in ("size", "weight"):
+        values = frame[name].to_numpy()
+        assert numeric[name]["mean"] == pytest.approx(np.nanmean(values[training]), rel=1e-12)
+        assert numeric[name]["std"] == pytest.approx(np.nanstd(values[training], ddof=1),
+                                                     rel=1e-12)
+        assert numeric[name]["median"] == pytest.approx(np.nanmedian(values[training]),
+                                                        rel=1e-12)
+        with_validation = np.concatenate([training, validation])
+        assert numeric[name]["mean"] != pytest.approx(np.nanmean(values[with_validation]))
+    # Under val_on_test, every train row trains: the statistics are all of train's.
+    on_test = CSVTableDataModule(path, "row", missing="median", test_fraction=0.25,
+                                 val_on_test=True)
+    on_test.setup("fit")
+    train = _rows(on_test, "train")
+    assert len(train) == 45
+    assert on_test.encoding.numeric[1]["mean"] == pytest.approx(
+        frame["weight"].to_numpy()[train].mean(), rel=1e-12)
+    # The kept state is what a rebuild of the same data computes again.
+    again = CSVTableDataModule(path, "row", missing="median", test_fraction=0.25,
+                               val_fraction=0.3)
+    again.setup("fit")
+    again.load_state_dict(data.state_dict())
+
+
 def test_missing_values_are_refused_or_take_train_medians(tmp_path):
     gaps = np.where(np.arange(40) % 2 == 0, np.nan, np.linspace(0.0, 1.0, 40))
-    path = _flowers(tmp_path, petal_gap=gaps)
     with pytest.raises(UserError, match=r"missing feature values .petal_gap 20 of 40 rows"):
-        CSVTableDataModule(path, "species", task="classification").setup("fit")
-    data = CSVTableDataModule(path, "species", task="classification", missing="median")
+        CSVTableDataModule(_flowers(tmp_path, petal_gap=gaps), "species",
+                           task="classification").setup("fit")
+    path, frame = _numbered(tmp_path)
+    data = CSVTableDataModule(path, "row", missing="median", test_fraction=0.25,
+                              val_fraction=0.3)
     data.setup("fit")
-    assert "petal_gap_missing" in data.encoding.feature_names
+    assert data.encoding.feature_names == ["size", "weight", "size_missing"]
+    size = data.encoding.numeric[0]
+    for split in ("train", "val", "test"):
+        rows, x = _rows(data, split), data.tensors[split][0].double().numpy()
+        raw = frame["size"].to_numpy()[rows]
+        gap = np.isnan(raw)
+        assert gap.any() and (~gap).any()
+        assert x[:, 2].tolist() == gap.astype(float).tolist(), "1 where missing, else 0"
+        filled = x[:, 0] * size["std"] + size["mean"]
+        np.testing.assert_allclose(filled[gap], size["median"], rtol=1e-6)
+        np.testing.assert_allclose(filled[~gap], raw[~gap], rtol=1e-6)
+    training = frame["size"].to_numpy()[_rows(data, "train")]
+    assert size["median"] == np.nanmedian(training), "the training rows' median"
+    with_validation = frame["size"].to_numpy()[np.r_[_rows(data, "train"), _rows(data, "val")]]
+    assert size["median"] != np.nanmedian(with_validation)
 
 
 @pytest.mark.parametrize(("change", "message"), [

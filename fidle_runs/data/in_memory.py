@@ -146,20 +146,39 @@ class InMemoryDataModule(pl.LightningDataModule):
                         "inputs.py)")
 
     def split_validation(self, splits: Splits) -> tuple[Pair, Pair]:
-        """Train and validation from the family's train split; sets `val_split`. By default a
-        seeded random split, by group when the family gives groups; series cut theirs in time
-        order (fidle_runs.data.series)."""
-        labels = splits.y_train.numpy()
-        val = validation_indices(labels, splits.groups, self.val_fraction, self.split_seed)
-        self.val_split = f"by {self.group_noun}"
-        if splits.groups is None or len(val) == 0:
-            # No groups, or too few per class to spare one: split by sample.
-            val = validation_indices(labels, None, self.val_fraction, self.split_seed)
-            self.val_split = f"random {self.sample_noun}"
-        is_val = torch.zeros(len(labels), dtype=torch.bool)
-        is_val[val] = True
+        """Train and validation from the family's train split; sets `val_split`. By default
+        `carve_validation`'s samples validate; series cut theirs in time order
+        (fidle_runs.data.series)."""
+        val, self.val_split = self.carve_validation(splits.y_train.numpy(), splits.groups)
+        is_val = torch.zeros(len(splits.y_train), dtype=torch.bool)
+        is_val[torch.from_numpy(val)] = True
         return ((splits.x_train[~is_val], splits.y_train[~is_val]),
                 (splits.x_train[is_val], splits.y_train[is_val]))
+
+    def carve_validation(self, labels: np.ndarray,
+                         groups: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+        """Which samples of the train split (`labels`, one per sample) validate, as sorted
+        indices, and how they were chosen (result.json's `val_split`): a seeded random split, by
+        group when the family gives groups (by sample where too few groups per class)."""
+        if groups is not None:
+            val = validation_indices(labels, groups, self.val_fraction, self.split_seed)
+            if len(val):
+                return np.sort(val.numpy()), f"by {self.group_noun}"
+        val = validation_indices(labels, None, self.val_fraction, self.split_seed)
+        return np.sort(val.numpy()), f"random {self.sample_noun}"
+
+    def training_rows(self, labels: np.ndarray,
+                      groups: np.ndarray | None = None) -> np.ndarray:
+        """The samples of the train split (`labels`, one per sample, as `load` returns them)
+        that the network trains on, sorted: all of them under val_on_test, else those
+        `carve_validation` leaves. A family that fits preprocessing on its data (a table's
+        encoding, a text's vocabulary) fits it on exactly these in `load`, so that validation
+        stays unseen data; it applies data.scale itself (`loads_scaled`), because the rows
+        named here are those of the train split `load` returns."""
+        rows = np.arange(len(labels))
+        if self.val_on_test:
+            return rows
+        return np.setdiff1d(rows, self.carve_validation(labels, groups)[0])
 
     # What every family shares.
     @property

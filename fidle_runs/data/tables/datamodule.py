@@ -1,7 +1,8 @@
 """The table datamodules: rows of a CSV (or of scikit-learn's bundled diabetes set) split into
 train and test as FIDLE does (seeded), validation carved from train (or the test set, as FIDLE
-validates), features encoded with the train rows' statistics (fidle_runs.data.tables.encoding)
-and kept with the run, targets as the task learns them (fidle_runs.data.tables.targets).
+validates), features encoded with the statistics of the rows that train (train less
+validation; fidle_runs.data.tables.encoding) and kept with the run, targets as the task learns
+them (fidle_runs.data.tables.targets).
 
 A member says how to read its table (`read`), its name and, for FIDLE's, where its file is.
 BHPD, Wine and diabetes are regressions; a CSV's task follows the run's (`data.task`:
@@ -103,7 +104,9 @@ class TableDataModule(InMemoryDataModule):
             y = regression_targets(frame, self.targets)
         train, test = test_split(len(frame), self.test_fraction, self.split_seed,
                                  y.numpy() if self.task == "classification" else None)
-        self.encoding = TableEncoding.fit(frame.iloc[train], features, self.missing)
+        # Fitted on the rows that train, validation carved out: it must stay unseen data.
+        fit = train[self.training_rows(y[train].numpy())]
+        self.encoding = TableEncoding.fit(frame.iloc[fit], features, self.missing)
         x = torch.from_numpy(self.encoding.apply(frame, source))
         self.rows = {"file": len(frame), "train": len(train), "test": len(test)}
         self.raw_features, self.test_rows = frame[features], frame.index.to_numpy()[test]
@@ -158,7 +161,8 @@ class TableDataModule(InMemoryDataModule):
                 "features": encoding.columns if encoding else self.features,
                 "categorical": [c["name"] for c in encoding.categorical] if encoding else [],
                 "encoded_features": encoding.feature_names if encoding else [],
-                "z_score": "the train rows' mean and standard deviation (ddof 1)",
+                "z_score": "the training rows' mean and standard deviation (ddof 1), "
+                           "validation left out",
                 "classes": self.class_names}
 
 

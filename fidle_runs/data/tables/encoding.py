@@ -1,6 +1,7 @@
-"""How a table's feature columns become the network's inputs, learnt from the train rows only
-and kept with the run (fidle_runs.data.kept_state), so that evaluation and later predictions
-encode rows as training did:
+"""How a table's feature columns become the network's inputs, learnt from the rows that train
+only (the train split less validation, which stays unseen data) and kept with the run
+(fidle_runs.data.kept_state), so that evaluation and later predictions encode rows as training
+did:
 
 - numeric columns are z-scored with the train rows' mean and standard deviation (pandas'
   `std()`, ddof 1, as FIDLE's BHPD and Wine notebooks compute it);
