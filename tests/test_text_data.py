@@ -81,9 +81,9 @@ def builds(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = prepare.build
 
-    def counted(source, settings):
+    def counted(source, settings, vocabulary_texts=None):
         calls.append(source.layout)
-        return real(source, settings)
+        return real(source, settings, vocabulary_texts)
 
     monkeypatch.setattr(prepare, "build", counted)
     return calls
@@ -192,6 +192,36 @@ def test_the_vocabulary_is_learnt_on_train_only(reviews):
     assert len(test_only) == 5175 and "1899" in test_only
     # vocab_size 20,000 would give these words ids if test texts had been counted.
     assert texts.encode_texts([" ".join(test_only[:40])])[0, 1:41].tolist() == [OOV] * 40
+
+
+def test_no_word_only_validation_texts_have_is_in_the_vocabulary(tmp_path, builds):
+    # Each train text has a word of its own (its mark), so the marks a split's rows decode to
+    # name its texts; the marks of validation texts are words only validation has.
+    marks = [f"mark{i}" for i in range(12)]
+    root = write_folders(tmp_path / "marked", {
+        "train/neg": [f"{m} bad film" for m in marks[:6]],
+        "train/pos": [f"{m} great film" for m in marks[6:]],
+        "test/neg": ["bad"], "test/pos": ["great"]})
+    texts = data(tmp_path, root, maxlen=6, val_on_test=False, val_fraction=0.25)
+    texts.setup("fit")
+    vocabulary = texts.vocabulary
+    seen = {w for t in vocabulary.decode(texts.tensors["train"][0].tolist()) for w in t.split()}
+    training = [m for m in marks if m in seen]
+    validation = [m for m in marks if m not in seen]
+    assert len(training) == 9 and len(validation) == 3
+    assert not set(validation) & set(vocabulary.word_index), "validation's words are unseen"
+    assert texts.tensors["val"][0][:, 1].tolist() == [OOV] * 3
+    learnt = [f"{m} {'bad' if int(m[4:]) < 6 else 'great'} film".split() for m in training]
+    assert vocabulary.word_index == word_ranks(learnt)
+    # The same settings reuse the cache, and a run's kept vocabulary is what they give again.
+    again = data(tmp_path, root, maxlen=6, val_on_test=False, val_fraction=0.25)
+    again.setup("fit")
+    again.load_state_dict(texts.state_dict())
+    assert builds == ["folders"]
+    # Under val_on_test every train text trains: all the marks are words.
+    every = data(tmp_path, root, maxlen=6)
+    every.setup("fit")
+    assert set(marks) <= set(every.vocabulary.word_index) and builds == ["folders", "folders"]
 
 
 def test_the_cache_is_reused_and_rebuilt_when_maxlen_or_vocab_size_change(reviews, builds):

@@ -1,8 +1,9 @@
 """Texts as FIDLE's IMDB notebooks feed them: each text a row of `maxlen` word ids (Keras'
 conventions, fidle_runs.data.text.vocabulary), int64, served from memory; class ids int64 (IMDB:
 0 negative, 1 positive, learnt with one logit). The rows are prepared once per source and
-settings (fidle_runs.data.text.prepare); the vocabulary, learnt from the train texts only, is
-kept with the run so a report or a prediction encodes new texts as training did."""
+settings (fidle_runs.data.text.prepare); the vocabulary, learnt from the texts that train only
+(validation and test texts left out), is kept with the run so a report or a prediction encodes
+new texts as training did."""
 
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.subsets import subset_indices
 from fidle_runs.data.text.download import download_aclimdb
-from fidle_runs.data.text.folders import read_text
+from fidle_runs.data.text.folders import class_folders, class_ids, read_text, text_files
 from fidle_runs.data.text.inputs import read_texts
 from fidle_runs.data.text.locate import Source, find_source, not_found
 from fidle_runs.data.text.prepare import Prepared, Settings, prepared
@@ -65,7 +66,7 @@ class TextDataModule(InMemoryDataModule):
         self.text_source = self._locate()
         self.cache = prepared(self.text_source, self.name,
                               Settings(self.vocab_size, self.skip_top, self.maxlen),
-                              self.prepared_dir)
+                              self.prepared_dir, self._vocabulary_texts(self.text_source))
         self.vocabulary, self.classes = self.cache.vocabulary, list(self.cache.classes)
         arrays = self.cache.arrays
         train = subset_indices(len(arrays["y_train"]), self.scale, self.subset_seed)
@@ -73,6 +74,16 @@ class TextDataModule(InMemoryDataModule):
         return Splits(_ids(arrays["x_train"][train]), torch.from_numpy(arrays["y_train"][train]),
                       _ids(arrays["x_test"][self.test_rows]),
                       torch.from_numpy(arrays["y_test"][self.test_rows]))
+
+    def _vocabulary_texts(self, source: Source) -> np.ndarray | None:
+        """The train texts a folder's vocabulary is learnt from: those of this run's share
+        (data.scale) that train, validation carved out as `setup` will carve it (indices in
+        the folder's listing order). None for Keras' npz, which comes with its word index."""
+        if source.layout != "folders":
+            return None
+        labels = class_ids(text_files(source.path, "train", class_folders(source.path)))
+        train = subset_indices(len(labels), self.scale, self.subset_seed)
+        return train[self.training_rows(labels[train])]
 
     def _locate(self) -> Source:
         source = find_source(self.raw_dir, self.datasets_dir, self.download_dir)

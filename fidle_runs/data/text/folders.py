@@ -57,14 +57,17 @@ def text_files(root: Path, split: str, classes: list[str]) -> list[list[Path]]:
     return files
 
 
+def class_ids(files: list[list[Path]]) -> np.ndarray:
+    """Each file's class id (int64), in the order of `text_files`' lists: the split's labels
+    known from its listing, before any text is read."""
+    return np.repeat(np.arange(len(files), dtype=np.int64), [len(f) for f in files])
+
+
 def read_split(root: Path, split: str, classes: list[str]) -> TextSplit:
-    texts, labels, names = [], [], []
-    for label, files in enumerate(text_files(root, split, classes)):
-        for path in files:
-            texts.append(read_text(path))
-            names.append(str(path.relative_to(root)))
-        labels += [label] * len(files)
-    return TextSplit(texts, np.array(labels, dtype=np.int64), names)
+    files = text_files(root, split, classes)
+    paths = [path for group in files for path in group]
+    return TextSplit([read_text(p) for p in paths], class_ids(files),
+                     [str(p.relative_to(root)) for p in paths])
 
 
 def read_text(path: Path) -> str:

@@ -1,9 +1,12 @@
 """Texts -> padded id rows, once: the result is cached in `data.prepared_dir` as one npz (ids
 int32, labels, word counts, classes) with its vocabulary beside it as JSON (FIDLE IMDB2 saves
-`word_index.json` for IMDB3's predictions). Both files are written under a temporary name then
+`word_index.json` for IMDB3's predictions). A folder's vocabulary is learnt from the train texts
+that train (`vocabulary_texts`: the run's validation texts left out, which stay unseen data);
+Keras' npz comes with its own word index. Both files are written under a temporary name then
 renamed, by one job at a time (a lock), and keyed by what built them: the source files (path,
-size, modification time), vocab_size, skip_top, maxlen, the tokenizer's and this format's
-versions. A second run reuses them; a change of any of these rebuilds them.
+size, modification time), vocab_size, skip_top, maxlen, the texts the vocabulary is learnt from,
+the tokenizer's and this format's versions. A second run reuses them; a change of any of these
+rebuilds them.
 
 Every check of the input runs before anything is written: a bad folder or file leaves the cache
 as it was."""
@@ -30,7 +33,7 @@ from fidle_runs.errors import UserError
 from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAYS = ("x_train", "y_train", "x_test", "y_test", "lengths_train", "lengths_test")
 
 
@@ -54,24 +57,35 @@ class Prepared:
     path: Path | None = None  # the cache file
 
 
-def cache_paths(out_dir: Path, name: str, source: Source, settings: Settings) -> tuple[Path,
-                                                                                         Path]:
-    """The npz and its vocabulary's JSON; one pair per source and settings, so runs of another
-    vocab_size or maxlen (a sweep) keep their own."""
+def cache_paths(out_dir: Path, name: str, source: Source, settings: Settings,
+                vocabulary_texts: np.ndarray | None = None) -> tuple[Path, Path]:
+    """The npz and its vocabulary's JSON; one pair per source, settings and texts the
+    vocabulary is learnt from, so runs of another vocab_size, maxlen or validation (a sweep)
+    keep their own."""
     where = hashlib.sha256(str(source.path.resolve()).encode()).hexdigest()[:8]
     stem = (f"{name}-{where}-v{settings.vocab_size}-s{settings.skip_top}-"
             f"l{settings.maxlen}")
+    if vocabulary_texts is not None:
+        stem += f"-t{texts_digest(vocabulary_texts)[:8]}"
     return out_dir / f"{stem}.npz", out_dir / f"{stem}.vocabulary.json"
 
 
-def prepared(source: Source, name: str, settings: Settings, out_dir: Path) -> Prepared:
-    """The cached texts of `source`, built where the cache is absent or was built otherwise."""
-    npz, index = cache_paths(Path(out_dir), name, source, settings)
-    key = json.dumps(cache_key(source, settings), sort_keys=True)
+def texts_digest(rows: np.ndarray) -> str:
+    """A digest of which train texts (their indices) the vocabulary is learnt from."""
+    return hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()
+
+
+def prepared(source: Source, name: str, settings: Settings, out_dir: Path,
+             vocabulary_texts: np.ndarray | None = None) -> Prepared:
+    """The cached texts of `source`, built where the cache is absent or was built otherwise.
+    `vocabulary_texts`: the train texts (indices, in the folders' listing order) a folder's
+    vocabulary is learnt from (None: all of them; Keras' npz keeps its own word index)."""
+    npz, index = cache_paths(Path(out_dir), name, source, settings, vocabulary_texts)
+    key = json.dumps(cache_key(source, settings, vocabulary_texts), sort_keys=True)
     found = _read_cache(npz, index, key)
     if found is not None:
         return found
-    built = build(source, settings)
+    built = build(source, settings, vocabulary_texts)
     with atomic.exclusive_lock(npz.parent / ".prepare.lock"):
         found = _read_cache(npz, index, key)  # another job built it while this one read
         if found is not None:
@@ -91,7 +105,8 @@ def prepared(source: Source, name: str, settings: Settings, out_dir: Path) -> Pr
     return built
 
 
-def cache_key(source: Source, settings: Settings) -> dict[str, Any]:
+def cache_key(source: Source, settings: Settings,
+              vocabulary_texts: np.ndarray | None = None) -> dict[str, Any]:
     """What the cache depends on; the source files by path, size and modification time."""
     if source.layout == "folders":
         classes = class_folders(source.path)
@@ -106,13 +121,16 @@ def cache_key(source: Source, settings: Settings) -> dict[str, Any]:
     return {"format": FORMAT_VERSION, "tokenizer": TOKENIZER_VERSION, "layout": source.layout,
             "source": str(source.path.resolve()), "files": len(files),
             "listing": listing.hexdigest(), "vocab_size": settings.vocab_size,
-            "skip_top": settings.skip_top, "maxlen": settings.maxlen}
+            "skip_top": settings.skip_top, "maxlen": settings.maxlen,
+            "vocabulary_texts": (None if vocabulary_texts is None
+                                 else texts_digest(vocabulary_texts))}
 
 
-def build(source: Source, settings: Settings) -> Prepared:
+def build(source: Source, settings: Settings,
+          vocabulary_texts: np.ndarray | None = None) -> Prepared:
     """Read the source and encode it (raises UserError on bad input; writes nothing)."""
     if source.layout == "folders":
-        return _from_folders(source.path, settings)
+        return _from_folders(source.path, settings, vocabulary_texts)
     imdb = read_keras_imdb(source.path, source.word_index)
     vocabulary = Vocabulary.from_ranks(imdb.word_index, settings.vocab_size, settings.skip_top)
     arrays = {"y_train": imdb.y_train, "y_test": imdb.y_test}
@@ -122,12 +140,16 @@ def build(source: Source, settings: Settings) -> Prepared:
     return Prepared(arrays, list(CLASSES), vocabulary)
 
 
-def _from_folders(root: Path, settings: Settings) -> Prepared:
+def _from_folders(root: Path, settings: Settings,
+                  vocabulary_texts: np.ndarray | None) -> Prepared:
     classes = class_folders(root)
     train, test = (read_split(root, split, classes) for split in SPLITS)
     words = {"train": [tokenize(t) for t in train.texts], "test": [tokenize(t) for t in test.texts]}
-    # The word index is learnt from the train texts only: a word only test has is OOV.
-    vocabulary = Vocabulary.from_ranks(word_ranks(words["train"]), settings.vocab_size,
+    # The word index is learnt from the texts that train only: a word only validation or test
+    # texts have is OOV.
+    learnt_from = (words["train"] if vocabulary_texts is None
+                   else [words["train"][i] for i in vocabulary_texts.tolist()])
+    vocabulary = Vocabulary.from_ranks(word_ranks(learnt_from), settings.vocab_size,
                                        settings.skip_top)
     arrays = {"y_train": train.labels, "y_test": test.labels}
     for split in SPLITS:
