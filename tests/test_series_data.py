@@ -125,6 +125,21 @@ def test_parts_are_in_time_order_and_no_window_straddles_two(window, horizon, st
     assert datamodule.val_split == "in time order: the last 0.25 of train's steps"
 
 
+def test_validation_windows_start_at_its_first_step_whatever_the_stride():
+    # 100 steps: train 0-71, validation 72-79 (one window of 5 and its target), test 80-99.
+    # Train's grid of stride 5 would start a window at 75, too late for validation to hold one.
+    datamodule = LadybugDataModule(max_t=2.0, window=5, horizon=1, stride=5, val_on_test=False,
+                                   val_fraction=0.1)
+    datamodule.setup("fit")
+    assert (datamodule.parts.train, datamodule.parts.val) == (range(0, 72), range(72, 80))
+    x, y = datamodule.tensors["val"]
+    assert len(x) == 1 and _start_steps(x, 2).tolist() == [72]
+    z = datamodule.scaling.apply(datamodule.series.values)
+    assert torch.equal(x[0], torch.from_numpy(z[72:77]).float())
+    assert torch.equal(y[0], torch.from_numpy(z[77:78]).float())
+    assert _start_steps(datamodule.tensors["train"][0], 2).tolist() == list(range(0, 67, 5))
+
+
 def test_the_default_validation_split_is_todays_random_one():
     """GTSRB's and MNIST's split, now the base's overridable hook, is what it was."""
 

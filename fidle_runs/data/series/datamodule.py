@@ -16,7 +16,6 @@ features]` (z-scored like y), the persistence forecast of every step of the hori
 where a checkpoint's state was installed without loading the data.
 """
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from fidle_runs.data.series.ladybug import DELTA_T, MAX_T, SEED, ladybug_series
 from fidle_runs.data.series.scaling import Scaling
 from fidle_runs.data.series.split import Parts, chronological_parts
 from fidle_runs.data.series.synop import SYNOP1_COLUMNS, read_synop, synop_file
-from fidle_runs.data.series.windows import window_count, windows
+from fidle_runs.data.series.windows import windows
 from fidle_runs.errors import UserError
 
 
@@ -64,6 +63,7 @@ class SeriesDataModule(InMemoryDataModule):
         self.scaling: Scaling | None = None
         self.parts: Parts | None = None
         self.series: Series | None = None
+        self.val_windows: Pair | None = None  # validation's windows (none under val_on_test)
         self._target_names: list[str] | None = None
 
     # What a member provides.
@@ -166,19 +166,20 @@ class SeriesDataModule(InMemoryDataModule):
             y = z[:, [series.columns.index(name) for name in targets]].contiguous()
         self.series = Series(time, values, list(series.columns))
         self.scaling, self.parts, self._target_names = scaling, parts, targets
-        x_fit, y_fit = windows(z, y, parts.fit, self.window, self.horizon, self.stride)
-        x_test, y_test = windows(z, y, parts.test, self.window, self.horizon, self.stride)
-        return Splits(x_fit, y_fit, x_test, y_test)
+        part_windows = {name: windows(z, y, part, self.window, self.horizon, self.stride)
+                        for name, part in (("train", parts.train), ("val", parts.val),
+                                           ("test", parts.test)) if len(part)}
+        self.val_windows = part_windows.get("val")
+        return Splits(*part_windows["train"], *part_windows["test"])
 
     def split_validation(self, splits: Splits) -> tuple[Pair, Pair]:
-        """Train's windows, then validation's: the windows of the fit part that lie inside
-        train's steps, and those that start at or after validation's first step."""
-        assert self.parts is not None
-        train = window_count(len(self.parts.train), self.window, self.horizon, self.stride)
-        first_val = math.ceil(len(self.parts.train) / self.stride)
+        """Train's windows (`load` gives those of train's part only), then validation's: the
+        windows of its own part, from its first step. (Train's grid of windows every `stride`
+        steps would reach validation up to stride - 1 steps late, and a short part not at
+        all.)"""
+        assert self.val_windows is not None
         self.val_split = f"in time order: the last {self.val_fraction:g} of train's steps"
-        return ((splits.x_train[:train], splits.y_train[:train]),
-                (splits.x_train[first_val:], splits.y_train[first_val:]))
+        return (splits.x_train, splits.y_train), self.val_windows
 
     def task_arguments(self) -> dict[str, Any]:
         """The forecasting task's: target names and units, the persistence baseline's columns,

@@ -14,11 +14,6 @@ class Parts:
     val: range
     test: range
 
-    @property
-    def fit(self) -> range:
-        """Train's and validation's steps together (before the test)."""
-        return range(self.train.start, self.val.stop if self.val else self.train.stop)
-
 
 def chronological_parts(steps: int, train_prop: float, val_fraction: float, val_on_test: bool,
                         needs: int) -> Parts:
