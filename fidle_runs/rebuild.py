@@ -14,7 +14,7 @@ from typing import Any
 
 from fidle_runs.errors import UserError, one_line
 from fidle_runs.result import RunResult, read_result
-from fidle_runs.run_dir import CONFIG_FILE, LAST_CHECKPOINT
+from fidle_runs.run_dir import CONFIG_FILE, LAST_CHECKPOINT, checkpoint_path
 
 SCHEMA_1_OUTPUTS = 43  # result.json before tasks recorded no n_outputs: GTSRB's classes
 CHECKPOINTS = ("best", "last")
@@ -45,11 +45,11 @@ def read_run(run_dir: Path) -> RunResult:
 
 
 def run_checkpoint(checkpoints: dict[str, Any] | None, run_dir: Path) -> Path:
-    """The run's best checkpoint, its last one when the best was deleted; UserError when none
-    is left."""
-    best = (checkpoints or {}).get("best")
-    if best and Path(best).is_file():
-        return Path(best)
+    """The best checkpoint of the run in `run_dir` (`checkpoints`: its result.json's record),
+    its last one when the best was deleted; UserError when none is left."""
+    best = checkpoint_path(run_dir, (checkpoints or {}).get("best"))
+    if best is not None and best.is_file():
+        return best
     last = run_dir / LAST_CHECKPOINT
     if last.is_file():
         return last
@@ -61,10 +61,10 @@ def named_checkpoint(result: RunResult, run_dir: Path, which: str) -> Path:
     run never completed an epoch, or the file was deleted)."""
     if which not in CHECKPOINTS:
         raise UserError(f"--checkpoint {which!r}: choose one of {', '.join(CHECKPOINTS)}")
-    path = ((result.checkpoints or {}).get("best") if which == "best"
-            else str(Path(run_dir) / LAST_CHECKPOINT))
-    if path and Path(path).is_file():
-        return Path(path)
+    path = (checkpoint_path(run_dir, (result.checkpoints or {}).get("best")) if which == "best"
+            else Path(run_dir) / LAST_CHECKPOINT)
+    if path is not None and path.is_file():
+        return path
     if result.epochs == 0:
         raise UserError(f"{run_dir} never completed an epoch ({result.status}): it has no "
                         "checkpoint to use; train it first (launch its command again)")
@@ -86,8 +86,10 @@ def load_run(run_dir: Path, which: str = "best", load_data: bool = False,
 def rebuild_run(run_dir: Path, data: dict[str, Any], checkpoint: Path,
                 load_data: bool = True) -> RebuiltRun:
     """The run of `run_dir` whose result.json records `data`, with `checkpoint`'s weights, its
-    data loaded (every split) or only the checkpoint's kept preprocessing installed. Raises
-    UserError naming what cannot be rebuilt (config, data, checkpoint)."""
+    data loaded (every split) or only the checkpoint's kept preprocessing installed. The data
+    is loaded as training loads it, prepared first (prepare_data: a prepared set that was
+    cleaned since is built again). Raises UserError naming what cannot be rebuilt (config, data,
+    checkpoint)."""
     from omegaconf import OmegaConf
 
     from fidle_runs.assemble import build_datamodule, build_network, build_task_module
@@ -103,6 +105,7 @@ def rebuild_run(run_dir: Path, data: dict[str, Any], checkpoint: Path,
     difference = None
     if load_data:
         try:
+            datamodule.prepare_data()
             datamodule.setup("test")
         except UserError:
             raise

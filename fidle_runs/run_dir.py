@@ -7,7 +7,10 @@
   of an attempt that checkpointed nothing, checkpoints that last.ckpt does not name, temporary
   files of interrupted writes.
 - Paths under the run's own folders are compared relative to them, so a moved or copied run
-  directory resumes.
+  directory resumes; where data is looked for or cached is no part of the run (run_identity).
+- result.json records the run's checkpoints relative to the run directory, and a recorded
+  checkpoint is always read in the directory its result.json was found in (checkpoint_path): a
+  moved, copied or set-aside run uses its own files.
 - A torn last.ckpt (a crashed node, a full quota, an interrupted copy) is replaced by the most
   advanced intact checkpoint beside it, with a warning saying how many epochs are trained again,
   and kept as `last.ckpt.torn-<time>`; with none intact, the run stops with one line. Nothing is
@@ -37,8 +40,11 @@ LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
 NOT_PART_OF_THE_RUN = ("rerun", "gpu_sharing", "speed", "search")
 LOG_FILE = "fidle_runs.log"  # hydra.job.name + .log, written by Hydra's job logging
 LAUNCH_MARK = ".launched"  # touched by each sweep job when its launch reaches it
-# `paths` entries under which a run's own files lie; values below them are compared relative.
-RELOCATABLE_ROOTS = ("run_dir", "output_root", "data_dir")
+# `paths` entries under which a run's own files, its data caches or the datasets tree lie;
+# values below them are compared relative.
+RELOCATABLE_ROOTS = ("run_dir", "output_root", "data_dir", "datasets_dir")
+# Keys of the `data` group that say only where data is looked for or cached (see run_identity).
+DATA_LOCATIONS = ("datasets_dir", "download_dir", "prepared_dir", "synthetic_dir")
 
 
 def mark_launched(run_dir: Path) -> None:
@@ -58,6 +64,36 @@ def launched_since(run_dir: Path, when: dt.datetime) -> bool:
 def last_checkpoint(run_dir: Path) -> Path | None:
     path = Path(run_dir) / LAST_CHECKPOINT
     return path if path.is_file() else None
+
+
+def recorded_checkpoints(run_dir: Path, best: str | None) -> dict[str, str | None]:
+    """result.json's `checkpoints` block: the best checkpoint (`best`, as Lightning names it)
+    and last.ckpt, each relative to the run directory, so that the record stays true once the
+    directory is moved, copied or set aside."""
+    last = last_checkpoint(run_dir)
+    return {"best": checkpoint_record(run_dir, Path(best)) if best else None,
+            "last": checkpoint_record(run_dir, last) if last else None}
+
+
+def checkpoint_record(run_dir: Path, path: Path) -> str:
+    """`path` as result.json records it: relative to the run directory
+    (`checkpoints/best-epoch003-val_acc0.9120.ckpt`); absolute only for a file outside it."""
+    try:
+        return Path(path).resolve().relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def checkpoint_path(run_dir: Path, recorded: str | None) -> Path | None:
+    """The file of a checkpoint result.json records (None when it records none), in `run_dir`,
+    the directory that result.json was found in: a relative record below it, an absolute one
+    (written before records were relative) by its name in its checkpoints/ folder. Never the
+    absolute place itself: once the run is moved, copied or set aside (rerun=true) that is
+    another directory's file, or none."""
+    if not recorded:
+        return None
+    path = Path(recorded)
+    return Path(run_dir) / (Path(CHECKPOINT_DIR) / path.name if path.is_absolute() else path)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -142,9 +178,18 @@ def check_same_run(run_dir: Path, cfg: DictConfig, previous: RunResult | None) -
 
 
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
-    """What makes a run this run: its resolved config without the launch keys and `paths`, with
-    every path under the run directory, the output root or the data cache written relative to
-    it (`${paths.run_dir}/checkpoints`)."""
+    """What makes a run this run: its resolved config without the launch keys, `paths` and the
+    data keys that only say where data is looked for or cached (DATA_LOCATIONS), with every
+    path under the run directory, the output root, the data cache or the datasets tree written
+    relative to it (`${paths.run_dir}/checkpoints`).
+
+    Where things are looked for changes with the machine and the account (FIDLE_DATASETS_DIR,
+    $SCRATCH) and says nothing of what is trained: the data read there is named by the keys
+    that stay (`source`, `size`, `scale`, the seeds...), a resumed run's data is checked against
+    the preprocessing its checkpoint kept (InMemoryDataModule.load_state_dict), and `evaluate`
+    names a data file or sample counts other than those result.json recorded. `raw_dir`, `path`
+    and `h5_file` stay: they name which files are the data, not where a named set is found
+    (relative to the datasets tree when they lie in it)."""
     config = OmegaConf.to_container(cfg, resolve=True)
     paths = config.get("paths") or {}
     roots = sorted(((str(paths[k]).rstrip("/"), f"${{paths.{k}}}") for k in RELOCATABLE_ROOTS
@@ -161,8 +206,12 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
                     return name + value[len(root):]
         return value
 
-    return {k: relative(v) for k, v in config.items()
-            if k not in NOT_PART_OF_THE_RUN and k != "paths"}
+    identity = {k: relative(v) for k, v in config.items()
+                if k not in NOT_PART_OF_THE_RUN and k != "paths"}
+    if isinstance(identity.get("data"), dict):
+        identity["data"] = {k: v for k, v in identity["data"].items()
+                            if k not in DATA_LOCATIONS}
+    return identity
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:

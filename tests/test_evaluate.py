@@ -30,7 +30,7 @@ def test_evaluate_reproduces_the_recorded_test_accuracy_and_scores_train_and_val
     out = capsys.readouterr().out
     after = json.loads((mnist_run / "result.json").read_text())
     best = after["evaluation"]["best"]
-    assert best["checkpoint"] == str(Path(before["checkpoints"]["best"]).resolve())
+    assert best["checkpoint"] == before["checkpoints"]["best"]  # relative to the run
     assert best["epoch"] == 2 and best["device"] == "cpu" and best["data_changes"] == []
     splits = best["splits"]
     assert list(splits) == ["train", "val", "test"]
@@ -59,7 +59,7 @@ def test_evaluating_the_last_checkpoint_on_test_adds_it_beside_the_best(mnist_ru
     evaluation = read_result(mnist_run).evaluation
     assert set(evaluation) == {"best", "last"}
     assert list(evaluation["last"]["splits"]) == ["test"]
-    assert evaluation["last"]["checkpoint"] == str((mnist_run / LAST_CHECKPOINT).resolve())
+    assert evaluation["last"]["checkpoint"] == str(LAST_CHECKPOINT)
     # last.ckpt is epoch 2's too (2 epochs): the same weights, the same accuracy.
     assert evaluation["last"]["splits"]["test"]["test_acc"] == \
         evaluation["best"]["splits"]["test"]["test_acc"]
@@ -179,3 +179,45 @@ def test_a_run_still_running_is_evaluated_but_not_recorded(mnist_run, tmp_path, 
     evaluate(running, "--splits", "test")
     assert "not recorded in result.json: the run is running" in capsys.readouterr().out
     assert (running / "result.json").read_bytes() == before
+
+
+def test_every_split_is_scored_with_the_data_placed_on_the_device(mnist_run):
+    """The split views share the datamodule's placement: each split's own memory is placed for
+    it (on a CPU, `device` places the same memory and must give the host's numbers)."""
+    from fidle_runs.data.placement import Placement
+    from fidle_runs.evaluate.splits import SPLITS, evaluate_splits
+    from fidle_runs.rebuild import load_run
+
+    _, run = load_run(mnist_run, load_data=True)
+    on_host = evaluate_splits(run.datamodule, run.task, list(SPLITS))
+    run.datamodule.placement = Placement("device")
+    assert evaluate_splits(run.datamodule, run.task, list(SPLITS)) == on_host
+
+
+def test_two_evaluations_at_once_keep_both_entries(mnist_run, tmp_path, monkeypatch):
+    """Each reads, merges and replaces result.json under the run's lock: the second waits for
+    the first's write instead of merging into what it read before it."""
+    import threading
+    import time
+
+    from fidle_runs.evaluate import record
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(mnist_run / "result.json", run / "result.json")
+    write_json = record.atomic.write_json
+
+    def slow_write(path, data):
+        time.sleep(0.3)  # both have read result.json by now, unless one waits for the lock
+        write_json(path, data)
+
+    monkeypatch.setattr(record.atomic, "write_json", slow_write)
+    entries = {which: {"checkpoint": f"checkpoints/{which}.ckpt", "epoch": 2,
+                       "splits": {"test": {"test_acc": 0.5}}} for which in ("best", "last")}
+    threads = [threading.Thread(target=record.record_evaluation, args=(run, which, entry))
+               for which, entry in entries.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert read_result(run).evaluation == entries

@@ -90,8 +90,12 @@ def _storage(t: torch.Tensor) -> tuple:
 
 
 class Placement:
-    """A datamodule's placement: decided once, on the first loader a trainer asks for, for all
-    splits together; device copies kept for the loaders of later stages (test after fit)."""
+    """A datamodule's placement: decided on the first loader a trainer asks for, for all splits
+    together; device copies kept for the loaders of later stages (test after fit). Decided
+    again, copies dropped, for another device or splits that view other memory: views of one
+    datamodule that share this object with other tensors in a split (`evaluate` scores each
+    split as the test split of a shallow copy) get their own tensors' copies, never a lookup
+    of memory this placement did not record."""
 
     def __init__(self, setting: str = "auto") -> None:
         choose_placement(setting, torch.device("cpu"), 0, None)  # a bad setting fails now
@@ -107,13 +111,15 @@ class Placement:
                batch_size: int, shuffle: bool, seed: int, rank: int,
                world_size: int) -> Iterable[Pair]:
         """The batches of `split` for this process (`rank` of `world_size`), on `device`."""
-        if self.chosen is None or self.device != device:
-            tensors = [t for pair in splits.values() for t in pair]
+        tensors = [t for pair in splits.values() for t in pair]
+        stretches = _stretches(tensors)
+        if self.chosen is None or self.device != device or stretches != self._stretches:
+            self._copies = {}  # released before the free memory is measured
             self.data_bytes = distinct_bytes(tensors)
-            self._stretches = _stretches(tensors)
+            self._stretches = stretches
             self.chosen = choose_placement(self.setting, device, self.data_bytes,
                                            free_memory(device))
-            self.device, self._copies = device, {}
+            self.device = device
             log.debug("data: %s in %s memory", _gib(self.data_bytes),
                      device if self.chosen == "device" else "host")
         x, y = splits[split]

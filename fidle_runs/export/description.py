@@ -1,7 +1,8 @@
 """The sidecar `<export>.json`: what a program loading the export must know and cannot read in
 the file — what its input is and how raw data becomes it (the preprocessing the run kept), what
 its outputs mean (class names, target names, units or z-scores), which checkpoint it holds,
-and how closely it was checked against the run."""
+and how closely it was checked against the run. The checkpoint is named relative to the run,
+as result.json names it."""
 
 import datetime as dt
 from pathlib import Path
@@ -13,6 +14,7 @@ from fidle_runs import __version__
 from fidle_runs.export.formats import INPUT, OUTPUT
 from fidle_runs.rebuild import RebuiltRun
 from fidle_runs.result import RunResult
+from fidle_runs.run_dir import checkpoint_record
 
 
 def outputs_meaning(result: RunResult, run: RebuiltRun) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def describe_export(result: RunResult, run: RebuiltRun, run_dir: Path, fmt: str,
     return {
         "format": fmt, "loads_with": loads_with,
         "run": str(run_dir.resolve()), "task": result.task,
-        "checkpoint": str(run.checkpoint), "epoch": run.epoch,
+        "checkpoint": checkpoint_record(run_dir, run.checkpoint), "epoch": run.epoch,
         "input": {"name": INPUT, "dtype": str(example.dtype).removeprefix("torch."),
                   "shape": shape_of(example),
                   "reads": f"samples as the run's data stores them: what `python -m "

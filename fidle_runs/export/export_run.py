@@ -1,5 +1,7 @@
 """A run directory -> one export file and its sidecar description, both written under temporary
-names and renamed only once the export, loaded back, gives the run's outputs."""
+names and renamed only once the export, loaded back, gives the run's outputs as finite numbers.
+The sidecar is renamed into place first, then the model: a failure before leaves the previous
+pair (--force) as it was, never a new model beside the old description."""
 
 import os
 import warnings
@@ -15,7 +17,7 @@ from fidle_runs.export import parity
 from fidle_runs.export.description import describe_export
 from fidle_runs.export.exported_model import ExportedModel
 from fidle_runs.export.formats import FORMATS
-from fidle_runs.rebuild import load_run
+from fidle_runs.rebuild import CHECKPOINTS, load_run
 
 # The batch the export is traced with: torch.export treats sizes 0 and 1 as special cases.
 EXAMPLE_BATCH = 2
@@ -58,6 +60,7 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
     out.parent.mkdir(parents=True, exist_ok=True)
     # The format's suffix kept: torch.export.save and the ONNX tools go by it.
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    sidecar_tmp = atomic.temporary_path(sidecar)
     try:
         try:
             with torch.no_grad(), warnings.catch_warnings():
@@ -74,6 +77,12 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
             raise UserError(f"{run_dir}'s network cannot be exported as {fmt} "
                             f"({one_line(e)}): try --format "
                             f"{others}") from None
+        if not measured["finite"]:
+            other = next(c for c in CHECKPOINTS if c != which)
+            raise UserError(f"the {fmt} export of {run_dir} ({which} checkpoint) gives outputs "
+                            "that are not finite (NaN or inf) on its check batches: it was not "
+                            "kept; weights that diverged cannot be exported (try --checkpoint "
+                            f"{other})")
         if not measured["within_tolerance"]:
             raise UserError(f"the {fmt} export of {run_dir} gives outputs up to "
                             f"{measured['max_abs_difference']:.3g} away from the run's "
@@ -83,8 +92,14 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
             output = model(example)
         description = describe_export(result, run, run_dir, fmt, spec.loads_with, example,
                                       output, measured)
+        try:
+            atomic.write_json(sidecar_tmp, description)
+        except OSError as e:
+            raise UserError(f"{sidecar} cannot be written ({one_line(e)}): nothing was "
+                            "replaced; free space there or give --out another place") from None
+        os.replace(sidecar_tmp, sidecar)
         os.replace(tmp, out)
-        atomic.write_json(sidecar, description)
     finally:
         tmp.unlink(missing_ok=True)
+        sidecar_tmp.unlink(missing_ok=True)
     return Export(out, sidecar, description)

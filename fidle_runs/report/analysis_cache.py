@@ -1,7 +1,8 @@
 """What a best run's analysis computed from its checkpoint, cached in the run directory as one
 .npz of arrays, so that the next report reads it without torch. The key is the analysis's
 version and the checkpoint's, config.yaml's and the data file's path, size and time: any of them
-changed, the analysis is computed again."""
+changed, the analysis is computed again. The run's own files are keyed by their path in the run
+directory, so a run moved elsewhere keeps its cache."""
 
 import json
 import os
@@ -14,7 +15,7 @@ import numpy as np
 from fidle_runs.atomic import temporary_path
 from fidle_runs.errors import UserError
 from fidle_runs.rebuild import run_checkpoint
-from fidle_runs.run_dir import CONFIG_FILE
+from fidle_runs.run_dir import CONFIG_FILE, checkpoint_record
 
 CACHE_DIR = Path("report_cache")
 
@@ -29,13 +30,15 @@ def cache_key(run_dir: Path, checkpoint: Path, data: dict[str, Any], version: in
     if data_file is not None and not data_file.is_file():
         raise UserError(f"its data file {data_file} is gone: prepare it again (run the same "
                         "data config) to see the analysis")
-    return json.dumps({"version": version, "checkpoint": _stamp(checkpoint),
-                       "config": _stamp(config), "data": data_file and _stamp(data_file)})
+    return json.dumps({"version": version,
+                       "checkpoint": _stamp(checkpoint, checkpoint_record(run_dir, checkpoint)),
+                       "config": _stamp(config, CONFIG_FILE),
+                       "data": data_file and _stamp(data_file, str(data_file.resolve()))})
 
 
-def _stamp(path: Path) -> list:
+def _stamp(path: Path, name: str) -> list:
     stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    return [name, stat.st_size, stat.st_mtime_ns]
 
 
 def read_arrays(cache: Path, key: str) -> dict[str, np.ndarray] | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fidle_runs.report.metric import Metric, stage_metric
 from fidle_runs.result import RESULT_FILE, RunResult, read_result
-from fidle_runs.run_dir import CONFIG_FILE, LOG_FILE
+from fidle_runs.run_dir import CONFIG_FILE, LOG_FILE, checkpoint_path
 
 RUN_MARKERS = (RESULT_FILE, CONFIG_FILE, LOG_FILE)
 # Folders inside a run (or a sweep) that never hold runs of their own.
@@ -136,8 +136,8 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
         if row.primary_value is None:
             name = metric.name if metric else "a primary metric"
             row.problems.append(f"completed without {name}")
-        best = (result.checkpoints or {}).get("best")
-        if best and not Path(best).is_file():
+        best = checkpoint_path(run_dir, (result.checkpoints or {}).get("best"))
+        if best is not None and not best.is_file():
             row.problems.append("best checkpoint deleted")
     # A run that stopped before its first epoch (no data found...) has its reason above.
     trained = result.status == "completed" or bool(result.epochs)
