@@ -5,8 +5,11 @@ download path (from a local archive) and one clear line for each bad input."""
 
 import io
 import json
+import multiprocessing
 import os
+import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,7 @@ import pytest
 import torch
 
 from fidle_runs.assemble import build_datamodule
-from fidle_runs.data.text import prepare
+from fidle_runs.data.text import download, prepare
 from fidle_runs.data.text.datamodule import TextDataModule
 from fidle_runs.data.text.download import download_aclimdb
 from fidle_runs.data.text.keras_npz import read_keras_imdb
@@ -316,6 +319,86 @@ def test_download_unpacks_the_archive_without_unsup(tmp_path):
     with pytest.raises(UserError, match=r"download from .* failed") as e:
         download_aclimdb(tmp_path / "dl2", url=(tmp_path / "absent.tar.gz").as_uri())
     assert "\n" not in str(e.value) and not (tmp_path / "dl2" / "aclImdb").exists()
+
+
+def write_archive(path: Path, members: list[tuple[str, str]], *special: tarfile.TarInfo
+                  ) -> Path:
+    """A tar.gz of text files `(name, text)` and `special` members (links, devices), names as
+    given (unsafe ones too)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+        for info in special:
+            tar.addfile(info)
+    return path
+
+
+SMALL_ARCHIVE = [("aclImdb/train/neg/0_1.txt", "bad"), ("aclImdb/train/pos/0_9.txt", "good"),
+                 ("aclImdb/test/neg/0_2.txt", "awful"), ("aclImdb/test/pos/0_8.txt", "fine")]
+
+
+def _download_in_a_job(download_dir: Path) -> None:
+    download_aclimdb(download_dir)
+
+
+def test_jobs_downloading_together_fetch_the_archive_once_and_both_get_it(tmp_path,
+                                                                          monkeypatch):
+    source = write_archive(tmp_path / "source.tar.gz", SMALL_ARCHIVE)
+    fetches = tmp_path / "fetches.log"
+
+    def slow_fetch(url: str, archive: Path) -> None:
+        with open(fetches, "a") as log:
+            log.write(f"{os.getpid()}\n")
+        time.sleep(1.0)  # the other job starts meanwhile
+        tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
+        shutil.copy(source, tmp)
+        os.replace(tmp, archive)
+
+    monkeypatch.setattr(download, "_fetch", slow_fetch)
+    fork = multiprocessing.get_context("fork")  # the jobs inherit the fake fetch
+    jobs = [fork.Process(target=_download_in_a_job, args=(tmp_path / "dl",)) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(60)
+    assert [job.exitcode for job in jobs] == [0, 0]
+    assert len(fetches.read_text().splitlines()) == 1
+    assert (tmp_path / "dl" / "aclImdb" / "test" / "pos" / "0_8.txt").read_text() == "fine"
+
+
+def test_without_pythons_data_filter_unsafe_members_are_refused(tmp_path, monkeypatch):
+    # Python before 3.10.12 / 3.11.4: no data_filter, and extractall takes no filter.
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    extractall = tarfile.TarFile.extractall
+
+    def old_extractall(self, path=".", members=None, *, numeric_owner=False, **unknown):
+        for name in unknown:
+            raise TypeError(f"extractall() got an unexpected keyword argument {name!r}")
+        return extractall(self, path, members, numeric_owner=numeric_owner)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    folder = download_aclimdb(tmp_path / "dl",
+                              url=write_archive(tmp_path / "ok.tar.gz", SMALL_ARCHIVE).as_uri())
+    assert (folder / "train" / "pos" / "0_9.txt").read_text() == "good"
+    escaping = write_archive(tmp_path / "escaping.tar.gz",
+                             [*SMALL_ARCHIVE, ("aclImdb/../../escaped.txt", "gotcha")])
+    link = tarfile.TarInfo("aclImdb/train/neg/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+    device = tarfile.TarInfo("aclImdb/train/neg/device")
+    device.type = tarfile.CHRTYPE
+    for archive, why in ((escaping, "'aclImdb/../../escaped.txt', a path leading outside"),
+                         (write_archive(tmp_path / "link.tar.gz", SMALL_ARCHIVE, link),
+                          "'aclImdb/train/neg/link', a link to '/etc'"),
+                         (write_archive(tmp_path / "device.tar.gz", SMALL_ARCHIVE, device),
+                          "'aclImdb/train/neg/device', a device")):
+        into = tmp_path / f"dl-{archive.name}"
+        with pytest.raises(UserError, match=why) as e:
+            download_aclimdb(into, url=archive.as_uri())
+        assert "\n" not in str(e.value) and not (into / "aclImdb").exists()
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path.parent / "escaped.txt"
+                                                            ).exists()
 
 
 def refused(tmp_path: Path, make, match: str) -> None:

@@ -1,14 +1,19 @@
 """`data.download=true`: the official Large Movie Review Dataset archive (Maas et al. 2011,
 84 MB) into `data.download_dir`, unpacked to `aclImdb/` without its 50,000 unlabelled `unsup`
 reviews. Both the archive and the folder appear under their final names only when complete, so
-an interrupted download is started again, never half read."""
+an interrupted download is started again, never half read; one job at a time downloads (a lock),
+so the jobs of a sweep started together wait for the first one's folder and reuse it.
+
+The archive's members are checked as they are unpacked: Python's `data` extraction filter
+where it has one (3.10.12, 3.11.4 and later), else our own stricter check (no absolute name,
+no `..` above the archive's root, no link, no device)."""
 
 import os
 import shutil
 import tarfile
 import urllib.error
 import urllib.request
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from fidle_runs import atomic
 from fidle_runs.errors import UserError
@@ -28,8 +33,13 @@ def download_aclimdb(download_dir: Path, url: str = ACLIMDB_URL) -> Path:
     if folder.is_dir():
         return folder
     archive = download_dir / ARCHIVE
-    with storage_refusals(archive, "the IMDB archive", DATA_CACHE_FIX, 3 * ARCHIVE_MIB * 2**20):
-        download_dir.mkdir(parents=True, exist_ok=True)
+    with (storage_refusals(archive, "the IMDB archive", DATA_CACHE_FIX, 3 * ARCHIVE_MIB * 2**20),
+          atomic.exclusive_lock(download_dir / ".download.lock")):
+        if folder.is_dir():  # another job downloaded it while this one waited
+            return folder
+        # Holding the lock, we own every write here: what is there was left by a kill.
+        atomic.remove_temporaries(download_dir, ARCHIVE)
+        atomic.remove_temporaries(download_dir, FOLDER)
         if not archive.is_file():
             _fetch(url, archive)
         _unpack(archive, folder)
@@ -55,7 +65,7 @@ def _unpack(archive: Path, folder: Path) -> None:
         with tarfile.open(archive) as tar:
             members = [m for m in tar.getmembers()
                        if m.name.startswith(f"{FOLDER}/") and "/unsup/" not in m.name]
-            tar.extractall(tmp, members=members, filter="data")
+            _extract(tar, members, tmp, archive)
         if not (tmp / FOLDER / "train").is_dir() or not (tmp / FOLDER / "test").is_dir():
             raise UserError(f"{archive} holds no {FOLDER}/train and {FOLDER}/test: delete it "
                             "and run again to download it anew")
@@ -65,3 +75,44 @@ def _unpack(archive: Path, folder: Path) -> None:
                         "to download it anew") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _extract(tar: tarfile.TarFile, members: list[tarfile.TarInfo], into: Path,
+             archive: Path) -> None:
+    """`members` of `tar` into `into`, none of them written outside it or as a device."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, members=members, filter="data")
+        return
+    for member in members:
+        why = _unsafe(member)
+        if why:
+            raise UserError(f"{archive} holds {member.name!r}, {why}: it is not the IMDB "
+                            "archive; delete it and run again to download it anew")
+    tar.extractall(into, members=members)
+
+
+def _unsafe(member: tarfile.TarInfo) -> str | None:
+    """Why extracting `member` could write outside the folder it goes to (or make a device),
+    where Python lacks tarfile's `data` filter; None when it is safe. Links are refused
+    whatever their target: a link inside the folder can lead a later member out of it, and the
+    IMDB archive holds none."""
+    if member.issym() or member.islnk():
+        return f"a link to {member.linkname!r}"
+    if not (member.isfile() or member.isdir()):
+        return "a device or other special file"
+    if _leaves(member.name):
+        return "a path leading outside the folder it unpacks to"
+    return None
+
+
+def _leaves(name: str) -> bool:
+    """Whether the archive path `name` is absolute or climbs above the archive's root."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or PureWindowsPath(name).drive:
+        return True
+    depth = 0
+    for part in path.parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return False
