@@ -1,7 +1,8 @@
 """`python -m fidle_runs [overrides]`: one run, or with -m a sweep, from the Hydra config.
 
-A single run stops on a user error with one line and a non-zero exit. In a sweep, a failing run
-is recorded (result.json says why) and the sweep goes on; the summary at the end (see
+A single run stops on a user error with one line and a non-zero exit, and so does a run whose
+loss diverged (fidle_runs.callbacks.divergence). In a sweep, a failing or diverged run is
+recorded (result.json says why) and the sweep goes on; the summary at the end (see
 fidle_runs.sweep_summary) exits non-zero if any run failed. On Slurm's warning signal the run
 stops and the job is requeued (fidle_runs.requeue).
 """
@@ -50,6 +51,10 @@ def main(cfg: DictConfig) -> float | None:
             raise
         _record_failure(cfg, one_line(e))
         return None
+    if result.status == "diverged":
+        if not sweeping:
+            raise SystemExit(f"fidle_runs: error: {result.error}")
+        log.error("run %s %s", cfg.paths.run_dir, result.error)
     return result.primary["value"]  # what a sweeper (Optuna) optimises
 
 

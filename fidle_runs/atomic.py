@@ -2,13 +2,14 @@
 shared caches once when several jobs start together."""
 
 import fcntl
-import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from fidle_runs import strict_json
 
 
 def temporary_path(path: Path) -> Path:
@@ -43,7 +44,9 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """`data` as strict JSON (fidle_runs.strict_json: a non-finite float is written as null and
+    named in the top-level `nonfinite` map), so that any JSON reader takes the file."""
+    write_text(path, strict_json.dumps(data) + "\n")
 
 
 @contextmanager

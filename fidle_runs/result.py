@@ -4,8 +4,10 @@ Schema (version 2; durations in seconds):
   schema            2
   status            "running" | "completed" | "failed" | "interrupted" (Ctrl-C, Slurm's requeue
                     signal: resumable; a killed run stays "running") | "pruned" (stopped by its
-                    search's pruner: finished, not tested)
-  error             one line, when failed or interrupted (else null)
+                    search's pruner: finished, not tested) | "diverged" (its training or
+                    validation loss stopped being finite: stopped at once, finished, not
+                    tested, never ranked; fidle_runs.callbacks.divergence)
+  error             one line, when failed, interrupted or diverged (else null)
   run_dir           absolute path of the run directory
   task              classification | regression | forecasting (conf/task)
   model             model name (cnn_v1, mnist_dnn, ...)
@@ -36,6 +38,16 @@ Schema (version 2; durations in seconds):
                     precision, compile, compile_s, compiled, runs_per_gpu}; absent in older files
   pruned            {epoch, metric, value}: the epoch after which a search's pruner stopped the
                     run and its monitor's value then; null for a run that was not pruned
+  diverged          {epoch, step, metric, value}: where the loss stopped being finite (the
+                    epoch counted from 1, the training steps done, the loss's name, its value:
+                    null, named in `nonfinite`); null for a run that did not diverge. Its
+                    checkpoints are all from before that value: the best one is never from
+                    weights that diverged
+  nonfinite         {path: "nan" | "inf" | "-inf"}: the values that were not finite numbers,
+                    written as null (`metrics.test_loss`, `diverged.value`); absent when there
+                    were none. Every JSON file the project writes follows this convention
+                    (fidle_runs.strict_json); older files may hold bare NaN / Infinity, which
+                    read_result still reads
   task_options      what the task's module does its own way (forecasting: `forecast`, the
                     absolute next values or their change from the last value seen, and
                     `steps_ahead`); empty for the other tasks and in older files
@@ -65,7 +77,7 @@ from fidle_runs import atomic
 RESULT_FILE = "result.json"
 SCHEMA = 2
 # A run in one of these states is done: launched again it trains nothing (rerun=true does).
-FINISHED = ("completed", "pruned")
+FINISHED = ("completed", "pruned", "diverged")
 SLURM_VARIABLES = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID",
                    "array_task_id": "SLURM_ARRAY_TASK_ID", "job_name": "SLURM_JOB_NAME",
                    "partition": "SLURM_JOB_PARTITION", "nodelist": "SLURM_JOB_NODELIST",
@@ -106,6 +118,7 @@ class RunResult:
     speed: dict[str, Any] = field(default_factory=dict)
     task_options: dict[str, Any] = field(default_factory=dict)
     pruned: dict[str, Any] | None = None
+    diverged: dict[str, Any] | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 

@@ -14,6 +14,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from fidle_runs import lightning_noise
 from fidle_runs.assemble import build_datamodule, build_network, build_task_module, task_config
+from fidle_runs.callbacks.divergence import Diverged
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.run_checkpoint import epoch_end_step
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
@@ -51,7 +52,11 @@ def train(cfg: DictConfig) -> RunResult:
 
     In a data-parallel run every rank calls this; each decides from the run directory what to
     do (skip, resume, start) and reaches the same decision, but only rank 0 changes the
-    directory (see fidle_runs.data_parallel)."""
+    directory (see fidle_runs.data_parallel).
+
+    A run whose loss diverged returns, its result saying so (status `diverged`), rather than
+    raising: in a sweep the other runs go on; `python -m fidle_runs` makes a single run's
+    command fail with its line."""
     check_config(cfg)
     check_packages(cfg)
     check_slurm_layout(cfg)
@@ -169,7 +174,12 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
              result.data["n_val"], result.data["n_test"], result.params, _processes(result),
              f", resuming from {checkpoint}" if checkpoint else "")
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
+    try:
+        trainer.fit(module, datamodule=datamodule,
+                    ckpt_path=str(checkpoint) if checkpoint else None)
+        diverged = None
+    except Diverged as e:  # no checkpoint was saved from the weights that diverged
+        diverged = e
     result.duration_s["fit"] = round(progress.fit_before + progress.elapsed(), 3)
     result.epochs = trainer.current_epoch
     checkpointer = trainer.checkpoint_callback
@@ -177,6 +187,10 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     if checkpointer is not None and checkpointer.best_model_score is not None:
         result.monitor["best"] = round(float(checkpointer.best_model_score), 6)
     result.checkpoints = recorded_checkpoints(run_dir, best)
+    if diverged is not None:
+        result.status, result.diverged, result.error = "diverged", diverged.where, str(diverged)
+        _write(result, run_dir)
+        return
     if reporter is not None and reporter.pruned is not None:
         result.status, result.pruned = "pruned", reporter.pruned
         _write(result, run_dir)

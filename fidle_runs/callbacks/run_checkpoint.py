@@ -1,7 +1,7 @@
 """Lightning's ModelCheckpoint, made to keep a run resumable whatever moment it is killed at, and
 its files named as the log counts epochs (best-epoch004 after the 4th epoch, not Lightning's 3).
 
-Four differences, each a way Lightning 2.6's own callback loses work:
+Five differences, each a way Lightning 2.6's own callback loses work or misleads:
 - last.ckpt is written at the end of every epoch. Lightning writes it only in a step where it
   also saved a top-k checkpoint, so after a plateau last.ckpt lags behind and a resume retrains
   several epochs.
@@ -16,12 +16,17 @@ Four differences, each a way Lightning 2.6's own callback loses work:
   the epoch's training metrics were never logged. The resumed run drops whatever
   the killed attempt logged from that step on (`epoch_end_step`, its loggers' purge step) and
   logs the carried metrics there once more, so each epoch's metrics are logged exactly once.
+- A monitored value that is not finite (a run whose loss diverged and went on,
+  callbacks.divergence.stop=false) is no score: Lightning keeps such a checkpoint as the best
+  (scored as the worst value) while it has no other, and the run would be tested on it. Here it
+  is never a best checkpoint.
 """
 
 import os
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
@@ -57,6 +62,11 @@ class RunCheckpoint(ModelCheckpoint):
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
             self._save_last_if_missing(trainer)
+
+    def check_monitor_top_k(self, trainer: pl.Trainer, current: Tensor | None = None) -> bool:
+        if current is not None and not bool(torch.isfinite(current)):
+            return False
+        return super().check_monitor_top_k(trainer, current)
 
     def _fitting(self, trainer: pl.Trainer) -> bool:
         return (trainer.state.fn == "fit" and not trainer.sanity_checking

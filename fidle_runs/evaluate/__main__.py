@@ -8,11 +8,11 @@ The numbers go into the run's result.json under `evaluation` (fidle_runs.evaluat
 a data file that changed since training is named beside them."""
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from fidle_runs import strict_json
 from fidle_runs.errors import UserError
 from fidle_runs.evaluate.data_changes import data_changes
 from fidle_runs.evaluate.record import evaluation_entry, record_evaluation
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(format_block(str(run_dir), result, entry, counts, recorded), flush=True)
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(strict_json.dumps(out))
     if failed:
         raise SystemExit(f"{PROG}: {failed} of {len(dirs)} runs could not be evaluated")
 

@@ -7,10 +7,10 @@ checkpoint, the preprocessing it kept); its family reads the inputs as its train
 read (fidle_runs/data/<family>/inputs.py). Nothing is written."""
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from fidle_runs import strict_json
 from fidle_runs.data.inputs import InputRequest
 from fidle_runs.errors import UserError
 from fidle_runs.predict.forecast import forecast
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as e:
         raise SystemExit(f"{PROG}: error: {e}") from None
     if args.json:
-        print(json.dumps(records, indent=2))
+        print(strict_json.dumps(records))
         return
     print(table(task, records))
     print(f"{len(records)} input(s) predicted by {args.run} ({args.checkpoint} checkpoint) "

@@ -38,7 +38,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 td.text { text-align: left; white-space: nowrap; } .wide { overflow-x: auto; }
-tr.failed td, tr.unreadable td { background: #fde8e8; }
+tr.failed td, tr.unreadable td, tr.diverged td { background: #fde8e8; }
 tr.running td, tr.interrupted td { background: #fff8e1; }
 tr.pruned td { background: #f0f0f0; }
 img { max-width: 100%; } figure { margin: 0.8em 0; }
@@ -232,7 +232,7 @@ def _search_section(study: Study, anchor: bool) -> str:
         parts.append("<div class=\"alert\">No trial of this search completed yet.</div>")
     else:
         parts.append(f"<div class=\"winner\"><b>Best trial {e(best_trial_line(study, best))}"
-                     "</b></div>")
+                     "</b>" + "".join(f"<br>{e(note)}" for note in study.notes()) + "</div>")
     parts.append(figure(search_plots.optimisation_history(study),
                         f"optimisation history, search {study.name}",
                         f"{study.objective.name} of each trial in the order they were asked, "

@@ -1,7 +1,10 @@
 """Rank completed runs: the dataset x model matrix of their primary metric, the best model per
 dataset and the overall winner. One matrix per task, primary metric, data family, source and
-scale: runs that measure different things or learn from different data never mix."""
+scale: runs that measure different things or learn from different data never mix. A run
+without a finite primary value (not tested, diverged, a NaN test metric) is never ranked;
+reports list it apart with its reason."""
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,8 +152,9 @@ class Matrix:
 
 def rank(rows: list[RunRow]) -> list[Matrix]:
     """One matrix per task, primary metric, family, source and scale, from the completed runs
-    that have a primary value, sorted by those (whole sets before shares)."""
-    scored = [r for r in rows if r.status == "completed" and r.primary_value is not None]
+    that have a finite primary value, sorted by those (whole sets before shares)."""
+    scored = [r for r in rows if r.status == "completed" and r.primary_value is not None
+              and math.isfinite(r.primary_value)]
     keys = {matrix_key(r) for r in scored} - {None}
     matrices = []
     for key in sorted(keys, key=lambda k: (k.task, k.metric.name, k.family, k.source, -k.scale)):

@@ -22,7 +22,7 @@ from fidle_runs.report.tables import (
 )
 from fidle_runs.report.wording import plural
 
-STATUSES = ("completed", "pruned", "running", "interrupted", "failed", "unreadable")
+STATUSES = ("completed", "pruned", "diverged", "running", "interrupted", "failed", "unreadable")
 
 
 @dataclass
@@ -60,7 +60,8 @@ class Report:
             sections.append((search_title(study), trials_table(study)))
             best = study.best
             sections.append((f"Best trial, search {study.name}",
-                             [best_trial_line(study, best) if best else "no trial completed"]))
+                             [best_trial_line(study, best) if best else "no trial completed",
+                              *study.notes()]))
         if self.unfinished:
             sections.append(("Not completed", [f"{r.status:<11} {shown_path(r.run_dir)}: "
                                                f"{r.detail}" for r in self.unfinished]))

@@ -3,6 +3,7 @@ saying what is missing or broken instead of failing the whole report. The one ru
 reports and sweep summaries: result.json of schema 1 or 2, through `read_result`."""
 
 import datetime as dt
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  data_mib=_number(data.get("file_mib"), "data.file_mib"),
                  updated=_time(result.updated),
                  runs_per_gpu=(result.speed or {}).get("runs_per_gpu"))
-    if result.status in ("failed", "interrupted"):
+    if result.status in ("failed", "interrupted", "diverged"):
         row.detail = result.error or ""
     elif result.status == "pruned":
         where = result.pruned or {}
@@ -133,7 +134,7 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
     elif result.status == "running":
         row.detail = f"{result.epochs}/{result.max_epochs} epochs done"
     if result.status == "completed":
-        if row.primary_value is None:
+        if row.primary_value is None or not math.isfinite(row.primary_value):
             name = metric.name if metric else "a primary metric"
             row.problems.append(f"completed without {name}")
         best = checkpoint_path(run_dir, (result.checkpoints or {}).get("best"))
