@@ -161,14 +161,17 @@ def test_recent_history_gives_the_forecast_of_its_next_steps(forecast_run, tmp_p
     datamodule, task = run.datamodule, run.task
     window, start = datamodule.window, datamodule.parts.test.start
     x = datamodule.tensors["test"][0]
-    history = pd.DataFrame(datamodule.series.values[start + 3:start + 3 + window],
+    # Three steps more than a window: the forecast is the one of the LAST window (test's 4th).
+    history = pd.DataFrame(datamodule.series.values[start:start + 3 + window],
                            columns=datamodule.feature_names)
-    history.insert(0, "t", np.arange(window))
+    history.insert(0, "t", np.arange(window + 3))
     history.to_csv(tmp_path / "recent.csv", index=False)
     with torch.inference_mode():
         one_step = datamodule.unscale_targets(task(x[3:4]))[0]
+        first_window = datamodule.unscale_targets(task(x[0:1]))[0]
+    assert not torch.allclose(one_step, first_window, rtol=1e-3, atol=1e-3)
     [record] = predicted(capsys, forecast_run, tmp_path / "recent.csv")
-    assert record["input"] == f"recent.csv (after its last of {window} steps)"
+    assert record["input"] == f"recent.csv (after its last of {window + 3} steps)"
     [step] = record["forecast"]
     assert step["step"] == 1
     np.testing.assert_allclose([step[n] for n in task.target_names], one_step.numpy(),
@@ -186,7 +189,7 @@ def test_recent_history_gives_the_forecast_of_its_next_steps(forecast_run, tmp_p
                                datamodule.unscale_targets(ahead)[0].numpy(), rtol=1e-5,
                                atol=1e-5)
 
-    history.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
+    history.iloc[4:].to_csv(tmp_path / "short.csv", index=False)
     assert refused(forecast_run, tmp_path / "short.csv") == (
         f"{tmp_path / 'short.csv'} holds {window - 1} steps, shorter than the run's window of "
         f"{window}: give at least {window} steps of history")

@@ -16,6 +16,7 @@ import torch
 
 from fidle_runs.assemble import build_datamodule
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, validation_indices
+from fidle_runs.data.inputs import InputRequest
 from fidle_runs.data.kept_state import check_plain, first_difference
 from fidle_runs.data.series.datamodule import (
     CSVSeriesDataModule,
@@ -275,6 +276,42 @@ def _write_synop(path, rows=40, gaps=True) -> pd.DataFrame:
         written.loc[9, "pmer"] = np.nan
     written.iloc[::-1].to_csv(path, sep=";", index=False)  # newest first
     return frame
+
+
+def test_a_historys_gaps_are_filled_in_time_as_training_fills_them(tmp_path):
+    # Hourly steps with a missing hour, as training series have them: rows are steps, gaps
+    # (missing cells) interpolated in time.
+    rng = np.random.default_rng(4)
+    hours = np.delete(np.arange(80), [30, 31, 32])
+    frame = pd.DataFrame({"when": pd.Timestamp("2024-01-01") + pd.to_timedelta(hours, "h"),
+                          "temp": 10 + rng.normal(size=len(hours)).cumsum(),
+                          "wind": rng.uniform(0, 5, len(hours))})
+    frame.to_csv(tmp_path / "weather.csv", index=False)
+    datamodule = CSVSeriesDataModule(path=str(tmp_path / "weather.csv"), time="when", window=5)
+    datamodule.setup("fit")
+    # The last 5 steps of a history: 10:00, 11:00, 12:00 (no temp), 16:00 (after 4 missing
+    # hours) and 17:00; other columns come and go in any order.
+    history = pd.DataFrame({"note": list("abcdef"),
+                            "when": pd.to_datetime(["2024-03-01 09:00", "2024-03-01 10:00",
+                                                    "2024-03-01 11:00", "2024-03-01 12:00",
+                                                    "2024-03-01 16:00", "2024-03-01 17:00"]),
+                            "wind": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                            "temp": [7.0, 8.0, 9.0, np.nan, 13.0, 14.0]})
+    history.to_csv(tmp_path / "recent.csv", index=False)
+    inputs = datamodule.read_inputs(InputRequest([tmp_path / "recent.csv"]))
+    # In time: 12:00 is a fifth of the way from 11:00's 9 to 16:00's 13 (by row: 11).
+    steps = np.array([[8.0, 2.0], [9.0, 3.0], [9.8, 4.0], [13.0, 5.0], [14.0, 6.0]])
+    mean, std = datamodule.scaling.statistics()
+    np.testing.assert_allclose(inputs.x[0].numpy(), (steps - mean) / std, rtol=1e-6)
+    assert inputs.labels == ["recent.csv (after its last of 6 steps)"]
+    # Without the time column the gap cannot be placed in time: one line.
+    history.drop(columns=["when"]).to_csv(tmp_path / "untimed.csv", index=False)
+    with pytest.raises(UserError, match=r"untimed.csv lacks the column\(s\) 'when' the run was "
+                                         r"trained with \(when, temp, wind\)"):
+        datamodule.read_inputs(InputRequest([tmp_path / "untimed.csv"]))
+    history.iloc[::-1].to_csv(tmp_path / "backwards.csv", index=False)
+    with pytest.raises(UserError, match=r"'when' is not in time order"):
+        datamodule.read_inputs(InputRequest([tmp_path / "backwards.csv"]))
 
 
 def test_synop_is_read_as_synop1_cleans_it(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fidle_runs.data.series.frame import Series, series_from_frame
+from fidle_runs.data.series.frame import Series, TimeReading, series_from_frame
 from fidle_runs.errors import UserError
 
 
@@ -19,4 +19,11 @@ def read_csv_series(path: Path, time: str, features: list[str] | None, missing: 
         frame = pd.read_csv(path, sep=sep)
     except (OSError, ValueError, pd.errors.ParserError) as e:
         raise UserError(f"{path} cannot be read as a CSV ({' '.join(str(e).split())})") from None
-    return series_from_frame(frame, time, features, missing, str(path))
+    reading = csv_time_reading(time)
+    return series_from_frame(frame, time, features, missing, str(path), sort=reading.sort,
+                             method=reading.method)
+
+
+def csv_time_reading(time: str) -> TimeReading:
+    """A CSV's steps: its `time` column, in the file's order, gaps interpolated in time."""
+    return TimeReading(time, sort=False, method="time")

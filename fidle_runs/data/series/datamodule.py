@@ -24,14 +24,14 @@ import torch
 
 from fidle_runs.data.in_memory import InMemoryDataModule, Pair, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
-from fidle_runs.data.series.csv_series import read_csv_series
-from fidle_runs.data.series.frame import MISSING, Series
+from fidle_runs.data.series.csv_series import csv_time_reading, read_csv_series
+from fidle_runs.data.series.frame import MISSING, Series, TimeReading
 from fidle_runs.data.series.inputs import read_history
 from fidle_runs.data.series.ladybug import COLUMNS as LADYBUG_COLUMNS
 from fidle_runs.data.series.ladybug import DELTA_T, MAX_T, SEED, ladybug_series
 from fidle_runs.data.series.scaling import Scaling
 from fidle_runs.data.series.split import Parts, chronological_parts
-from fidle_runs.data.series.synop import SYNOP1_COLUMNS, read_synop, synop_file
+from fidle_runs.data.series.synop import SYNOP1_COLUMNS, TIME_READING, read_synop, synop_file
 from fidle_runs.data.series.windows import windows
 from fidle_runs.errors import UserError
 
@@ -132,10 +132,17 @@ class SeriesDataModule(InMemoryDataModule):
         self.scaling = Scaling.from_state(state["scaling"])
         self._target_names = list(state["targets"])
 
+    def time_reading(self) -> TimeReading:
+        """How the member reads its steps' time (its series and a prediction's history alike):
+        by default no time column, the rows being regular steps."""
+        return TimeReading()
+
     def read_inputs(self, request: InputRequest) -> Inputs:
-        """Recent history -> one z-scored window per file (fidle_runs.data.series.inputs)."""
+        """Recent history -> one z-scored window per file, its time read and its gaps filled
+        as the training series' were (fidle_runs.data.series.inputs)."""
         return read_history(request.paths, self.feature_names, self.window,
-                            getattr(self, "missing", "error"), self.scale_inputs)
+                            getattr(self, "missing", "error"), self.time_reading(),
+                            self.scale_inputs)
 
     # The base's hooks.
     @property
@@ -273,6 +280,9 @@ class SynopDataModule(SeriesDataModule):
         self.file = synop_file(self.path, self.datasets_dir)
         return read_synop(self.file, self.features or SYNOP1_COLUMNS[1:], self.missing)
 
+    def time_reading(self) -> TimeReading:
+        return TIME_READING
+
     @property
     def data_file(self) -> Path | None:
         return self.file
@@ -303,6 +313,9 @@ class CSVSeriesDataModule(SeriesDataModule):
 
     def read(self) -> Series:
         return read_csv_series(self.path, self.time, self.features, self.missing, self.sep)
+
+    def time_reading(self) -> TimeReading:
+        return csv_time_reading(self.time)
 
     @property
     def data_file(self) -> Path | None:

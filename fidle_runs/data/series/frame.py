@@ -29,6 +29,18 @@ class Series:
         return np.datetime_as_string(t, unit="s") if self.time.dtype.kind == "M" else f"{t:g}"
 
 
+@dataclass(frozen=True)
+class TimeReading:
+    """How a member reads its steps' time, for its training series and a prediction's history
+    alike: its time `column` (None: no time column, the rows are regular steps), rows `sort`ed
+    by it first or not, gaps interpolated with pandas' `method` ("time": in time, where the time
+    column holds dates; "linear": by row)."""
+
+    column: str | None = None
+    sort: bool = False
+    method: str = "time"
+
+
 def series_from_frame(frame: pd.DataFrame, time: str, columns: list[str] | None, missing: str,
                       source: str, sort: bool = False, method: str = "time") -> Series:
     """The `columns` (None: every column but `time`) of `frame` in the order of its `time`

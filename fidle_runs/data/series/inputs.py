@@ -1,7 +1,9 @@
-"""Recent history as a user has it (a CSV of steps in time order, oldest first, with the run's
-feature columns; other columns such as the time are ignored) -> the window the network reads:
-the last `window` steps, gaps interpolated where the run's data.missing says so, z-scored with
-the run's kept statistics. One window per file: the forecast starts after its last step."""
+"""Recent history as a user has it (a CSV of steps, with the run's feature columns and, where the
+run has one, its time column; other columns are ignored) -> the window the network reads: the
+steps read as the training series' were (the same time column, order and checks, gaps
+interpolated in time where the run's data.missing says so: fidle_runs.data.series.frame), the
+last `window` of them, z-scored with the run's kept statistics. One window per file: the
+forecast starts after its last step."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -11,42 +13,49 @@ import pandas as pd
 import torch
 
 from fidle_runs.data.inputs import Inputs
+from fidle_runs.data.series.frame import TimeReading, series_from_frame
 from fidle_runs.data.tables.read import read_table
 from fidle_runs.errors import UserError
 
+ROW = "(row)"  # the time of a history without time column: its rows, regular steps
+
 
 def read_history(paths: list[Path], features: list[str], window: int, missing: str,
-                 scale: Callable[[np.ndarray], torch.Tensor]) -> Inputs:
+                 time: TimeReading, scale: Callable[[np.ndarray], torch.Tensor]) -> Inputs:
+    """One z-scored window per CSV of `paths`: its last `window` steps of `features`, read as
+    `time` says the run read its own series."""
+    columns = features if time.column is None else [time.column, *features]
     if not paths:
         raise UserError(f"no history given: name a CSV of the last {window} (or more) steps "
-                        f"with the columns {', '.join(features)}")
+                        f"with the columns {', '.join(columns)}")
     windows, labels = [], []
     for path in map(Path, paths):
         if not path.is_file():
             raise UserError(f"{path}: no such file; give a CSV of recent steps to forecast from")
         frame = read_table(path)
-        absent = [name for name in features if name not in frame.columns]
+        absent = [name for name in columns if name not in frame.columns]
         if absent:
             raise UserError(f"{path} lacks the column(s) {', '.join(map(repr, absent))} the run "
-                            f"was trained with ({', '.join(features)})")
+                            f"was trained with ({', '.join(columns)})")
         if len(frame) < window:
             raise UserError(f"{path} holds {len(frame)} steps, shorter than the run's window of "
                             f"{window}: give at least {window} steps of history")
         values = frame[features].apply(pd.to_numeric, errors="coerce").astype("float64")
-        values = _filled(values, missing, path)
-        windows.append(scale(values.to_numpy()[-window:]))
+        _check_gaps(values, missing, path)
+        steps = values.assign(**{time.column or ROW: (frame[time.column] if time.column
+                                                      else np.arange(len(frame)))})
+        series = series_from_frame(steps, time.column or ROW, features, missing, str(path),
+                                   sort=time.sort, method=time.method)
+        windows.append(scale(series.values[-window:]))
         labels.append(f"{path.name} (after its last of {len(frame)} steps)")
     return Inputs(torch.stack(windows), labels)
 
 
-def _filled(values: pd.DataFrame, missing: str, path: Path) -> pd.DataFrame:
-    """Gaps (or values that are no numbers) interpolated by row where the run interpolated its
-    own, else refused in one line."""
+def _check_gaps(values: pd.DataFrame, missing: str, path: Path) -> None:
+    """Gaps (or values that are no numbers) are refused in one line unless the run
+    interpolated its own, and a column without any value has nothing to interpolate from."""
     gaps = values.isna().sum()
-    if not gaps.any():
-        return values
-    if missing != "interpolate" or values.isna().all().any():
+    if gaps.any() and (missing != "interpolate" or values.isna().all().any()):
         counts = ", ".join(f"{name} {n}" for name, n in gaps.items() if n)
         raise UserError(f"{path} has missing or non-numeric values ({counts}): fill them "
                         "(the run was trained without gaps)")
-    return values.interpolate(method="linear", limit_direction="both")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from fidle_runs.data.fidle_files import fidle_file
-from fidle_runs.data.series.frame import Series, series_from_frame
+from fidle_runs.data.series.frame import Series, TimeReading, series_from_frame
 from fidle_runs.errors import UserError
 
 FILE = Path("SYNOP") / "origine" / "donnees-synop-essentielles-omm-LYS.csv"
@@ -17,6 +17,7 @@ TIME = "date"
 SYNOP1_COLUMNS = ["date", "pmer", "tend", "cod_tend", "dd", "ff", "td", "u", "ww", "pres",
                   "rafper", "rr1", "rr3", "tc"]
 MISSING_MARK = "mq"  # Meteo-France's "manquant"
+TIME_READING = TimeReading(TIME, sort=True, method="linear")  # SYNOP1: sorted, gaps by row
 
 
 def synop_file(path: str | None, datasets_dir: str | None) -> Path:
@@ -40,5 +41,5 @@ def read_synop(path: Path, features: list[str], missing: str) -> Series:
     except (OSError, ValueError, pd.errors.ParserError) as e:
         raise UserError(f"{path} cannot be read as a ';'-separated CSV "
                         f"({' '.join(str(e).split())})") from None
-    return series_from_frame(frame, TIME, features, missing, str(path), sort=True,
-                             method="linear")
+    return series_from_frame(frame, TIME_READING.column, features, missing, str(path),
+                             sort=TIME_READING.sort, method=TIME_READING.method)
