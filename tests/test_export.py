@@ -3,7 +3,9 @@ ONNX Runtime on its real test samples gives the run's outputs; TorchScript and t
 programs of a CNN-free DNN and of an LSTM too; the sidecar says what goes in and comes out;
 nothing is kept of a failed export, and nothing existing is replaced without --force."""
 
+import errno
 import json
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,10 +14,11 @@ import onnxruntime
 import pytest
 import torch
 
-from fidle_runs.export import parity
+from fidle_runs.export import export_run, parity
 from fidle_runs.export.__main__ import main
 from fidle_runs.export.formats import FORMATS
 from fidle_runs.rebuild import load_run
+from fidle_runs.result import read_result
 
 PROG = "python -m fidle_runs.export: error: "
 RUNS = ["mnist_run", "gtsrb_run", "text_run", "table_run", "forecast_run"]
@@ -55,6 +58,7 @@ def test_onnx_under_onnx_runtime_gives_the_runs_outputs_on_its_test_samples(
     printed = capsys.readouterr().out
     assert f"to {out} (onnx, " in printed and f"{out}.json describes it" in printed
     x, want = real_test_samples(run_dir)
+    assert torch.isfinite(want).all()
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (got,) = session.run(["outputs"], {"samples": x.numpy()})
     assert_close(torch.from_numpy(got), want)
@@ -66,9 +70,21 @@ def test_onnx_under_onnx_runtime_gives_the_runs_outputs_on_its_test_samples(
     assert described["output"]["shape"] == ["batch", *want.shape[1:]]
     assert described["task"] == result["task"] and described["format"] == "onnx"
     assert described["parity"]["batch_sizes"] == list(parity.BATCHES)
+    assert described["parity"]["finite"] is True and described["parity"]["within_tolerance"]
     assert 0 <= described["parity"]["max_abs_difference"] <= 1e-4
     assert described["checkpoint"] == str(run_dir / result["checkpoints"]["best"]) or \
         Path(described["checkpoint"]).name == Path(result["checkpoints"]["best"]).name
+
+
+def kept_preprocessing(run_dir: Path) -> dict:
+    """The preprocessing the run's best checkpoint kept, as JSON gives it back, and checked
+    equal to what its data computes again."""
+    _, run = load_run(run_dir, load_data=True)
+    saved = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+    kept = saved[type(run.datamodule).__qualname__]
+    assert run.data_difference is None
+    assert json.loads(json.dumps(run.datamodule.kept_state())) == json.loads(json.dumps(kept))
+    return json.loads(json.dumps(kept))
 
 
 def test_the_sidecar_names_classes_targets_and_the_kept_preprocessing(
@@ -85,15 +101,18 @@ def test_the_sidecar_names_classes_targets_and_the_kept_preprocessing(
     assert text["output"]["meaning"].startswith(
         f"the logit of class {text['output']['class_names'][1]!r}")
     assert text["preprocessing"]["maxlen"] == 48 and text["preprocessing"]["vocabulary"]
+    assert text["preprocessing"] == kept_preprocessing(text_run)
 
     table = exported(table_run, tmp_path / "table.onnx")
     assert table["input"]["dtype"] == "float32" and table["task"] == "regression"
     assert table["output"]["target_names"] and "encoding" in table["preprocessing"]
+    assert table["preprocessing"] == kept_preprocessing(table_run)
 
     series = exported(forecast_run, tmp_path / "series.onnx")
     scaling = series["preprocessing"]["scaling"]
     assert set(series["output"]["target_names"]) <= set(scaling["columns"])
     assert len(scaling["mean"]) == len(scaling["std"]) == len(scaling["columns"])
+    assert series["preprocessing"] == kept_preprocessing(forecast_run)
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "exported"])
@@ -173,3 +192,38 @@ def test_no_run_is_refused(tmp_path):
     assert refused(tmp_path).startswith(f"{tmp_path} is no run: it holds no readable "
                                         "result.json")
     assert not (tmp_path / "export").exists()
+
+
+def test_a_network_giving_nan_is_refused_and_nothing_is_kept(mnist_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(mnist_run, run)
+    best = run / Path(read_result(run).checkpoints["best"])
+    state = torch.load(best, weights_only=True)
+    for key, value in state["state_dict"].items():
+        if key.startswith("net.") and value.is_floating_point():
+            value.fill_(float("nan"))
+    torch.save(state, best)
+    out = tmp_path / "out" / "model.onnx"
+    assert refused(run, "--out", out) == (
+        f"the onnx export of {run} (best checkpoint) gives outputs that are not finite (NaN or "
+        "inf) on its check batches: it was not kept; weights that diverged cannot be exported "
+        "(try --checkpoint last)")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_sidecar_that_cannot_be_written_leaves_the_previous_pair(mnist_run, tmp_path,
+                                                                   monkeypatch):
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"the previous model")
+    Path(f"{out}.json").write_text('{"the previous": "description"}')
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(export_run.atomic, "write_json", full_disk)
+    message = refused(mnist_run, "--out", out, "--force")
+    assert message.startswith(f"{out}.json cannot be written (OSError: [Errno 28] No space ")
+    assert message.endswith("nothing was replaced; free space there or give --out another place")
+    assert out.read_bytes() == b"the previous model"
+    assert Path(f"{out}.json").read_text() == '{"the previous": "description"}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.json"]
