@@ -5,7 +5,7 @@ import torch
 
 from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
-from fidle_runs.data.in_memory import validation_indices
+from fidle_runs.data.in_memory import InMemoryDataModule, Splits, validation_indices
 from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
 from fidle_runs.errors import UserError
 
@@ -49,6 +49,28 @@ def test_validation_takes_whole_tracks_and_leaves_every_class_in_training():
 def test_unknown_tracks_fall_back_to_a_random_split():
     val = validation_indices(np.zeros(1000, int), None, 0.1, seed=0)
     assert len(val) == 100 and len(set(val.tolist())) == 100
+
+
+@pytest.mark.parametrize("groups", [None, np.repeat(np.arange(20), 10)])
+def test_training_rows_are_exactly_the_samples_validation_leaves(groups):
+    """What a family fits its preprocessing on (training_rows) is what setup trains on."""
+
+    class Numbered(InMemoryDataModule):
+        name, n_outputs = "numbered", 2
+
+        def load(self) -> Splits:
+            x = torch.arange(200.0)[:, None]  # each sample its own number
+            return Splits(x, torch.arange(200) % 2, x[:10], torch.arange(10) % 2, groups)
+
+    data = Numbered(val_fraction=0.3, split_seed=3)
+    data.setup("fit")
+    rows = data.training_rows(np.arange(200) % 2, groups)
+    assert data.tensors["train"][0][:, 0].long().tolist() == rows.tolist()
+    assert sorted(data.tensors["val"][0][:, 0].long().tolist()) == sorted(
+        set(range(200)) - set(rows.tolist()))
+    assert data.val_split == ("random samples" if groups is None else "by group")
+    on_test = Numbered(val_on_test=True)
+    assert on_test.training_rows(np.arange(200) % 2).tolist() == list(range(200))
 
 
 def test_batches_come_whole_from_tensor_indexing(datamodule):
