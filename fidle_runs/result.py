@@ -8,7 +8,9 @@ Schema (version 2; durations in seconds):
                     validation loss stopped being finite: stopped at once, finished, not
                     tested, never ranked; fidle_runs.callbacks.divergence)
   error             one line, when failed, interrupted or diverged (else null)
-  run_dir           absolute path of the run directory
+  run_dir           absolute path of the run directory where it was written (a moved,
+                    copied or set-aside run keeps it: readers use the directory they
+                    find result.json in)
   task              classification | regression | forecasting (conf/task)
   model             model name (cnn_v1, mnist_dnn, ...)
   primary           {name, mode, fraction, value, baselines}: what the run is ranked by
@@ -29,7 +31,9 @@ Schema (version 2; durations in seconds):
                      n_train, n_val, n_test, file, file_mib} + the family's own keys (GTSRB:
                      size, mode, roi, augment)
   seed, overrides   the run's seed and command-line overrides
-  checkpoints       {best, last}
+  checkpoints       {best, last}: relative to the run directory (checkpoints/last.ckpt);
+                    older files hold absolute paths, read by name in the run's
+                    checkpoints/ (fidle_runs.run_dir.checkpoint_path)
   started, updated  ISO 8601 UTC times
   resumed           how many times the run was resumed from last.ckpt
   host, git_rev, versions {python, fidle_runs, torch, pytorch_lightning, ...}
