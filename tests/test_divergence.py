@@ -152,8 +152,9 @@ def test_non_finite_values_are_written_as_null_and_named(tmp_path):
     # A list at the top: each object in it names its own.
     assert strict_loads(strict_json.dumps([{"x": math.nan}, math.inf])) == [
         {"x": None, "nonfinite": {"x": "nan"}}, None]
-    atomic.write_json(tmp_path / "f.json", {"ok": 1.0})
-    assert strict_loads((tmp_path / "f.json").read_text()) == {"ok": 1.0}
+    atomic.write_json(tmp_path / "f.json", {"ok": 1.0, "loss": math.nan})
+    assert strict_loads((tmp_path / "f.json").read_text()) == {
+        "ok": 1.0, "loss": None, "nonfinite": {"loss": "nan"}}
 
 
 def test_an_old_result_with_bare_nan_is_read_and_never_ranked(tmp_path):
