@@ -68,12 +68,12 @@ def train(cfg: DictConfig) -> RunResult:
     completed = previous is not None and previous.status in FINISHED
     if completed:
         if not cfg.get("rerun", False):
-            log.info("%s already holds a %s run (%s %s): nothing to do (rerun=true "
-                     "trains it again)", run_dir, previous.status, previous.primary["name"],
-                     previous.primary["value"])
+            log.info("%s already holds a %s run (%s): nothing to do (rerun=true trains it "
+                     "again)", run_dir, previous.status, previous.error or
+                     f"{previous.primary['name']} {previous.primary['value']}")
             return previous
         if lead:
-            log.info("rerun=true: the completed run moves to %s", set_aside(run_dir))
+            log.info("rerun=true: the %s run moves to %s", previous.status, set_aside(run_dir))
         previous = None
     # A rank other than 0 may look after rank 0 has set the completed run aside, or before.
     resume = None if completed else resume_point(run_dir, previous.epochs if previous else 0,

@@ -69,7 +69,7 @@ def test_a_diverging_run_stops_at_once_says_where_and_is_finished(tmp_path):
     # Launched again, it is finished: nothing trains, the command fails with its line again.
     again = _command(tmp_path)
     assert again.returncode != 0 and again.stderr.strip().splitlines()[-1] == line
-    assert "nothing to do" in again.stdout
+    assert "already holds a diverged run (diverged at epoch 1, step " in again.stdout
     assert strict_loads((run_dir / "result.json").read_text())["updated"] == record["updated"]
 
     # rerun=true trains it again (set aside first), and with stop=false it trains through.
