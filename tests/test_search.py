@@ -1,15 +1,20 @@
-"""Hyper-parameter searches (hydra/sweeper=optuna_search, conf/hparams_search/): trials through
-the launcher, the study in the sweep directory's journal, relaunches that continue it, failing
-trials that do not stop it, seeded samplers, and bad input in one line. The searches run FIDLE
-BHPD1's network on scikit-learn's bundled diabetes set (offline, under a second a trial)."""
+"""Hyper-parameter searches (hydra/sweeper=optuna_search, conf/hparams_search/): trials chosen
+on the validation monitor with their test value beside, through the launcher, the study in the
+sweep directory's journal, relaunches that continue it (never past n_trials, never with another
+objective), failing and diverged trials that do not stop it, seeded samplers, a search chosen on
+the test set that says so, and bad input in one line. The searches run FIDLE BHPD1's network on
+scikit-learn's bundled diabetes set (offline, under a second a trial)."""
 
+import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.utils import JobReturn, JobStatus
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
@@ -17,17 +22,21 @@ from fidle_runs.config import CONF_DIR
 from fidle_runs.errors import UserError
 from fidle_runs.report.html_page import render_html
 from fidle_runs.report.report import build_report
-from fidle_runs.result import read_result
+from fidle_runs.report.studies import read_journal
+from fidle_runs.result import RunResult, read_result
+from fidle_runs.search.objective import Objective, check_same_objective, search_objective
 from fidle_runs.search.pruners import make_pruner, pruner_options
 from fidle_runs.search.space import override_value, parse_space
 from fidle_runs.search.sweeper import (
     JOURNAL_FILE,
+    OptunaSearch,
     checked_pruner,
     make_sampler,
-    objective,
     open_journal,
     positive_int,
+    trial_outcome,
 )
+from fidle_runs.sweep_summary import search_lines
 from tests.conftest import run_module
 
 SEARCH = ["fidle_runs", "-m", "+experiment=diabetes_dnn", "+hparams_search=bhpd_optuna",
@@ -76,7 +85,9 @@ def test_each_family_has_a_search_that_composes(experiment, search_file, mode):
     space = parse_space(cfg.hydra.sweeper.params, cfg, groups)
     assert "optimizer.lr" in space.distributions
     assert space.distributions["optimizer.lr"].log
-    assert objective(cfg) == (cfg.task.primary.name, mode)  # the task's, never written here
+    goal = search_objective(cfg)  # the task's, never written here
+    assert (goal.source, goal.name, goal.mode) == ("monitor", cfg.task.monitor.name, mode)
+    assert goal.primary["name"] == cfg.task.primary.name and not goal.on_test_set
     assert cfg.hydra.sweeper.n_trials == 20
 
 
@@ -99,14 +110,20 @@ def test_six_trial_search_completes_and_relaunched_trains_nothing(six_trials):
     runs = run_dirs(sweep_dir)
     assert len(runs) == 6
     results = {str(p.resolve()): read_result(p) for p in runs}
-    for trial in trials:  # each trial's value is its run's primary metric
+    assert study.user_attrs["objective"] == {"name": "val_mae", "mode": "min", "fraction": False,
+                                             "source": "monitor"}
+    for trial in trials:  # each trial's value is its run's best validation MAE, its test beside
         result = results[trial.user_attrs["run_dir"]]
-        assert result.status == "completed" and result.primary["name"] == "test_mae"
-        assert trial.value == pytest.approx(result.primary["value"]) and trial.value > 0
+        assert result.status == "completed" and result.monitor["name"] == "val_mae"
+        assert trial.value == pytest.approx(result.monitor["best"]) and trial.value > 0
+        assert trial.user_attrs["primary"] == pytest.approx(result.primary["value"])
         assert result.overrides[-2:] == trial.user_attrs["overrides"]
     assert len({t.params["optimizer.lr"] for t in trials}) == 6
     assert first.stdout.count("Launching 2 jobs locally") == 3
-    assert f"best trial #{study.best_trial.number}: {study.best_value:.6g}" in first.stdout
+    best = study.best_trial
+    assert f"best trial #{best.number}: val_mae {best.value:.6g} (test_mae " \
+        f"{best.user_attrs['primary']:.6g}) with " in first.stdout
+    assert "test set" not in first.stdout
     updated = {p: read_result(p).updated for p in runs}
 
     again = search(sweep_dir, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", cwd=cwd)
@@ -148,8 +165,31 @@ def test_a_trial_killed_before_its_result_runs_again_as_the_same_trial(tmp_path)
     assert trials[0].params == {"optimizer": "adam", "optimizer.lr": 0.005}
     run = Path(trials[0].user_attrs["run_dir"])
     assert {"optimizer=adam", "optimizer.lr=0.005"} <= set(run.name.split(","))
-    assert trials[0].value == read_result(run).primary["value"]
+    assert trials[0].value == read_result(run).monitor["best"]
     assert len(run_dirs(sweep_dir)) == 2
+
+
+def test_a_search_killed_in_its_last_batch_ends_with_exactly_n_trials(tmp_path):
+    """5 trials, 2 at once: killed while its last batch (trial #4 alone) ran, the search launched
+    again runs #4 again and asks nothing more: the trial being rerun is already in the study."""
+    sweep_dir = tmp_path / "sweep"
+    study = optuna.create_study(study_name="sweep", direction="minimize",
+                                storage=open_journal(sweep_dir / JOURNAL_FILE))
+    space = {"optimizer": CategoricalDistribution(["adam", "rmsprop", "adamw"]),
+             "optimizer.lr": FloatDistribution(1e-4, 3e-2, log=True)}
+    for n in range(4):
+        study.tell(study.ask(space), 100.0 - n)
+    study.enqueue_trial({"optimizer": "adam", "optimizer.lr": 0.005})
+    study.ask(space)  # trial #4, never told
+
+    proc = search(sweep_dir, "hydra.sweeper.n_trials=5", "hydra.sweeper.n_jobs=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 trial(s) of an earlier launch never finished (#4)" in proc.stdout
+    trials = study_of(sweep_dir).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    assert trials[4].params == {"optimizer": "adam", "optimizer.lr": 0.005}
+    assert proc.stdout.count("Launching 1 jobs locally") == 1 and \
+        "Launching 2 jobs" not in proc.stdout
 
 
 def test_a_failing_trial_is_told_failed_and_the_search_goes_on(tmp_path):
@@ -239,9 +279,11 @@ def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
                       "+hparams_search=mnist_optuna", "hydra.sweeper.n_jobs=4",
                       f"hydra.sweep.dir={tmp_path / 'search'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.splitlines()[:6] == [
-        "search: 20 trials, 4 at once, maximize test_acc (task classification), sampler tpe, "
-        "seed 0",
+    assert proc.stdout.splitlines()[:7] == [
+        "search: 20 trials, 4 at once, maximize val_acc (task classification, "
+        "hydra.sweeper.objective=monitor), sampler tpe, seed 0",
+        "the best trial is chosen on validation (val_acc); each trial's test_acc is recorded "
+        "beside it",
         "pruner none",
         f"study search in {tmp_path / 'search' / 'optuna_journal.log'} (a relaunch continues it)",
         "space:",
@@ -251,7 +293,15 @@ def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
     assert not (tmp_path / "search").exists(), "nothing written"
     regression = run_module("fidle_runs.sweep_plan", "+experiment=diabetes_dnn",
                             "+hparams_search=bhpd_optuna", cwd=tmp_path)
-    assert "minimize test_mae (task regression)" in regression.stdout
+    assert "minimize val_mae (task regression, hydra.sweeper.objective=monitor)" in \
+        regression.stdout
+    on_test = run_module("fidle_runs.sweep_plan", "+experiment=diabetes_dnn",
+                         "+hparams_search=bhpd_optuna", "hydra.sweeper.objective=primary",
+                         cwd=tmp_path)
+    assert on_test.stdout.splitlines()[1] == (
+        "warning: the best trial is chosen on the test set (test_mae, hydra.sweeper.objective="
+        "primary): its test_mae is biased upward, not an estimate on new data; choose on the "
+        "validation monitor (hydra.sweeper.objective=monitor, the default) for an honest one")
     pruned = run_module("fidle_runs.sweep_plan", "+experiment=diabetes_dnn",
                         "+hparams_search=bhpd_optuna",
                         "hydra.sweeper.pruner={name:median,n_warmup_steps:2}", cwd=tmp_path)
@@ -269,16 +319,23 @@ def test_sweep_plan_shows_a_search_without_running_it(tmp_path):
 def test_six_trial_search_summary_says_which_trial_and_the_best_so_far(six_trials):
     cwd, first = six_trials
     study = study_of(cwd / "sweep")
-    values = [t.value for t in study.trials]
+    trials = study.trials
+    values = [t.value for t in trials]
     for n in range(6):
-        best = min(values[:n + 1])
-        assert f"search sweep: trial {n + 1} of 6 complete: {values[n]:.6g}; best so far " \
-            f"{best:.6g} (trial #{values.index(best)})" in first.stdout
+        best = trials[values.index(min(values[:n + 1]))]
+        assert f"search sweep: trial {n + 1} of 6 complete: val_mae {values[n]:.6g} (test_mae " \
+            f"{trials[n].user_attrs['primary']:.6g}); best so far val_mae {best.value:.6g} " \
+            f"(test_mae {best.user_attrs['primary']:.6g}) (trial #{best.number})" in first.stdout
     summary = first.stdout[first.stdout.index("sweep " + str(cwd / "sweep") + ":"):]
-    assert summary.count("trial ") >= 6 and "trial 1 of 6, best so far " in summary
+    assert summary.count("trial ") >= 6
+    assert f"trial 1 of 6 (val_mae {values[0]:.4g}), best so far val_mae {values[0]:.4g}: " \
+        in summary
     best = study.best_trial
-    assert f"search sweep, 6 of 6 trials: 6 complete; best trial #{best.number}: test_mae " \
+    assert f"search sweep, 6 of 6 trials: 6 complete; best trial #{best.number}: val_mae " \
         f"{best.value:.4g} with " in summary
+    assert f"\n  best trial's test_mae {best.user_attrs['primary']:.4g} (recorded beside, not " \
+        "chosen on)" in summary
+    assert "warning" not in summary
 
 
 def test_report_of_a_search_shows_its_trials_best_trial_history_and_importance(six_trials):
@@ -287,7 +344,9 @@ def test_report_of_a_search_shows_its_trials_best_trial_history_and_importance(s
     report = build_report([cwd / "sweep"])
     (shown,) = report.studies
     assert shown.name == "sweep" and shown.n_trials == 6 and len(shown.trials) == 6
-    assert shown.objective.name == "test_mae" and shown.objective.mode == "min"
+    assert shown.objective.name == "val_mae" and shown.objective.mode == "min"
+    assert shown.primary.name == "test_mae" and not shown.on_test_set and shown.warning is None
+    assert [t.primary for t in shown.trials] == [t.user_attrs["primary"] for t in study.trials]
     assert shown.best.number == study.best_trial.number
     assert shown.best.value == pytest.approx(study.best_value)
     assert shown.best.run_dir == Path(study.best_trial.user_attrs["run_dir"])
@@ -295,10 +354,12 @@ def test_report_of_a_search_shows_its_trials_best_trial_history_and_importance(s
     assert all(t.state == "complete" and 0 < t.duration_s < 120 for t in shown.trials)
     assert shown.best_so_far()[-1] == pytest.approx(study.best_value)
     text = report.text()
-    assert "Search sweep (" in text and "6 of 6 trials: 6 complete; minimize test_mae" in text
-    assert f"trial #{study.best_trial.number}: test_mae {study.best_value:.4g} with " in text
+    assert "Search sweep (" in text and "6 of 6 trials: 6 complete; minimize val_mae" in text
+    assert f"trial #{study.best_trial.number}: val_mae {study.best_value:.4g} with " in text
+    assert f"best trial's test_mae {study.best_trial.user_attrs['primary']:.4g} (recorded " \
+        "beside, not chosen on)" in text
     lines = text[text.index("Search sweep"):].splitlines()
-    assert lines[1].split()[:6] == ["trial", "status", "test_mae", "optimizer", "optimizer.lr",
+    assert lines[1].split()[:6] == ["trial", "status", "val_mae", "optimizer", "optimizer.lr",
                                     "duration"]
     assert lines[3 + study.best_trial.number].startswith(f"{study.best_trial.number}*")
     exported = report.json()["studies"][0]
@@ -308,6 +369,7 @@ def test_report_of_a_search_shows_its_trials_best_trial_history_and_importance(s
                 "parameter importance, search sweep"):
         assert f'alt="{alt}"' in page
     assert "Best trial trial #" in page and 'href="#search"' in page
+    assert "<br>best trial&#x27;s test_mae " in page
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +405,7 @@ def test_pruned_trials_are_recorded_pruned_in_the_study_the_run_and_the_summary(
             assert result.metrics == {} and result.primary["value"] is None  # not tested
         else:
             assert result.status == "completed" and result.pruned is None
-            assert trial.value == pytest.approx(result.primary["value"])
+            assert trial.value == pytest.approx(result.monitor["best"])
     n_pruned = states.count(TrialState.PRUNED)
     assert f"sweep {sweep_dir}: {5 - n_pruned} completed, 0 skipped, 0 failed, 0 interrupted, " \
         f"{n_pruned} pruned" in proc.stdout
@@ -387,18 +449,112 @@ def test_bad_pruners_are_one_clear_line():
         checked_pruner({"name": "median"}, cfg, "min")
 
 
-def test_objective_monitor_searches_on_the_best_validation_value(tmp_path):
-    proc = search(tmp_path / "sweep", "hydra.sweeper.n_trials=2", "hydra.sweeper.objective=monitor",
+def test_objective_primary_chooses_on_the_test_set_and_every_view_says_so(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = search(sweep_dir, "hydra.sweeper.n_trials=2", "hydra.sweeper.objective=primary",
                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "minimize val_mae (task regression)" in proc.stdout + proc.stderr
-    study = study_of(tmp_path / "sweep")
-    assert study.user_attrs["objective"] == {"name": "val_mae", "mode": "min", "fraction": False}
+    assert "minimize test_mae (task regression)" in proc.stdout + proc.stderr
+    study = study_of(sweep_dir)
+    assert study.user_attrs["objective"] == {"name": "test_mae", "mode": "min", "fraction": False,
+                                             "source": "primary"}
     for trial in study.trials:
         result = read_result(Path(trial.user_attrs["run_dir"]))
-        assert trial.value == result.monitor["best"] != result.primary["value"]
-    cfg, _ = compose_search("mnist_dnn", "mnist_optuna", "hydra.sweeper.objective=monitor")
-    assert objective(cfg) == ("val_acc", "max")
+        assert trial.value == result.primary["value"] != result.monitor["best"]
+    warning = "the best trial is chosen on the test set (test_mae, hydra.sweeper.objective=primary)"
+    assert f"search sweep: warning: {warning}" in proc.stdout  # the search's last line
+    assert f"\n  warning: {warning}" in proc.stdout  # the sweep summary's
+    report = build_report([sweep_dir])
+    (shown,) = report.studies
+    assert shown.on_test_set and shown.warning.startswith(warning)
+    assert f"warning: {warning}" in report.text() and "recorded beside" not in report.text()
+
+    # The same study launched with the default objective is refused, in one line.
+    again = search(sweep_dir, "hydra.sweeper.n_trials=3", cwd=tmp_path)
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.stderr.strip().splitlines()[-1] == (
+        "fidle_runs: error: the study sweep was searched on test_mae, this launch searches on "
+        "val_mae (hydra.sweeper.objective=monitor): relaunch it with "
+        "hydra.sweeper.objective=primary, or start a new study in another hydra.sweep.dir")
+    assert len(study_of(sweep_dir).trials) == 2
+
+
+def test_a_study_kept_before_its_objective_source_was_recorded_is_checked_by_name():
+    cfg, _ = compose_search("mnist_dnn", "mnist_optuna")
+    goal = search_objective(cfg)
+    check_same_objective({"name": "val_acc", "mode": "max", "fraction": True}, goal, "s", cfg)
+    check_same_objective(None, goal, "s", cfg)
+    with pytest.raises(UserError, match=r"^the study s was searched on test_acc, this launch "
+                                        r"searches on val_acc .*: relaunch it with "
+                                        r"hydra\.sweeper\.objective=primary, or "):
+        check_same_objective({"name": "test_acc", "mode": "max", "fraction": True}, goal, "s",
+                             cfg)
+
+
+def test_objective_monitor_is_the_default_and_a_bad_one_is_one_line():
+    cfg, _ = compose_search("mnist_dnn", "mnist_optuna")
+    assert (search_objective(cfg).name, search_objective(cfg).mode) == ("val_acc", "max")
+    assert search_objective(cfg).fraction  # val_acc measures what test_acc does: shown as %
+    cfg, _ = compose_search("mnist_dnn", "mnist_optuna", "hydra.sweeper.objective=primary")
+    assert search_objective(cfg).name == "test_acc" and search_objective(cfg).on_test_set
     with pytest.raises(UserError, match=r"hydra\.sweeper\.objective='test' is unknown: use "
-                                        r"primary .* or monitor"):
-        objective(compose_search("mnist_dnn", "mnist_optuna", "hydra.sweeper.objective=test")[0])
+                                        r"monitor .* or primary"):
+        search_objective(compose_search("mnist_dnn", "mnist_optuna",
+                                        "hydra.sweeper.objective=test")[0])
+
+
+GOAL = Objective("monitor", "val_mae", "min", False,
+                 {"name": "test_mae", "mode": "min", "fraction": False})
+
+
+def job(status: JobStatus = JobStatus.COMPLETED) -> JobReturn:
+    ret = JobReturn()
+    ret.status = status
+    return ret
+
+
+def write_result(run_dir: Path, status: str, best: float | None = 3.0,
+                 test: float | None = 3.5, error: str | None = None) -> None:
+    """A result.json as any writer may have left it: plain json, NaN and Infinity included."""
+    result = RunResult(status=status, error=error, run_dir=str(run_dir),
+                       primary={"name": "test_mae", "mode": "min", "fraction": False,
+                                "value": test},
+                       monitor={"name": "val_mae", "mode": "min", "best": best})
+    (run_dir / "result.json").write_text(json.dumps(asdict(result)))
+
+
+def test_a_diverged_run_is_a_failed_trial_with_its_reason(tmp_path):
+    """Told FAIL (never a value), its reason kept, shown as diverged by the study's readers."""
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "job").mkdir(parents=True)
+    reason = "the training loss is nan at epoch 3 (step 41): lower optimizer.lr"
+    write_result(sweep_dir / "job", "diverged", best=None, test=None, error=reason)
+    outcome = trial_outcome(job(), sweep_dir / "job", GOAL)
+    assert (outcome.state, outcome.value, outcome.why) == ("diverged", None, reason)
+    # A job that raised on its divergence says the same.
+    assert trial_outcome(job(JobStatus.FAILED), sweep_dir / "job", GOAL).state == "diverged"
+
+    study = optuna.create_study(study_name="sweep", direction="minimize",
+                                storage=open_journal(sweep_dir / JOURNAL_FILE))
+    trial = study.ask({"optimizer.lr": FloatDistribution(1e-4, 3e-2, log=True)})
+    trial.set_user_attr("job_dir", "job")
+    OptunaSearch()._tell(study, trial, job(), sweep_dir, GOAL)
+    (told,) = study_of(sweep_dir).trials
+    assert told.state == TrialState.FAIL and told.value is None
+    assert told.user_attrs["error"] == reason and told.user_attrs["diverged"] is True
+    (shown,) = read_journal(sweep_dir / JOURNAL_FILE)
+    assert shown.trials[0].state == "diverged" and shown.trials[0].detail == reason
+    assert shown.counts() == "1 trials: 1 diverged"
+    assert search_lines(sweep_dir) == ["search sweep, 1 trials: 1 diverged; best none: no trial "
+                                       "completed"]
+
+
+@pytest.mark.parametrize("best", [None, float("nan"), float("inf")])
+def test_a_trial_without_a_finite_objective_is_failed_never_a_number(tmp_path, best):
+    write_result(tmp_path, "completed", best=best, test=3.5)
+    outcome = trial_outcome(job(), tmp_path, GOAL)
+    assert outcome.state == "failed" and outcome.value is None
+    assert outcome.why == f"no finite monitor metric value (val_mae={best})"
+    assert outcome.primary == 3.5
+    write_result(tmp_path, "completed", best=2.5, test=float("nan"))
+    assert trial_outcome(job(), tmp_path, GOAL) == type(outcome)("completed", 2.5)

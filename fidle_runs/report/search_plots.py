@@ -3,6 +3,7 @@ optimisation history, the objective against each parameter (slice plots) and the
 importance; matplotlib without pyplot, PNG bytes like fidle_runs.report.plots."""
 
 import math
+import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,9 +14,10 @@ from fidle_runs.report.studies import Study
 
 
 def optimisation_history(study: Study) -> bytes:
-    """Each completed trial's objective by trial number, the best so far as a step line;
-    pruned trials at the monitor value they were stopped at (hollow), failed ones as red
-    ticks on the axis."""
+    """Each completed trial's objective by trial number, the best so far as a step line, and
+    its test value beside it (hollow diamonds) when the objective is another metric; pruned
+    trials at the monitor value they were stopped at (hollow), failed and diverged ones as red
+    ticks on the axis; a search chosen on its test set carries its warning in the title."""
     metric = study.objective
     fig = Figure(figsize=(8, 4.2))
     ax = fig.subplots()
@@ -27,19 +29,28 @@ def optimisation_history(study: Study) -> bytes:
         ax.scatter([t.number for t in pruned], [metric.shown(t.value) for t in pruned], s=26,
                    facecolors="none", edgecolors="#7f7f7f", label="pruned (monitor when stopped)",
                    zorder=3)
+    tested = [t for t in complete if study.beside(t)]
+    if tested and study.primary is not None:
+        ax.scatter([t.number for t in tested], [study.primary.shown(t.primary) for t in tested],
+                   s=30, marker="D", facecolors="none", edgecolors="#2ca02c", zorder=3,
+                   label=f"{study.primary.name} (recorded, not chosen on)")
     steps = [(t.number, metric.shown(b)) for t, b in zip(study.trials, study.best_so_far(),
                                                           strict=True) if b is not None]
     if steps:
         ax.step(*zip(*steps, strict=True), where="post", color="#d62728", linewidth=1.2,
                 label="best so far")
-    failed = [t.number for t in study.trials if t.state == "fail"]
+    failed = [t.number for t in study.trials if t.state in ("fail", "diverged")]
     if failed:
         ax.plot(failed, [0] * len(failed), "|", color="red", markersize=14, clip_on=False,
-                transform=ax.get_xaxis_transform(), label="failed")
+                transform=ax.get_xaxis_transform(), label="failed or diverged")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
-    ax.set_ylabel(_axis_label(metric))
-    ax.set_title(f"search {study.name}: {study.counts()}", fontsize=10)
+    ax.set_ylabel(_axis_label(metric) if not tested else
+                  f"{_axis_label(metric)}, {_axis_label(study.primary)}")
+    title = f"search {study.name}: {study.counts()}"
+    if study.warning:
+        title += "\n" + textwrap.fill(study.warning, 110)
+    ax.set_title(title, fontsize=10 if not study.warning else 8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return png(fig)

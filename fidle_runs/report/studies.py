@@ -1,7 +1,9 @@
 """The hyper-parameter searches below a report's directories (hydra/sweeper=optuna_search): each
 study read from the journal in its sweep directory (<sweep dir>/optuna_journal.log) as what
-reports and sweep summaries show of it: its trials (parameters, value, status, duration, run
-directory), its best trial and the best value after each trial.
+reports and sweep summaries show of it: its trials (parameters, value, the test value recorded
+beside it, status, duration, run directory), its best trial, the best value after each trial,
+and, for a search that chose on its test metric, the warning that its best trial's test value
+is biased upward (fidle_runs.search.objective).
 
 Optuna is imported only when a journal is found: a report of grids never loads it. A search
 given its own hydra.sweeper.storage elsewhere is not found here."""
@@ -12,29 +14,55 @@ from typing import Any
 
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import walk_outputs
+from fidle_runs.result import read_result
+from fidle_runs.search.objective import on_test_set_warning
 from fidle_runs.search.sweeper import JOURNAL_FILE
 
 
 @dataclass
 class TrialRow:
     number: int
-    state: str  # complete, pruned, fail, running (asked, never told: its launch was stopped)
+    # complete, pruned, fail, diverged (failed: its training diverged), running (asked, never
+    # told: its launch was stopped)
+    state: str
     value: float | None  # the objective; a pruned trial's is its last reported monitor value
     params: dict[str, Any]
     duration_s: float | None  # from its ask to its tell: launch, start-up, fit, test
     run_dir: Path | None
-    detail: str = ""  # why it failed
+    detail: str = ""  # why it failed or diverged
+    primary: float | None = None  # its run's test value, recorded beside the objective
 
 
 @dataclass
 class Study:
     name: str
     sweep_dir: Path
-    objective: Metric  # the task's primary metric, in its direction
+    objective: Metric  # what the trials were chosen on: the task's monitor or its primary
     n_trials: int | None  # what the latest launch asked for (None: not recorded)
     trials: list[TrialRow]
     log_params: frozenset[str]  # parameters searched on a log scale
     journal: Path
+    primary: Metric | None = None  # the test metric recorded beside (None: not recorded)
+    on_test_set: bool = False  # the objective is the test metric itself
+
+    @property
+    def warning(self) -> str | None:
+        """The sentence a search chosen on its test set is shown with, else None."""
+        return on_test_set_warning(self.objective.name) if self.on_test_set else None
+
+    def beside(self, trial: TrialRow) -> str:
+        """`test_mae 3.12`: the trial's test value, when the objective is another metric."""
+        if self.on_test_set or self.primary is None or trial.primary is None:
+            return ""
+        return f"{self.primary.name} {self.primary.with_unit(trial.primary)}"
+
+    def notes(self) -> list[str]:
+        """The lines reports and sweep summaries add to the best trial's: its test value when
+        the trials were chosen on another metric, the warning when chosen on the test set."""
+        best = self.best
+        beside = self.beside(best) if best else ""
+        notes = [f"best trial's {beside} (recorded beside, not chosen on)"] if beside else []
+        return notes + ([f"warning: {self.warning}"] if self.warning else [])
 
     @property
     def completed(self) -> list[TrialRow]:
@@ -62,7 +90,8 @@ class Study:
         """`18 of 20 trials: 15 complete, 3 pruned`."""
         states = [t.state for t in self.trials]
         tally = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail",
-                                                              "running") if s in states)
+                                                              "diverged", "running")
+                          if s in states)
         total = f" of {self.n_trials}" if self.n_trials else ""
         return f"{len(self.trials)}{total} trials: {tally or 'none yet'}"
 
@@ -103,6 +132,7 @@ def read_journal(journal: Path) -> list[Study]:
         direction = "max" if study.direction.name == "MAXIMIZE" else "min"
         metric = Metric(str(objective.get("name") or "objective"), direction,
                         bool(objective.get("fraction")))
+        primary = study.user_attrs.get("primary")
         trials, log_params = [], set()
         for t in study.get_trials(deepcopy=False):
             duration = ((t.datetime_complete - t.datetime_start).total_seconds()
@@ -111,15 +141,32 @@ def read_journal(journal: Path) -> list[Study]:
                 t.intermediate_values[max(t.intermediate_values)]
                 if t.intermediate_values else None)
             run_dir = t.user_attrs.get("run_dir")
-            trials.append(TrialRow(t.number, t.state.name.lower(), value, dict(t.params),
-                                   duration, Path(run_dir) if run_dir else None,
-                                   str(t.user_attrs.get("error") or "")))
+            state = "diverged" if t.user_attrs.get("diverged") else t.state.name.lower()
+            trials.append(TrialRow(t.number, state, value, dict(t.params), duration,
+                                   Path(run_dir) if run_dir else None,
+                                   str(t.user_attrs.get("error") or ""),
+                                   t.user_attrs.get("primary")))
             log_params |= {name for name, d in t.distributions.items()
                            if isinstance(d, FloatDistribution | IntDistribution) and d.log}
-        studies.append(Study(study.study_name, journal.parent, metric,
-                             study.user_attrs.get("n_trials"), trials, frozenset(log_params),
-                             journal))
+        studies.append(Study(
+            study.study_name, journal.parent, metric, study.user_attrs.get("n_trials"), trials,
+            frozenset(log_params), journal,
+            Metric(primary["name"], primary["mode"], bool(primary["fraction"]))
+            if primary else None,
+            chosen_on_test(objective, trials)))
     return studies
+
+
+def chosen_on_test(objective: dict[str, Any], trials: list[TrialRow]) -> bool:
+    """Whether the study's objective is its runs' test metric: its user attr says so, or, for a
+    study kept before that was recorded, its runs' result.json name it their primary."""
+    if objective.get("source"):
+        return objective["source"] == "primary"
+    for trial in trials:
+        result = read_result(trial.run_dir) if trial.run_dir else None
+        if result is not None:
+            return result.primary.get("name") == objective.get("name")
+    return False
 
 
 def param_importances(study: Study) -> dict[str, float]:

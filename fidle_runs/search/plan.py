@@ -1,5 +1,6 @@
 """A search's plan, as `python -m fidle_runs.sweep_plan` prints it without running anything: the
-objective, the number of trials and how many run at once, the sampler, the pruner, where the
+objective (and the test metric recorded beside it, or the warning that the choice is made on
+the test set), the number of trials and how many run at once, the sampler, the pruner, where the
 study is kept, and the space, each distribution checked as the sweeper checks it."""
 
 from pathlib import Path
@@ -7,8 +8,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fidle_runs.search.objective import DIRECTIONS, on_test_set_warning, search_objective
 from fidle_runs.search.space import parse_space
-from fidle_runs.search.sweeper import DIRECTIONS, JOURNAL_FILE, checked_pruner, objective
+from fidle_runs.search.sweeper import JOURNAL_FILE, checked_pruner
 
 SWEEPER = "hydra_plugins.fidle_runs_search.OptunaSearchSweeper"
 
@@ -22,14 +24,18 @@ def search_plan(cfg: DictConfig) -> list[str]:
     """The plan's lines; UserError where the search would refuse to start."""
     sweeper = cfg.hydra.sweeper
     space = parse_space(sweeper.params, cfg)
-    name, mode = objective(cfg)
+    goal = search_objective(cfg)
     sampler = OmegaConf.to_container(sweeper.sampler, resolve=True) if sweeper.sampler else {}
-    pruner = checked_pruner(sweeper.get("pruner"), cfg, mode)
+    pruner = checked_pruner(sweeper.get("pruner"), cfg, goal.mode)
     sweep_dir = Path(cfg.hydra.sweep.dir)
     storage = sweeper.storage or str(sweep_dir / JOURNAL_FILE)
-    lines = [f"search: {sweeper.n_trials} trials, {sweeper.n_jobs} at once, {DIRECTIONS[mode]} "
-             f"{name} (task {cfg.task.name}), sampler "
-             f"{_options(sampler) or 'tpe'}",
+    beside = ("warning: " + on_test_set_warning(goal.name) if goal.on_test_set else
+              f"the best trial is chosen on validation ({goal.name}); each trial's "
+              f"{goal.primary['name']} is recorded beside it")
+    lines = [f"search: {sweeper.n_trials} trials, {sweeper.n_jobs} at once, "
+             f"{DIRECTIONS[goal.mode]} {goal.name} (task {cfg.task.name}, hydra.sweeper."
+             f"objective={goal.source}), sampler {_options(sampler) or 'tpe'}",
+             beside,
              "pruner " + (f"{_options(pruner)} on {cfg.task.monitor.name} per epoch" if pruner
                           else "none"),
              f"study {sweeper.study_name or sweep_dir.name} in {storage} (a relaunch continues it)",

@@ -9,15 +9,18 @@ How it runs (`sweep`):
 - the study lives in the sweep directory: `<sweep dir>/optuna_journal.log` (Optuna's journal
   file storage, made for shared file systems, where SQLite locks badly), named after the sweep
   directory; only this process writes it, the trials never touch it;
-- the objective is the run's primary metric in the task's direction, both from the task's
-  config (`task.primary: {name, mode}`); a trial's value is its result.json's `primary.value`;
-  `objective=monitor` searches on the task's monitor instead (`task.monitor`, the best
-  validation value, result.json's `monitor.best`), which keeps the test set out of the choice;
+- the objective (fidle_runs.search.objective) is the task's monitor in its direction, a
+  trial's value its result.json's `monitor.best` (the best validation value), so the test set
+  plays no part in the choice; each trial's test value (`primary.value`) is kept beside it in
+  the trial's user attr `primary`; `objective=primary` searches on the test value instead, and
+  says so; a study continues only with the objective it was started with;
 - each round asks up to `n_jobs` trials, launches them as one batch through the launcher and
-  tells each its value, or FAIL when the job raised or its result.json says failed (the search
-  goes on); `n_trials` counts the trials of the study, finished or running, so a relaunch
-  (the same command, the same hydra.sweep.dir, or a requeued Slurm job whose sweep dir is named
-  after the job) only runs what is missing, and trains nothing once the study is complete;
+  tells each its value, or FAIL when the job raised, its result.json says failed or diverged
+  (user attr `error` the reason, `diverged` true for the latter) or holds no finite value (the
+  search goes on); `n_trials` counts the trials of the study, finished or running, those of an
+  earlier launch run again included, so a relaunch (the same command, the same
+  hydra.sweep.dir, or a requeued Slurm job whose sweep dir is named after the job) only runs
+  what is missing, and trains nothing once the study is complete;
 - a trial asked but never told (its launch was killed) is launched again with its parameters:
   the same overrides give the same job directory (fidle_runs.config.sweep_job_dir), where the
   run resumes from its last.ckpt, and is told as the same trial number;
@@ -33,6 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +48,31 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config import sweep_job_dir
 from fidle_runs.errors import UserError, one_line
+from fidle_runs.search.objective import (
+    DIRECTIONS,
+    Objective,
+    check_same_objective,
+    on_test_set_warning,
+    search_objective,
+)
 from fidle_runs.search.pruners import make_pruner, pruner_options
 from fidle_runs.search.space import SearchSpace, override_value, parse_space
 
 log = logging.getLogger("fidle_runs.search")
 JOURNAL_FILE = "optuna_journal.log"
 SAMPLERS = ("tpe", "random")
-DIRECTIONS = {"max": "maximize", "min": "minimize"}
-OBJECTIVES = ("primary", "monitor")
 
 
 class OptunaSearch(Sweeper):
     """The sweeper's logic; Hydra instantiates its subclass in hydra_plugins.fidle_runs_search
     (Hydra only accepts sweepers from the hydra_plugins package). Hydra passes every key of
     conf/hydra/sweeper/optuna_search.yaml; `objective` is read back from the composed config by
-    `objective()`, as sweep_plan reads it."""
+    fidle_runs.search.objective.search_objective, as sweep_plan reads it."""
 
     def __init__(self, params: Any = None, n_trials: Any = 20, n_jobs: Any = 1,
                  sampler: Any = None, storage: str | None = None,
                  study_name: str | None = None, pruner: Any = None,
-                 objective: str = "primary") -> None:
+                 objective: str = "monitor") -> None:
         super().__init__()
         self.params = params
         self.n_trials = n_trials
@@ -75,7 +84,6 @@ class OptunaSearch(Sweeper):
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
-        self.source = "primary"
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -101,31 +109,32 @@ class OptunaSearch(Sweeper):
         n_trials = positive_int("hydra.sweeper.n_trials", self.n_trials)
         n_jobs = positive_int("hydra.sweeper.n_jobs", self.n_jobs)
         fixed = fixed_overrides(arguments, space, loader)
-        name, mode = objective(self.config)
-        pruner = checked_pruner(self.pruner, self.config, mode)
+        goal = search_objective(self.config)
+        pruner = checked_pruner(self.pruner, self.config, goal.mode)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         journal = Path(self.storage) if self.storage else sweep_dir / JOURNAL_FILE
         storage = open_journal(journal)
-        study = load_study(storage, self.study_name or sweep_dir.name, mode)
+        study = load_study(storage, self.study_name or sweep_dir.name, goal, self.config)
         link = StudyLink(str(journal.resolve()), study.study_name, pruner)
         # What readers of the study (the report, sweep summaries) show it with.
-        study.set_user_attr("objective", {"name": name, "mode": mode,
-                                          "fraction": objective_is_fraction(self.config, name)})
+        study.set_user_attr("objective", goal.study_attrs())
+        study.set_user_attr("primary", goal.primary)
         study.set_user_attr("n_trials", n_trials)
         seed, sampler = make_sampler(self.sampler_config, len(study.trials))
         study.sampler = sampler
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         log.info("search %s: %s %s (task %s), %d trials, %d at once, sampler %s seed %s, "
-                 "pruner %s, storage %s", study.study_name, DIRECTIONS[mode], name,
+                 "pruner %s, storage %s", study.study_name, DIRECTIONS[goal.mode], goal.name,
                  self.config.hydra.runtime.choices.get("task", "?"), n_trials, n_jobs,
                  type(sampler).__name__, seed, (pruner or {}).get("name"), journal)
-        self.source = objective_source(self.config)
-        return self._rounds(study, space, fixed, link, sweep_dir, n_trials, n_jobs, mode)
+        if goal.on_test_set:
+            log.warning("search %s: %s", study.study_name, on_test_set_warning(goal.name))
+        return self._rounds(study, space, fixed, link, sweep_dir, n_trials, n_jobs, goal)
 
     def _rounds(self, study: Any, space: SearchSpace, fixed: list[str], link: "StudyLink",
                 sweep_dir: Path, n_trials: int, n_jobs: int,
-                mode: str) -> list[Sequence[JobReturn]]:
+                goal: Objective) -> list[Sequence[JobReturn]]:
         import optuna
         from optuna.trial import TrialState
 
@@ -139,8 +148,9 @@ class OptunaSearch(Sweeper):
         returns: list[Sequence[JobReturn]] = []
         while True:
             batch, pending = pending[:n_jobs], pending[n_jobs:]
-            counted = len(study.get_trials(deepcopy=False)) - len(batch) - len(pending)
-            for _ in range(max(0, min(n_jobs - len(batch), n_trials - counted))):
+            # The trials run again are in the study already: only what it lacks is asked.
+            missing = n_trials - len(study.get_trials(deepcopy=False))
+            for _ in range(max(0, min(n_jobs - len(batch), missing))):
                 trial = study.ask(space.distributions)
                 overrides = space.overrides(trial.params)
                 trial.set_user_attr("overrides", overrides)
@@ -159,33 +169,39 @@ class OptunaSearch(Sweeper):
             log.info("search %s: %d trial(s) ran in %.1fs", study.study_name, len(batch),
                      time.perf_counter() - tic)
             for (trial, _), ret in zip(batch, results, strict=True):
-                self._tell(study, trial, ret, sweep_dir, mode)
-                log_progress(study, trial.number, n_trials)
+                self._tell(study, trial, ret, sweep_dir, goal)
+                log_progress(study, trial.number, n_trials, goal)
             returns.append(results)
-        log_best(study, n_trials)
+        log_best(study, n_trials, goal)
         return returns
 
-    def _tell(self, study: Any, trial: Any, ret: JobReturn, sweep_dir: Path, mode: str) -> None:
+    def _tell(self, study: Any, trial: Any, ret: JobReturn, sweep_dir: Path,
+              goal: Objective) -> None:
         from optuna.trial import TrialState
 
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir", default=None) \
             if ret.hydra_cfg is not None else None
         run_dir = Path(output_dir) if output_dir else sweep_dir / trial.user_attrs["job_dir"]
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
-        state, value, error = trial_outcome(ret, run_dir, mode, self.source)
-        if state == "interrupted":  # stays running, a relaunch resumes it
+        outcome = trial_outcome(ret, run_dir, goal)
+        if outcome.primary is not None:
+            trial.set_user_attr("primary", outcome.primary)
+        if outcome.state == "interrupted":  # stays running, a relaunch resumes it
             log.warning("trial #%d (%s) was interrupted: launch the search again to resume it",
                         trial.number, run_dir)
-        elif state == "pruned":
+        elif outcome.state == "pruned":
             study.tell(trial, state=TrialState.PRUNED)
-            log.info("trial #%d pruned: %s in %s", trial.number, error, run_dir)
-        elif state == "failed":
-            trial.set_user_attr("error", error)
-            log.warning("trial #%d failed (%s): %s", trial.number, run_dir, error)
+            log.info("trial #%d pruned: %s in %s", trial.number, outcome.why, run_dir)
+        elif outcome.state in ("failed", "diverged"):
+            trial.set_user_attr("error", outcome.why)
+            if outcome.state == "diverged":
+                trial.set_user_attr("diverged", True)
+            log.warning("trial #%d %s (%s): %s", trial.number, outcome.state, run_dir,
+                        outcome.why)
             study.tell(trial, state=TrialState.FAIL)
         else:
-            study.tell(trial, value)
-            log.info("trial #%d: %s in %s", trial.number, value, run_dir)
+            study.tell(trial, outcome.value)
+            log.info("trial #%d: %s in %s", trial.number, outcome.value, run_dir)
 
 
 class StudyLink:
@@ -242,37 +258,6 @@ def fixed_overrides(arguments: list[str], space: SearchSpace, loader: Any) -> li
     return fixed
 
 
-def objective(config: DictConfig) -> tuple[str, str]:
-    """The metric searched on and its mode: the task's primary (conf/task/<task>.yaml
-    `primary`, the test value) or, with hydra.sweeper.objective=monitor, its monitor (the best
-    validation value)."""
-    which = objective_source(config)
-    name = OmegaConf.select(config, f"task.{which}.name")
-    mode = OmegaConf.select(config, f"task.{which}.mode")
-    if not name or mode not in DIRECTIONS:
-        raise UserError(f"the task config has no {which} metric to search on (task.{which}: "
-                        f"name={name!r}, mode={mode!r}): it needs task.{which}.name and "
-                        f"task.{which}.mode=min|max")
-    return name, mode
-
-
-def objective_source(config: DictConfig) -> str:
-    """`primary` or `monitor` (hydra.sweeper.objective)."""
-    which = OmegaConf.select(config, "hydra.sweeper.objective", default=None) or "primary"
-    if which not in OBJECTIVES:
-        raise UserError(f"hydra.sweeper.objective={which!r} is unknown: use primary (the "
-                        f"task's test metric) or monitor (its best validation value)")
-    return which
-
-
-def objective_is_fraction(config: DictConfig, name: str) -> bool:
-    """Whether the objective's values are fractions (shown as %): the primary's `fraction`,
-    for the monitor too when it measures the same (val_acc for test_acc)."""
-    primary = OmegaConf.select(config, "task.primary.name") or ""
-    fraction = bool(OmegaConf.select(config, "task.primary.fraction", default=False))
-    return fraction and name.split("_", 1)[-1] == primary.split("_", 1)[-1]
-
-
 def open_journal(path: Path) -> Any:
     """Optuna's journal file storage at `path`, or a UserError when it cannot be written."""
     from optuna.storages import JournalStorage
@@ -289,17 +274,20 @@ def open_journal(path: Path) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def load_study(storage: Any, name: str, mode: str) -> Any:
+def load_study(storage: Any, name: str, goal: Objective, config: DictConfig) -> Any:
+    """The study `name` in `storage`, made if new; refused when it was made for another
+    objective or direction."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=storage, study_name=name, direction=DIRECTIONS[mode],
-                                load_if_exists=True)
+    study = optuna.create_study(storage=storage, study_name=name,
+                                direction=DIRECTIONS[goal.mode], load_if_exists=True)
+    check_same_objective(study.user_attrs.get("objective"), goal, name, config)
     stored = study.direction.name.lower()
-    if stored != DIRECTIONS[mode]:
+    if stored != DIRECTIONS[goal.mode]:
         raise UserError(f"the study {name} in this storage was made to {stored} its objective, "
-                        f"this task's primary metric is to {DIRECTIONS[mode]}: use another "
-                        f"hydra.sweep.dir")
+                        f"this search's objective {goal.name} is to {DIRECTIONS[goal.mode]}: "
+                        f"use another hydra.sweep.dir")
     return study
 
 
@@ -330,57 +318,108 @@ def trial_overrides(trial: Any, space: SearchSpace) -> list[str]:
     return list(stored) if stored else space.overrides(trial.params)
 
 
-def trial_outcome(ret: JobReturn, run_dir: Path, mode: str,
-                  source: str = "primary") -> tuple[str, float | None, str | None]:
-    """(state, value, why) of a trial from its job and its run's result.json: ("completed",
-    primary.value (or monitor.best, `source` monitor), None), ("failed", None, why), ("pruned",
-    None, where) or ("interrupted", None, None) (resumable)."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a trial's job and run came to: `state` completed (told `value`), failed or
+    diverged (told FAIL, `why` the reason), pruned (`why` where) or interrupted (left running,
+    resumable); `primary` the run's test value, recorded beside the objective."""
+
+    state: str
+    value: float | None = None
+    why: str | None = None
+    primary: float | None = None
+
+
+def trial_outcome(ret: JobReturn, run_dir: Path, goal: Objective) -> Outcome:
+    """The trial's outcome from its job and its run's result.json. Only a finite value of the
+    objective's metric, in the objective's direction, is ever a trial's value."""
     from fidle_runs.result import read_result
 
-    if ret.status != JobStatus.COMPLETED:
-        return "failed", None, (one_line(ret._return_value)
-                                if isinstance(ret._return_value, BaseException) else "job failed")
     result = read_result(run_dir)
+    if result is not None and result.status == "diverged":
+        return Outcome("diverged", why=result.error or "training diverged")
+    if ret.status != JobStatus.COMPLETED:
+        return Outcome("failed", why=(one_line(ret._return_value)
+                                      if isinstance(ret._return_value, BaseException)
+                                      else "job failed"))
     if result is None:
-        return "failed", None, f"no readable result.json in {run_dir}"
+        return Outcome("failed", why=f"no readable result.json in {run_dir}")
     if result.status in ("interrupted", "running"):
-        return "interrupted", None, None
+        return Outcome("interrupted")
     if result.status == "pruned":
         where = result.pruned or {}
-        return "pruned", None, (f"after epoch {where.get('epoch')}, {where.get('metric')} "
-                                f"{where.get('value')}")
+        return Outcome("pruned", why=(f"after epoch {where.get('epoch')}, {where.get('metric')} "
+                                      f"{where.get('value')}"))
     if result.status != "completed":
-        return "failed", None, result.error or f"run {result.status}"
-    metric = result.primary if source == "primary" else result.monitor
-    value = metric.get("value" if source == "primary" else "best")
-    if metric.get("mode") not in (None, mode):
-        return "failed", None, (f"the run's {source} metric {metric.get('name')} is to "
-                                f"{metric.get('mode')}, the search's to {mode}")
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return "failed", None, f"no {source} metric value ({metric.get('name')}={value})"
-    return "completed", float(value), None
+        return Outcome("failed", why=result.error or f"run {result.status}")
+    primary = finite(result.primary.get("value"))
+    metric = result.primary if goal.on_test_set else result.monitor
+    value = finite(metric.get("value" if goal.on_test_set else "best"))
+    if metric.get("mode") not in (None, goal.mode):
+        return Outcome("failed", why=(f"the run's {goal.source} metric {metric.get('name')} is "
+                                      f"to {metric.get('mode')}, the search's to {goal.mode}"),
+                       primary=primary)
+    if value is None:
+        return Outcome("failed", why=(f"no finite {goal.source} metric value "
+                                      f"({metric.get('name')}="
+                                      f"{metric.get('value' if goal.on_test_set else 'best')})"),
+                       primary=primary)
+    return Outcome("completed", value, primary=primary)
 
 
-def log_progress(study: Any, number: int, n_trials: int) -> None:
-    """`trial 7 of 20 complete: 0.97; best so far 0.98 (trial #3)` after each trial's tell."""
+def finite(value: Any) -> float | None:
+    """`value` as a float when it is a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def scored(trial: Any, goal: Objective) -> str:
+    """`val_acc 0.9807 (test_acc 0.9791)`: a completed trial's objective and, when that is not
+    the test metric, its test value beside it."""
+    text = f"{goal.name} {trial.value:.6g}"
+    primary = trial.user_attrs.get("primary")
+    if not goal.on_test_set and primary is not None:
+        text += f" ({goal.primary['name']} {primary:.6g})"
+    return text
+
+
+def trial_state(trial: Any) -> str:
+    """complete, pruned, running, fail, or diverged (a failed trial whose training diverged)."""
+    return "diverged" if trial.user_attrs.get("diverged") else trial.state.name.lower()
+
+
+def log_progress(study: Any, number: int, n_trials: int, goal: Objective) -> None:
+    """`trial 7 of 20 complete: val_acc 0.97 (test_acc 0.96); best so far val_acc 0.98 (trial
+    #3, test_acc 0.97)` after each trial's tell."""
+    from optuna.trial import TrialState
+
     trial = study.get_trials(deepcopy=False)[number]
-    state = trial.state.name.lower()
-    value = f": {trial.value:.6g}" if trial.value is not None and state == "complete" else ""
+    state = trial_state(trial)
+    if trial.state == TrialState.COMPLETE:
+        state += f": {scored(trial, goal)}"
+    elif trial.state == TrialState.FAIL:
+        state += f" ({trial.user_attrs.get('error')})"
     try:
-        best = f"best so far {study.best_value:.6g} (trial #{study.best_trial.number})"
+        best = study.best_trial
     except ValueError:
-        best = "none completed so far"
-    print(f"search {study.study_name}: trial {number + 1} of {n_trials} {state}{value}; {best}",
+        so_far = "none completed so far"
+    else:
+        so_far = f"best so far {scored(best, goal)} (trial #{best.number})"
+    print(f"search {study.study_name}: trial {number + 1} of {n_trials} {state}; {so_far}",
           flush=True)
 
 
-def log_best(study: Any, n_trials: int) -> None:
+def log_best(study: Any, n_trials: int, goal: Objective) -> None:
+    """The study's trials by state and its best trial, at the end of a launch; the warning
+    when the choice was made on the test set."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    counts = {s.name.lower(): sum(t.state == s for t in trials) for s in
-              (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    states = [trial_state(t) for t in trials]
+    summary = ", ".join(f"{states.count(s)} {s}" for s in
+                        ("complete", "pruned", "fail", "diverged", "running")
+                        if s != "diverged" or s in states)
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     if not completed:
         print(f"search {study.study_name}: {len(trials)} of {n_trials} trials ({summary}), "
@@ -390,5 +429,8 @@ def log_best(study: Any, n_trials: int) -> None:
     params = " ".join(best.user_attrs.get("overrides", [f"{k}={v}" for k, v in
                                                          best.params.items()]))
     print(f"search {study.study_name}: {len(trials)} of {n_trials} trials ({summary}); best "
-          f"trial #{best.number}: {best.value:.6g} with {params} in "
+          f"trial #{best.number}: {scored(best, goal)} with {params} in "
           f"{best.user_attrs.get('run_dir', '?')}", flush=True)
+    if goal.on_test_set:
+        print(f"search {study.study_name}: warning: {on_test_set_warning(goal.name)}",
+              flush=True)
