@@ -45,6 +45,13 @@ LAUNCH_MARK = ".launched"  # touched by each sweep job when its launch reaches i
 RELOCATABLE_ROOTS = ("run_dir", "output_root", "data_dir", "datasets_dir")
 # Keys of the `data` group that say only where data is looked for or cached (see run_identity).
 DATA_LOCATIONS = ("datasets_dir", "download_dir", "prepared_dir", "synthetic_dir")
+# result.json's `data` keys that a resumed run's data must match (check_same_data).
+RESUMED_DATA_KEYS = ("name", "family", "source", "shape", "n_outputs", "n_train", "n_val",
+                     "n_test")
+# Callbacks that watch a run without changing what it trains (a progress display, the learning
+# rate logged, the stop on a non-finite loss): a run resumes under other settings of theirs, and
+# a run saved before one of them existed resumes with it.
+WATCHING_CALLBACKS = ("progress", "learning_rate_monitor", "divergence")
 
 
 def mark_launched(run_dir: Path) -> None:
@@ -178,8 +185,9 @@ def check_same_run(run_dir: Path, cfg: DictConfig, previous: RunResult | None) -
 
 
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
-    """What makes a run this run: its resolved config without the launch keys, `paths` and the
-    data keys that only say where data is looked for or cached (DATA_LOCATIONS), with every
+    """What makes a run this run: its resolved config without the launch keys, `paths`, the
+    data keys that only say where data is looked for or cached (DATA_LOCATIONS) and the
+    callbacks that only watch it (WATCHING_CALLBACKS), with every
     path under the run directory, the output root, the data cache or the datasets tree written
     relative to it (`${paths.run_dir}/checkpoints`).
 
@@ -211,7 +219,24 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     if isinstance(identity.get("data"), dict):
         identity["data"] = {k: v for k, v in identity["data"].items()
                             if k not in DATA_LOCATIONS}
+    if isinstance(identity.get("callbacks"), dict):
+        identity["callbacks"] = {k: v for k, v in identity["callbacks"].items()
+                                 if k not in WATCHING_CALLBACKS}
     return identity
+
+
+def check_same_data(run_dir: Path, trained_on: dict[str, Any], loaded: dict[str, Any]) -> None:
+    """Refuse to resume a run on data other than what it trained on. Where the data is looked
+    for is no part of a run (run_identity), so what was loaded is checked instead: the
+    set, its source (real or synthetic: `data.source=auto` takes whichever it finds) and
+    its counts, as result.json recorded them. A family's kept preprocessing is checked
+    apart, against the checkpoint (InMemoryDataModule.load_state_dict)."""
+    for key in RESUMED_DATA_KEYS:
+        if key in trained_on and trained_on[key] != loaded.get(key):
+            raise UserError(f"{run_dir} was trained on data with {key}={trained_on[key]!r}, "
+                            f"but the data found now has {key}={loaded.get(key)!r}: resume it "
+                            "where its data is (FIDLE_DATASETS_DIR, data.raw_dir), or move the "
+                            "directory away and launch again to start over")
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:

@@ -29,6 +29,7 @@ from fidle_runs.requeue import RequeueRequested, requeue_loops
 from fidle_runs.result import FINISHED, RunResult, new_result, read_result
 from fidle_runs.run_dir import (
     CHECKPOINT_DIR,
+    check_same_data,
     check_same_run,
     check_still_resumable,
     clear_temporaries,
@@ -98,6 +99,7 @@ def train(cfg: DictConfig) -> RunResult:
                         cfg.trainer.max_epochs, task_config(cfg))
     result.epochs = epochs_before
     if previous is not None:
+        result.data = previous.data  # what it trained on, checked against what loads now
         result.resumed = previous.resumed + 1
         result.duration_s["fit"] = previous.duration_s.get("fit", 0.0)
         result.started = previous.started or result.started
@@ -147,7 +149,9 @@ def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    result.data = datamodule.describe()
+    loaded = datamodule.describe()
+    check_same_data(run_dir, result.data, loaded)  # result.data kept if refused
+    result.data = loaded
     net = build_network(cfg, datamodule.dims, datamodule.name)
     fast_path = apply_speed(cfg, datamodule, net, result)
     module = build_task_module(cfg, net, datamodule)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import open_dict
 from PIL import Image
 
 from fidle_runs.data.inputs import InputRequest
@@ -235,6 +236,23 @@ def test_fidle_datasets_dir_set_on_another_machine_is_no_part_of_a_run(
     check_same_run(run, again, previous)
 
 
+def test_a_run_saved_before_a_watching_callback_existed_resumes(small_run, tmp_path):
+    """config.yaml of a run made before callbacks.divergence existed (and with another progress
+    display) is the same run; a callback that changes training is not."""
+    run = tmp_path / "run"
+    run.mkdir()
+    older = small_run(run_dir=run)
+    with open_dict(older):
+        del older.callbacks["divergence"]
+    older.callbacks.progress.style = "bar"
+    save_config(run, older)
+    interrupted = RunResult(status="interrupted", epochs=1)
+    check_same_run(run, small_run(run_dir=run), interrupted)
+    with pytest.raises(UserError, match=r"callbacks.model_checkpoint.save_top_k="):
+        check_same_run(run, small_run("callbacks.model_checkpoint.save_top_k=2", run_dir=run),
+                       interrupted)
+
+
 @pytest.mark.parametrize(("which", "key"), [("data.raw_dir=/elsewhere/GTSRB", "data.raw_dir"),
                                             ("data.size=48", "data.size")])
 def test_which_data_stays_part_of_a_run(completed_gtsrb_config, small_run, which, key):
@@ -258,3 +276,23 @@ def test_evaluate_builds_a_cleaned_prepared_set_again(tmp_path, shared_data_dir,
     tested = read_result(run).evaluation["best"]["splits"]["test"]
     assert tested["test_acc"] == result.metrics["test_acc"]
     capsys.readouterr()
+
+
+def test_a_resumed_run_is_checked_against_the_data_it_trained_on(small_run):
+    """Where data is looked for is no part of a run, so a run resumed elsewhere is checked by
+    what it loads: data other than its own (another source, other counts) is refused."""
+    cfg = small_run("trainer.max_epochs=1")
+    run = Path(cfg.paths.run_dir)
+    assert train(cfg).status == "completed"
+    recorded = json.loads((run / "result.json").read_text())
+    recorded.update(status="interrupted", checkpoints={"best": None, "last": None})
+    recorded["data"]["source"] = "real"
+    (run / "result.json").write_text(json.dumps(recorded))
+    with pytest.raises(UserError, match=r"was trained on data with source='real', but the data "
+                                        r"found now has source='synthetic'"):
+        train(small_run("trainer.max_epochs=1"))
+    assert read_result(run).data["source"] == "real", "the refused attempt keeps the record"
+    recorded["data"]["source"] = "synthetic"
+    (run / "result.json").write_text(json.dumps(recorded))
+    resumed = train(small_run("trainer.max_epochs=1"))
+    assert resumed.status == "completed" and resumed.resumed == 1
