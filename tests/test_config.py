@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from fidle_runs.assemble import build_datamodule, build_network, build_task_module
 from fidle_runs.config import CONF_DIR, build, run_name
 from fidle_runs.errors import UserError
+from fidle_runs.run_dir import checkpoint_path
 from tests.conftest import REPO, compose_train
 from tests.real_data import real_bhpd_csv
 from tests.test_tables import write_wine
@@ -140,7 +141,8 @@ def test_hydra_run_dir_override_is_where_the_run_goes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = read_result(run_dir)
     assert result.status == "completed" and result.run_dir == str(run_dir.resolve())
-    assert Path(result.checkpoints["best"]).parent == run_dir.resolve() / "checkpoints"
+    assert Path(result.checkpoints["best"]).parent == Path("checkpoints"), "relative to the run"
+    assert checkpoint_path(run_dir, result.checkpoints["best"]).is_file()
     assert (run_dir / "config.yaml").is_file() and not (run_dir / ".hydra").exists()
     assert not (tmp_path / "outputs").exists(), "nothing in the default place"
 

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from fidle_runs.run_dir import checkpoint_path
 from fidle_runs.tasks.forecasting import Forecasting
 from fidle_runs.train import train
 from tests.conftest import compose_train
@@ -89,7 +90,8 @@ def test_a_ladybug_run_records_persistence_units_and_prints_the_headline(tmp_pat
     assert epoch_line.split()[2:12:2] == ["train_loss", "train_mae", "val_loss", "val_mae",
                                           "val_mae_persistence"]
     assert epoch_line.split()[13] == "samples/s", "the per-target MAEs are not printed"
-    hparams = torch.load(result.checkpoints["best"], weights_only=True)["hyper_parameters"]
+    hparams = torch.load(checkpoint_path(tmp_path / "run", result.checkpoints["best"]),
+                         weights_only=True)["hyper_parameters"]
     assert hparams["target_names"] == ["x", "y"] and hparams["persistence_columns"] == [0, 1]
     recorded = json.loads((tmp_path / "run" / "result.json").read_text())
     assert recorded["primary"]["baselines"]["test_mae_persistence"] == metrics[

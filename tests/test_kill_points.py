@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fidle_runs.result import read_result
+from fidle_runs.run_dir import checkpoint_path
 from tests.conftest import (
     REPO,
     assert_trains_as_uninterrupted,
@@ -60,7 +61,7 @@ def test_killed_anywhere_the_same_command_completes_the_run(point, tmp_path,
     assert result.status == "completed" and result.epochs == EPOCHS
     assert result.resumed == (1 if checkpointed else 0)
     assert result.metrics["test_acc"] > 2 / 43, "better than chance"
-    assert Path(result.checkpoints["best"]).is_file()
+    assert checkpoint_path(run_dir, result.checkpoints["best"]).is_file()
     assert tensorboard_epochs(run_dir, "val_acc") == list(range(EPOCHS))
     assert len(tensorboard_scalars(run_dir, "lr-Adam")) == EPOCHS
     assert len(tensorboard_scalars(run_dir, "test_acc")) == 1
