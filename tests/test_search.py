@@ -549,6 +549,26 @@ def test_a_diverged_run_is_a_failed_trial_with_its_reason(tmp_path):
                                        "completed"]
 
 
+@pytest.mark.parametrize(("objective", "on_test"), [("test_mae", True), ("val_mae", False)])
+def test_a_study_kept_before_test_values_were_recorded_reads_them_from_its_runs(
+        tmp_path, objective, on_test):
+    """Its objective attr names no source and its trials no test value: the runs' result.json
+    say which metric is the test one, and give each trial's."""
+    (tmp_path / "run").mkdir()
+    write_result(tmp_path / "run", "completed", best=3.0, test=3.5)
+    study = optuna.create_study(study_name="old", direction="minimize",
+                                storage=open_journal(tmp_path / JOURNAL_FILE))
+    study.set_user_attr("objective", {"name": objective, "mode": "min", "fraction": False})
+    trial = study.ask({"optimizer.lr": FloatDistribution(1e-4, 3e-2, log=True)})
+    trial.set_user_attr("run_dir", str(tmp_path / "run"))
+    study.tell(trial, 3.5 if on_test else 3.0)
+    (shown,) = read_journal(tmp_path / JOURNAL_FILE)
+    assert shown.on_test_set is on_test and shown.primary.name == "test_mae"
+    assert shown.trials[0].primary == 3.5
+    assert shown.notes() == ([f"warning: {shown.warning}"] if on_test else
+                             ["best trial's test_mae 3.5 (recorded beside, not chosen on)"])
+
+
 @pytest.mark.parametrize("best", [None, float("nan"), float("inf")])
 def test_a_trial_without_a_finite_objective_is_failed_never_a_number(tmp_path, best):
     write_result(tmp_path, "completed", best=best, test=3.5)

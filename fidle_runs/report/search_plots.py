@@ -23,7 +23,7 @@ def optimisation_history(study: Study) -> bytes:
     ax = fig.subplots()
     complete = study.completed
     ax.scatter([t.number for t in complete], [metric.shown(t.value) for t in complete], s=26,
-               color="#1f77b4", label="complete", zorder=3)
+               color="#1f77b4", label=f"{metric.name} (complete)", zorder=3)
     pruned = [t for t in study.trials if t.state == "pruned" and t.value is not None]
     if pruned:
         ax.scatter([t.number for t in pruned], [metric.shown(t.value) for t in pruned], s=26,

@@ -16,7 +16,7 @@ from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import walk_outputs
 from fidle_runs.result import read_result
 from fidle_runs.search.objective import on_test_set_warning
-from fidle_runs.search.sweeper import JOURNAL_FILE
+from fidle_runs.search.sweeper import JOURNAL_FILE, finite
 
 
 @dataclass
@@ -148,25 +148,31 @@ def read_journal(journal: Path) -> list[Study]:
                                    t.user_attrs.get("primary")))
             log_params |= {name for name, d in t.distributions.items()
                            if isinstance(d, FloatDistribution | IntDistribution) and d.log}
+        if primary is None:
+            primary = primary_from_runs(trials)
+        on_test = (objective["source"] == "primary" if objective.get("source") else
+                   primary is not None and primary.get("name") == metric.name)
         studies.append(Study(
             study.study_name, journal.parent, metric, study.user_attrs.get("n_trials"), trials,
             frozenset(log_params), journal,
             Metric(primary["name"], primary["mode"], bool(primary["fraction"]))
-            if primary else None,
-            chosen_on_test(objective, trials)))
+            if primary else None, on_test))
     return studies
 
 
-def chosen_on_test(objective: dict[str, Any], trials: list[TrialRow]) -> bool:
-    """Whether the study's objective is its runs' test metric: its user attr says so, or, for a
-    study kept before that was recorded, its runs' result.json name it their primary."""
-    if objective.get("source"):
-        return objective["source"] == "primary"
+def primary_from_runs(trials: list[TrialRow]) -> dict[str, Any] | None:
+    """For a study kept before each trial's test value was recorded in it: the test metric
+    (name, mode, fraction) and each completed trial's value, read from its run's result.json;
+    None when no run can be read."""
+    found = None
     for trial in trials:
         result = read_result(trial.run_dir) if trial.run_dir else None
-        if result is not None:
-            return result.primary.get("name") == objective.get("name")
-    return False
+        if result is None or not result.primary.get("name"):
+            continue
+        found = found or result.primary
+        if trial.state == "complete":
+            trial.primary = finite(result.primary.get("value"))
+    return found
 
 
 def param_importances(study: Study) -> dict[str, float]:
