@@ -176,7 +176,8 @@ def test_search_through_slurm_runs_its_trials_as_jobs_and_completes(slurm_cluste
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     results = [read_result(Path(t.user_attrs["run_dir"])) for t in study.trials]
     assert all(r.status == "completed" and r.slurm.get("job_id") for r in results)
-    assert [t.value for t in study.trials] == [r.primary["value"] for r in results]
+    assert [t.value for t in study.trials] == [r.monitor["best"] for r in results]
+    assert [t.user_attrs["primary"] for t in study.trials] == [r.primary["value"] for r in results]
     # One submission per batch: the first two trials one job array, the third a job of its own.
     batches = [r.slurm.get("array_job_id", r.slurm["job_id"]) for r in results]
     assert batches[0] == batches[1] != batches[2], batches
