@@ -359,9 +359,11 @@ def test_report_of_a_search_shows_its_trials_best_trial_history_and_importance(s
     assert f"best trial's test_mae {study.best_trial.user_attrs['primary']:.4g} (recorded " \
         "beside, not chosen on)" in text
     lines = text[text.index("Search sweep"):].splitlines()
-    assert lines[1].split()[:6] == ["trial", "status", "val_mae", "optimizer", "optimizer.lr",
-                                    "duration"]
-    assert lines[3 + study.best_trial.number].startswith(f"{study.best_trial.number}*")
+    assert lines[1].split()[:7] == ["trial", "status", "val_mae", "test_mae", "optimizer",
+                                    "optimizer.lr", "duration"]
+    best_row = lines[3 + study.best_trial.number].split()
+    assert best_row[0] == f"{study.best_trial.number}*"
+    assert best_row[3] == f"{study.best_trial.user_attrs['primary']:.4g}", "test value beside"
     exported = report.json()["studies"][0]
     assert exported["best_trial"] == study.best_trial.number and len(exported["trials"]) == 6
     page, _ = render_html(report, [cwd / "sweep"])

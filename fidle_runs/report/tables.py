@@ -74,17 +74,21 @@ def matrix_table(matrix: Matrix) -> Table:
 
 def trials_table(study: Study) -> Table:
     """A search's trials in trial order: status, objective value (a pruned trial's is its
-    monitor's when it stopped, in brackets), the parameters, the time from ask to tell and the
+    monitor's when it stopped, in brackets), the test value recorded beside it when the
+    objective is the validation monitor, the parameters, the time from ask to tell and the
     run directory; `*` marks the best trial."""
     best = study.best
     params = list(dict.fromkeys(name for t in study.trials for name in t.params))
-    header = ["trial", "status", study.objective.title, *params, "duration s", "run"]
+    beside = [] if study.on_test_set or study.primary is None else [study.primary]
+    header = ["trial", "status", study.objective.title, *(m.title for m in beside), *params,
+              "duration s", "run"]
     body = []
     for t in study.trials:
         value = study.objective.format(t.value)
         if t.state == "pruned" and value:
             value = f"({value})"
         body.append([f"{t.number}{'*' if t is best else ''}", t.state, value,
+                     *(m.format(t.primary) for m in beside),
                      *(param_text(t.params.get(name)) for name in params),
                      "" if t.duration_s is None else f"{t.duration_s:.1f}",
                      shown_path(t.run_dir) if t.run_dir else ""])
