@@ -3,8 +3,8 @@
 A single run stops on a user error with one line and a non-zero exit, and so does a run whose
 loss diverged (fidle_runs.callbacks.divergence). In a sweep, a failing or diverged run is
 recorded (result.json says why) and the sweep goes on; the summary at the end (see
-fidle_runs.sweep_summary) exits non-zero if any run failed. On Slurm's warning signal the run
-stops and the job is requeued (fidle_runs.requeue).
+fidle_runs.report.sweep_summary) exits non-zero if any run failed. On Slurm's warning signal the run
+stops and the job is requeued (fidle_runs.launch.requeue).
 """
 
 import logging
@@ -15,11 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fidle_runs.config import CONF_DIR, check_config, register_resolvers
-from fidle_runs.data_parallel import is_lead_process, quiet_other_ranks
-from fidle_runs.errors import UserError, one_line
-from fidle_runs.requeue import RequeueRequested, install_handler, requested, requeue_and_exit
-from fidle_runs.run_dir import mark_launched
+from fidle_runs.config.conf import CONF_DIR, check_config
+from fidle_runs.core.errors import UserError, one_line
+from fidle_runs.hardware.data_parallel import is_lead_process, quiet_other_ranks
+from fidle_runs.launch.requeue import RequeueRequested, install_handler, requested, requeue_and_exit
+from fidle_runs.launch.resolvers import register_resolvers
+from fidle_runs.store.run_dir import mark_launched
 
 log = logging.getLogger("fidle_runs")
 register_resolvers()
@@ -36,7 +37,7 @@ def main(cfg: DictConfig) -> float | None:
         requeue_and_exit("requeue signal received before this run started")
     try:
         check_config(cfg)
-        from fidle_runs.train import train  # torch and Lightning load once the config is valid
+        from fidle_runs.run.train import train  # torch and Lightning load once the config is valid
 
         result = train(cfg)
     except RequeueRequested as e:
@@ -61,7 +62,7 @@ def main(cfg: DictConfig) -> float | None:
 def _record_failure(cfg: DictConfig, error: str) -> None:
     """Make sure a failed sweep job leaves a result.json saying why (train() writes one once the
     run has started; this covers failures before that, such as an impossible hyper-parameter)."""
-    from fidle_runs.result import RunResult, read_result
+    from fidle_runs.store.result import RunResult, read_result
 
     run_dir = Path(cfg.paths.run_dir)
     log.error("run %s failed: %s", run_dir, error)

@@ -13,7 +13,7 @@ progress output of that epoch; the first epoch of each side (cuDNN autotuning, c
 caches warming) is left out. images/s = training images / epoch wall time (the GPU synchronised
 at both ends).
 
-- runner: `fidle_runs.train.train(cfg)` on the config that `python -m fidle_runs
+- runner: `fidle_runs.run.train.train(cfg)` on the config that `python -m fidle_runs
   +experiment=gtsrb_cnn model=M data.size=S data.mode=MODE data.batch_size=B trainer=gpu|cpu`
   composes, with its defaults: TensorBoard and CSV loggers, the best and last checkpoints,
   validation every epoch, progress lines (stdout goes to a file, as in a Slurm job), result.json
@@ -71,11 +71,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from torch.utils.flop_counter import FlopCounterMode
 
-from fidle_runs.assemble import build_network
-from fidle_runs.config import CONF_DIR, build, register_resolvers
-from fidle_runs.result import read_result
-from fidle_runs.speed import FastPath, compile_seconds
-from fidle_runs.train import train
+from fidle_runs.config.conf import CONF_DIR, build
+from fidle_runs.hardware.speed import FastPath, compile_seconds
+from fidle_runs.launch.resolvers import register_resolvers
+from fidle_runs.run.assemble import build_network
+from fidle_runs.run.train import train
+from fidle_runs.store.result import read_result
 
 FULL = {"models": ["cnn_v1", "cnn_v2", "cnn_v3"], "size": 48, "mode": "RGB",
         "batches": [64, 512], "epochs": 4, "repeats": 1, "fraction": 1.0}

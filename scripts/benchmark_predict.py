@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from fidle_runs.data.inputs import InputRequest  # noqa: E402
 from fidle_runs.export.formats import FORMATS  # noqa: E402
 from fidle_runs.predict.network import BATCH, device_for, outputs  # noqa: E402
-from fidle_runs.rebuild import load_run  # noqa: E402
+from fidle_runs.run.rebuild import load_run  # noqa: E402
 
 
 def command(args: list[str]) -> float:

@@ -21,7 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from fidle_runs.models.cnn import cnn_v1
 from fidle_runs.report.html_page import render_html
 from fidle_runs.report.report import build_report
-from fidle_runs.result import RunResult
+from fidle_runs.store.result import RunResult
 
 DATASETS = [f"set-{s}x{s}-{m}" for s in (24, 48) for m in ("RGB", "RGB-HE", "L", "L-LHE")]
 MODELS = ["cnn_v1", "cnn_v2", "cnn_v3"]

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fidle_runs.result import RunResult, read_result
+from fidle_runs.store.result import RunResult, read_result
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = ["data.source=synthetic", "data.synthetic_fraction=0.05", "data.prepare_workers=2"]

@@ -67,8 +67,9 @@ def fit(data_on: str, compile_setting: bool, root: Path) -> tuple[dict, int, boo
     whether its network ran compiled)."""
     from hydra import compose, initialize_config_dir
 
-    from fidle_runs.config import CONF_DIR, register_resolvers
-    from fidle_runs.train import train
+    from fidle_runs.config.conf import CONF_DIR
+    from fidle_runs.launch.resolvers import register_resolvers
+    from fidle_runs.run.train import train
 
     register_resolvers()
     name = f"{data_on}-compile{int(compile_setting)}"

@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fidle_runs.result import read_result  # noqa: E402
-from fidle_runs.search.sweeper import JOURNAL_FILE, open_journal  # noqa: E402
+from fidle_runs.launch.search.sweeper import JOURNAL_FILE, open_journal  # noqa: E402
+from fidle_runs.store.result import read_result  # noqa: E402
 
 
 def run(command: list[str]) -> float:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fidle_runs.report.fidle_reference import TEST_ACC, TEST_MAE, fidle_reference
-from fidle_runs.result import read_result
+from fidle_runs.store.result import read_result
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from fidle_runs.config import CONF_DIR, register_resolvers
+from fidle_runs.config.conf import CONF_DIR
 from fidle_runs.data.gtsrb.synthetic import write_synthetic_gtsrb
+from fidle_runs.launch.resolvers import register_resolvers
 
 REPO = Path(__file__).resolve().parent.parent
 register_resolvers()
@@ -216,7 +217,7 @@ def table_run(tmp_path_factory) -> Path:
 
 
 def _trained(overrides: list[str], run_dir: Path) -> Path:
-    from fidle_runs.train import train
+    from fidle_runs.run.train import train
 
     result = train(compose_train([*overrides, "callbacks.progress.style=lines",
                                   f"paths.run_dir={run_dir}"]))

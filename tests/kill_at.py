@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fidle_runs import atomic, progress
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
+from fidle_runs.core import atomic, progress
 
 
 def kill() -> None:
@@ -119,7 +119,7 @@ if __name__ == "__main__":
     POINTS[sys.argv[1]]()
     sys.argv = ["fidle_runs", *sys.argv[2:]]
     from fidle_runs.__main__ import main
-    from fidle_runs.requeue import install_handler
+    from fidle_runs.launch.requeue import install_handler
 
     install_handler()
     main()

@@ -18,7 +18,7 @@ from fidle_runs.data.in_memory import InMemoryDataModule, Splits
 from fidle_runs.data.tensor_batches import network_input
 from fidle_runs.models.cnn import cnn_v2
 from fidle_runs.models.dense import mnist_dnn
-from fidle_runs.result import RunResult
+from fidle_runs.store.result import RunResult
 
 REAL_ACC = {("set-24x24-L", "cnn_v1"): 0.95, ("set-24x24-L", "cnn_v2"): 0.97,
             ("set-48x48-RGB", "cnn_v1"): 0.96, ("set-48x48-RGB", "cnn_v2"): 0.985}
@@ -127,7 +127,7 @@ def write_forecast_run(run_dir: Path, data_dir: Path) -> Path:
     """A real forecasting run, trained as `python -m fidle_runs +experiment=ladybug_gru
     model=gru model.net.hidden=16 data.scale=0.1 trainer.max_epochs=2` trains it (in this
     process, a few seconds): the report's forecast matrix and its best run's analysis."""
-    from fidle_runs.train import train
+    from fidle_runs.run.train import train
     from tests.conftest import compose_train
 
     result = train(compose_train([
@@ -142,7 +142,7 @@ def write_table_run(run_dir: Path) -> Path:
     """A real regression run on a table, trained as `python -m fidle_runs +experiment=diabetes_dnn
     trainer.max_epochs=10` trains it (in this process, a few seconds): the report's regression
     matrix's winner and its analysis."""
-    from fidle_runs.train import train
+    from fidle_runs.run.train import train
     from tests.conftest import compose_train
 
     result = train(compose_train(["+experiment=diabetes_dnn", "trainer.max_epochs=10",

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from fidle_runs.config import register_resolvers
+from fidle_runs.launch.resolvers import register_resolvers
 from tests.conftest import REPO
 
 

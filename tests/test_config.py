@@ -9,10 +9,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fidle_runs.assemble import build_datamodule, build_network, build_task_module
-from fidle_runs.config import CONF_DIR, build, run_name
-from fidle_runs.errors import UserError
-from fidle_runs.run_dir import checkpoint_path
+from fidle_runs.config.conf import CONF_DIR, build
+from fidle_runs.core.errors import UserError
+from fidle_runs.launch.job_dirs import run_name
+from fidle_runs.run.assemble import build_datamodule, build_network, build_task_module
+from fidle_runs.store.run_dir import checkpoint_path
 from tests.conftest import REPO, compose_train
 from tests.real_data import real_bhpd_csv
 from tests.test_tables import write_wine
@@ -132,7 +133,7 @@ def test_model_override_selects_the_backbone():
 def test_hydra_run_dir_override_is_where_the_run_goes(tmp_path):
     """A real (one-epoch, small) run launched with hydra.run.dir: its directory, checkpoints and
     result.json are there, and nothing of it is where runs go by default."""
-    from fidle_runs.result import read_result
+    from fidle_runs.store.result import read_result
     from tests.conftest import run_module
 
     run_dir = tmp_path / "elsewhere" / "abc"

@@ -4,9 +4,9 @@ Runs of two Slurm tasks train on the local Slurm cluster (tests/test_slurm.py)."
 
 import pytest
 
-from fidle_runs.data_parallel import check_slurm_layout, process_rank
-from fidle_runs.errors import UserError
-from fidle_runs.result import read_result
+from fidle_runs.core.errors import UserError
+from fidle_runs.hardware.data_parallel import check_slurm_layout, process_rank
+from fidle_runs.store.result import read_result
 from tests.conftest import compose_train, run_module, tensorboard_epochs
 from tests.real_data import real_data_dir
 

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb.datamodule import GTSRBDataModule
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, validation_indices
 from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
-from fidle_runs.errors import UserError
 
 
 @pytest.fixture(scope="module")

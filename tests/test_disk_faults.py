@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.h5 import SetSpec
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
-from fidle_runs.errors import UserError
-from fidle_runs.result import read_result
+from fidle_runs.store.result import read_result
 from tests.conftest import REPO, csv_epochs, run_module, tensorboard_epochs
 
 EPOCHS = 3

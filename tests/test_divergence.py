@@ -12,15 +12,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from fidle_runs import atomic, strict_json
 from fidle_runs.callbacks.divergence import Diverged, StopOnDivergence
+from fidle_runs.core import atomic, strict_json
 from fidle_runs.report.ranking import rank
 from fidle_runs.report.report import build_report
 from fidle_runs.report.run_index import read_run
+from fidle_runs.report.sweep_summary import format_summary, summarize
 from fidle_runs.report.tables import shown_path
-from fidle_runs.result import RunResult, read_result
-from fidle_runs.sweep_summary import format_summary, summarize
-from fidle_runs.train import train
+from fidle_runs.run.train import train
+from fidle_runs.store.result import RunResult, read_result
 from tests.conftest import compose_train, run_module
 from tests.report_tree import REGRESSION, write_run
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from fidle_runs.evaluate.__main__ import main
-from fidle_runs.result import read_result
-from fidle_runs.run_dir import LAST_CHECKPOINT
-from fidle_runs.train import train
+from fidle_runs.run.train import train
+from fidle_runs.store.result import read_result
+from fidle_runs.store.run_dir import LAST_CHECKPOINT
 from tests.conftest import compose_train
 
 
@@ -43,7 +43,7 @@ def test_evaluate_reproduces_the_recorded_test_accuracy_and_scores_train_and_val
     # images make it real, near test's.
     import torch
 
-    from fidle_runs.rebuild import load_run
+    from fidle_runs.run.rebuild import load_run
 
     _, run = load_run(mnist_run, load_data=True)
     weights = torch.load(mnist_run / before["checkpoints"]["best"], map_location="cpu",
@@ -205,7 +205,7 @@ def test_every_split_is_scored_with_the_data_placed_on_the_device(mnist_run):
     it (on a CPU, `device` places the same memory and must give the host's numbers)."""
     from fidle_runs.data.placement import Placement
     from fidle_runs.evaluate.splits import SPLITS, evaluate_splits
-    from fidle_runs.rebuild import load_run
+    from fidle_runs.run.rebuild import load_run
 
     _, run = load_run(mnist_run, load_data=True)
     on_host = evaluate_splits(run.datamodule, run.task, list(SPLITS))

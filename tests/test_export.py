@@ -17,8 +17,8 @@ import torch
 from fidle_runs.export import export_run, parity
 from fidle_runs.export.__main__ import main
 from fidle_runs.export.formats import FORMATS
-from fidle_runs.rebuild import load_run
-from fidle_runs.result import read_result
+from fidle_runs.run.rebuild import load_run
+from fidle_runs.store.result import read_result
 
 PROG = "python -m fidle_runs.export: error: "
 RUNS = ["mnist_run", "gtsrb_run", "text_run", "table_run", "forecast_run"]

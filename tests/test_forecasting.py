@@ -10,9 +10,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from fidle_runs.run_dir import checkpoint_path
+from fidle_runs.run.train import train
+from fidle_runs.store.run_dir import checkpoint_path
 from fidle_runs.tasks.forecasting import Forecasting
-from fidle_runs.train import train
 from tests.conftest import compose_train
 from tests.test_tasks import Toy, adam
 

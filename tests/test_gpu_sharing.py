@@ -1,5 +1,5 @@
-"""Several small runs on one GPU (fidle_runs.gpu_slots): how many fit, the gpu_shared launcher
-that launches that many, and the sweep summary saying how many shared a GPU."""
+"""Several small runs on one GPU (fidle_runs.hardware.gpu_slots): how many fit, the gpu_shared
+launcher that launches that many, and the sweep summary saying how many shared a GPU."""
 
 import os
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from fidle_runs import gpu_slots
-from fidle_runs.config import CONF_DIR
-from fidle_runs.gpu_slots import runs_sharing_a_gpu, runs_that_fit
-from fidle_runs.result import RunResult
-from fidle_runs.sweep_summary import format_summary, summarize
+from fidle_runs.config.conf import CONF_DIR
+from fidle_runs.hardware import gpu_slots
+from fidle_runs.hardware.gpu_slots import runs_sharing_a_gpu, runs_that_fit
+from fidle_runs.report.sweep_summary import format_summary, summarize
+from fidle_runs.store.result import RunResult
 from tests.conftest import compose_train
 
 GIB = 2**30
@@ -76,8 +76,8 @@ def test_gpu_memory_is_what_cuda_reports_for_the_visible_devices(visible, tmp_pa
 def test_a_run_sharing_a_gpu_keeps_to_its_share_of_its_memory(monkeypatch):
     from types import SimpleNamespace
 
+    from fidle_runs.hardware.speed import DEFAULTS, FastPath
     from fidle_runs.models.dense import mlp
-    from fidle_runs.speed import DEFAULTS, FastPath
 
     caps = []
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Injected GPU")

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from fidle_runs import __version__
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.h5 import SetSpec, load_arrays, read_attrs
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
 from fidle_runs.data.gtsrb.synthetic import class_counts
 from fidle_runs.data.subsets import subset_indices
-from fidle_runs.errors import UserError
 
 FIDLE_SETS = [SetSpec(s, m) for s in (24, 48) for m in ("RGB", "RGB-HE", "L", "L-LHE")]
 

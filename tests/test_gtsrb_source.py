@@ -3,10 +3,10 @@ import shutil
 
 import pytest
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
 from fidle_runs.data.gtsrb.source import materialize, resolve_source
 from fidle_runs.data.gtsrb.synthetic import class_counts, write_synthetic_gtsrb
-from fidle_runs.errors import UserError
 from tests.conftest import run_as_command, run_module
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.h5 import SetSpec
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.raw import read_raw_gtsrb
@@ -24,7 +25,6 @@ from fidle_runs.data.gtsrb.synthetic import (
     class_counts,
     write_synthetic_gtsrb,
 )
-from fidle_runs.errors import UserError
 
 GEOMETRY = ["Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2"]
 KAGGLE_HEADER = [*GEOMETRY, "ClassId", "Path"]

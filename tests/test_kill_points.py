@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fidle_runs.result import read_result
-from fidle_runs.run_dir import checkpoint_path
+from fidle_runs.store.result import read_result
+from fidle_runs.store.run_dir import checkpoint_path
 from tests.conftest import (
     REPO,
     assert_trains_as_uninterrupted,

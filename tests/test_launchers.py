@@ -6,11 +6,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from fidle_runs import slurm_presets
-from fidle_runs.config import CONF_DIR
-from fidle_runs.errors import UserError
-from fidle_runs.gpu_slots import claimed_gpu
-from fidle_runs.sweep_plan import expand, submitit_parameters
+from fidle_runs.config.conf import CONF_DIR
+from fidle_runs.core.errors import UserError
+from fidle_runs.hardware.gpu_slots import claimed_gpu
+from fidle_runs.launch import slurm_presets
+from fidle_runs.launch.sweep_plan import expand, submitit_parameters
 from tests.conftest import run_as_command, run_module
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 from fidle_runs.loggers.run_record import run_hyperparameters
 from fidle_runs.loggers.tracking import MLFLOW_RUN_ID, WANDB_RUN_ID, _experiment_id
-from fidle_runs.result import RunResult
-from fidle_runs.train import train
+from fidle_runs.run.train import train
+from fidle_runs.store.result import RunResult
 from tests.conftest import compose_train, tensorboard_scalars
 
 HPARAMS_SESSION = "_hparams_/session_start_info"

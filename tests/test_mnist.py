@@ -4,9 +4,9 @@ scripts/fetch_test_data.sh): its datamodule, FIDLE's experiments, and the clear 
 import pytest
 import torch
 
-from fidle_runs.assemble import build_datamodule
-from fidle_runs.errors import UserError
-from fidle_runs.train import train
+from fidle_runs.core.errors import UserError
+from fidle_runs.run.assemble import build_datamodule
+from fidle_runs.run.train import train
 from tests.conftest import compose_train
 from tests.real_data import real_data_dir
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.mnist import locate
 from fidle_runs.data.mnist.classes import CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES
 from fidle_runs.data.mnist.idx import read_idx, read_split
 from fidle_runs.data.mnist.keras_npz import read_keras_npz
 from fidle_runs.data.mnist.locate import find_idx_files, find_keras_npz, load_arrays
-from fidle_runs.errors import UserError
 from tests.real_data import real_data_dir
 
 STEMS = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",

@@ -7,6 +7,7 @@ from typing import ClassVar
 import pytest
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.placement import (
     FREE_SHARE,
     PINNED_DEPTH,
@@ -17,7 +18,6 @@ from fidle_runs.data.placement import (
     distinct_bytes,
 )
 from fidle_runs.data.tensor_batches import EpochBatchSampler, batch_loader
-from fidle_runs.errors import UserError
 
 CUDA = torch.device("cuda", 0)
 CPU = torch.device("cpu")
@@ -193,8 +193,8 @@ def test_pinned_ring_trains_through_lightning_as_the_plain_loader_does(small_run
     (Metrics are not compared: a DataLoader draws from the global RNG at each epoch's start,
     the ring does not, so dropout differs.)"""
     from fidle_runs.data import placement
+    from fidle_runs.run.train import train
     from fidle_runs.tasks.base import TaskModule
-    from fidle_runs.train import train
 
     seen: list[tuple[int, int, int]] = []
     step = TaskModule.training_step

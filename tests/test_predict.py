@@ -16,7 +16,7 @@ from PIL import Image
 
 from fidle_runs.data.inputs import InputRequest
 from fidle_runs.predict.__main__ import main
-from fidle_runs.rebuild import load_run
+from fidle_runs.run.rebuild import load_run
 
 PROG = "python -m fidle_runs.predict: error: "
 

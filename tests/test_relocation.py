@@ -13,23 +13,23 @@ import torch
 from omegaconf import open_dict
 from PIL import Image
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest
-from fidle_runs.errors import UserError
 from fidle_runs.evaluate.__main__ import main as evaluate
 from fidle_runs.export.__main__ import main as export
 from fidle_runs.predict.__main__ import predict
-from fidle_runs.rebuild import load_run, named_checkpoint, read_run, run_checkpoint
 from fidle_runs.report.predictions import run_predictions
 from fidle_runs.report.run_index import read_run as report_row
-from fidle_runs.result import RunResult, read_result
-from fidle_runs.run_dir import (
+from fidle_runs.run.rebuild import load_run, named_checkpoint, read_run, run_checkpoint
+from fidle_runs.run.train import train
+from fidle_runs.store.result import RunResult, read_result
+from fidle_runs.store.run_dir import (
     LAST_CHECKPOINT,
     check_same_run,
     checkpoint_path,
     save_config,
     set_aside,
 )
-from fidle_runs.train import train
 from tests.conftest import compose_train
 
 

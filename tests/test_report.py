@@ -13,7 +13,7 @@ import pytest
 from fidle_runs.report.fidle_reference import fidle_reference
 from fidle_runs.report.report import build_report
 from fidle_runs.report.wording import plural, shorten
-from fidle_runs.result import RunResult, read_result
+from fidle_runs.store.result import RunResult, read_result
 from tests.conftest import run_module
 from tests.report_tree import REGRESSION, write_run, write_tree
 

@@ -15,8 +15,8 @@ import h5py
 import numpy as np
 import pytest
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.classes import CLASS_NAMES
-from fidle_runs.errors import UserError
 from fidle_runs.report.analysis import ANALYSES
 from fidle_runs.report.analysis.confusion import (
     confusion_matrix,
@@ -27,7 +27,7 @@ from fidle_runs.report.html_page import render_html
 from fidle_runs.report.learning_curves import read_curves
 from fidle_runs.report.predictions import CACHE_FILE, run_predictions
 from fidle_runs.report.report import build_report
-from fidle_runs.result import read_result
+from fidle_runs.store.result import read_result
 from tests.conftest import REPO, run_module
 from tests.report_tree import (
     N_TEST,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fidle_runs.requeue import requeue_loops, slurm_job
+from fidle_runs.launch.requeue import requeue_loops, slurm_job
 
 
 @pytest.mark.parametrize(("restarts", "before", "now", "loops"), [
@@ -35,7 +35,7 @@ def test_data_parallel_ranks_agree_on_the_signal_every_few_batches_and_at_an_epo
     from types import SimpleNamespace
 
     from fidle_runs.callbacks import stop_on_requeue
-    from fidle_runs.requeue import RequeueRequested
+    from fidle_runs.launch.requeue import RequeueRequested
 
     reduced: list[int] = []
     others_signalled = {"value": 0}

@@ -18,16 +18,12 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from fidle_runs.config import CONF_DIR
-from fidle_runs.errors import UserError
-from fidle_runs.report.html_page import render_html
-from fidle_runs.report.report import build_report
-from fidle_runs.report.studies import read_journal
-from fidle_runs.result import RunResult, read_result
-from fidle_runs.search.objective import Objective, check_same_objective, search_objective
-from fidle_runs.search.pruners import make_pruner, pruner_options
-from fidle_runs.search.space import override_value, parse_space
-from fidle_runs.search.sweeper import (
+from fidle_runs.config.conf import CONF_DIR
+from fidle_runs.core.errors import UserError
+from fidle_runs.launch.search.objective import Objective, check_same_objective, search_objective
+from fidle_runs.launch.search.pruners import make_pruner, pruner_options
+from fidle_runs.launch.search.space import override_value, parse_space
+from fidle_runs.launch.search.sweeper import (
     JOURNAL_FILE,
     OptunaSearch,
     checked_pruner,
@@ -36,7 +32,11 @@ from fidle_runs.search.sweeper import (
     positive_int,
     trial_outcome,
 )
-from fidle_runs.sweep_summary import search_lines
+from fidle_runs.report.html_page import render_html
+from fidle_runs.report.report import build_report
+from fidle_runs.report.studies import read_journal
+from fidle_runs.report.sweep_summary import search_lines
+from fidle_runs.store.result import RunResult, read_result
 from tests.conftest import run_module
 
 SEARCH = ["fidle_runs", "-m", "+experiment=diabetes_dnn", "+hparams_search=bhpd_optuna",

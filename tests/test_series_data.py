@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fidle_runs.assemble import build_datamodule
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, validation_indices
 from fidle_runs.data.inputs import InputRequest
 from fidle_runs.data.kept_state import check_plain, first_difference
@@ -24,7 +24,7 @@ from fidle_runs.data.series.datamodule import (
     SynopDataModule,
 )
 from fidle_runs.data.series.synop import FILE, SYNOP1_COLUMNS
-from fidle_runs.errors import UserError
+from fidle_runs.run.assemble import build_datamodule
 from tests.conftest import compose_train
 from tests.real_data import real_weather_csv
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fidle_runs.config import build, sweep_job_dir
-from fidle_runs.result import read_result
+from fidle_runs.config.conf import build
+from fidle_runs.launch.job_dirs import sweep_job_dir
+from fidle_runs.store.result import read_result
 from tests.conftest import (
     REPO,
     assert_trains_as_uninterrupted,
@@ -128,7 +129,8 @@ def test_sweep_through_a_jeanzay_preset_completes_three_runs(small_sweep, tmp_pa
                  "--hint=nomultithread", "--signal=USR1@180", "--requeue", "--array=0-2%3",
                  "module load pytorch-gpu"):
         assert line in text, line
-    # The dry run (fidle_runs.sweep_plan) prints the script submitit wrote: the same directives.
+    # The dry run (fidle_runs.launch.sweep_plan) prints the script submitit wrote: the same
+    # directives.
     plan = run_module("fidle_runs.sweep_plan", *small_sweep, "trainer.max_epochs=1",
                       "model=cnn_v1,cnn_v2,cnn_v3", "hydra/launcher=jeanzay_v100",
                       "hydra.launcher.partition=local", "hydra.launcher.account=fidle@v100",
@@ -163,7 +165,7 @@ def test_search_through_slurm_runs_its_trials_as_jobs_and_completes(slurm_cluste
     import optuna
     from optuna.trial import TrialState
 
-    from fidle_runs.search.sweeper import JOURNAL_FILE, open_journal
+    from fidle_runs.launch.search.sweeper import JOURNAL_FILE, open_journal
 
     sweep_dir = tmp_path / "search"
     command = ["fidle_runs", "-m", "+experiment=diabetes_dnn", "+hparams_search=bhpd_optuna",

@@ -1,17 +1,18 @@
-"""The fast path (fidle_runs.speed): its settings, the precision a GPU has, channels-last and
-compile wiring on a CPU, and a CPU run with the data on its 'device' in channels-last layout."""
+"""The fast path (fidle_runs.hardware.speed): its settings, the precision a GPU has,
+channels-last and compile wiring on a CPU, and a CPU run with the data on its 'device' in
+channels-last layout."""
 
 import json
 
 import pytest
 import torch
 
-from fidle_runs.cpu_allocator import keep_freed_memory
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
+from fidle_runs.hardware.cpu_allocator import keep_freed_memory
+from fidle_runs.hardware.speed import DEFAULTS, mixed_precision, speed_settings, speed_up_network
 from fidle_runs.models import cnn
 from fidle_runs.models.dense import mlp
-from fidle_runs.speed import DEFAULTS, mixed_precision, speed_settings, speed_up_network
-from fidle_runs.train import train
+from fidle_runs.run.train import train
 from tests.conftest import compose_train
 
 
@@ -88,8 +89,8 @@ def test_a_cpu_run_on_its_device_in_channels_last_records_its_speed(small_run, t
 def test_cpu_training_keeps_freed_memory_in_the_process(monkeypatch):
     """The fast path sets the allocator up for a CPU run (once, for fit and test), not for a GPU
     run; glibc accepts both allocator settings (mallopt answers 1 for each)."""
-    from fidle_runs import speed
-    from fidle_runs.result import RunResult
+    from fidle_runs.hardware import speed
+    from fidle_runs.store.result import RunResult
 
     calls = []
     monkeypatch.setattr(speed, "keep_freed_memory", lambda: calls.append(1) or True)
@@ -116,8 +117,8 @@ def test_tf32_only_under_mixed_precision_and_only_while_the_run_lasts(precision,
     The GPU is injected (root device, device name)."""
     from types import SimpleNamespace
 
-    from fidle_runs.result import RunResult
-    from fidle_runs.speed import FastPath
+    from fidle_runs.hardware.speed import FastPath
+    from fidle_runs.store.result import RunResult
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Injected GPU")
     trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)),
@@ -164,8 +165,8 @@ class _Trainer:
 def test_bf16_falls_back_by_the_capability_of_the_runs_own_gpu(capability, chosen, monkeypatch):
     """The run's device (cuda:1 here), asked once the trainer has chosen it: not device 0, and
     not before the trainer exists."""
-    from fidle_runs.result import RunResult
-    from fidle_runs.speed import FastPath
+    from fidle_runs.hardware.speed import FastPath
+    from fidle_runs.store.result import RunResult
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Injected GPU")
     asked = []
@@ -186,7 +187,7 @@ def test_bf16_falls_back_by_the_capability_of_the_runs_own_gpu(capability, chose
 def _compiled_run(net: torch.nn.Module, result) -> None:
     """A run's use of its network through the fast path on a CPU: fit (training steps, then
     validation without gradients, of two batch sizes), then test."""
-    from fidle_runs.speed import FastPath
+    from fidle_runs.hardware.speed import FastPath
 
     trainer = _Trainer(torch.device("cpu"), "32-true")
     fast = FastPath({**DEFAULTS, "compile": True}, net, None, result)
@@ -213,7 +214,7 @@ def eager_backend(monkeypatch):
 def test_every_network_of_a_process_runs_compiled(eager_backend):
     """All compiled modules share Module._call_impl's recompile limit (8): without a fresh
     compiler per run, the third or fourth network of a reused worker runs eagerly."""
-    from fidle_runs.result import RunResult
+    from fidle_runs.store.result import RunResult
 
     compiled = []
     for width in range(6):
@@ -224,7 +225,7 @@ def test_every_network_of_a_process_runs_compiled(eager_backend):
 
 
 def test_a_network_the_compiler_gave_up_on_is_recorded_eager(eager_backend, caplog):
-    from fidle_runs.result import RunResult
+    from fidle_runs.store.result import RunResult
 
     result = RunResult(speed={})
     # Dynamo's own way to change a setting for a while (its config module is no plain module).

@@ -9,11 +9,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from fidle_runs.config import CONF_DIR, sweep_job_dir
-from fidle_runs.result import RunResult, read_result
-from fidle_runs.run_dir import mark_launched
-from fidle_runs.sweep_summary import SweepSummary, format_summary, summarize
-from fidle_runs.train import train
+from fidle_runs.config.conf import CONF_DIR
+from fidle_runs.launch.job_dirs import sweep_job_dir
+from fidle_runs.report.sweep_summary import SweepSummary, format_summary, summarize
+from fidle_runs.run.train import train
+from fidle_runs.store.result import RunResult, read_result
+from fidle_runs.store.run_dir import mark_launched
 from tests.conftest import job_dir, run_module
 
 

@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.tables.datamodule import (
     CSVTableDataModule,
     DiabetesDataModule,
     WineQualityDataModule,
 )
-from fidle_runs.errors import UserError
 from fidle_runs.models import dense
 from fidle_runs.report.analysis import ANALYSES
-from fidle_runs.result import read_result
-from fidle_runs.train import train
+from fidle_runs.run.train import train
+from fidle_runs.store.result import read_result
 from tests.conftest import compose_train
 
 WINE_COLUMNS = ["fixed acidity", "volatile acidity", "citric acid", "residual sugar",

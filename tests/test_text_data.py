@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from fidle_runs.assemble import build_datamodule
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.text import download, prepare
 from fidle_runs.data.text.datamodule import TextDataModule
 from fidle_runs.data.text.download import download_aclimdb
@@ -24,7 +24,7 @@ from fidle_runs.data.text.keras_npz import read_keras_imdb
 from fidle_runs.data.text.sequences import encode
 from fidle_runs.data.text.tokenize import tokenize
 from fidle_runs.data.text.vocabulary import OOV, Vocabulary, word_ranks
-from fidle_runs.errors import UserError
+from fidle_runs.run.assemble import build_datamodule
 from tests.conftest import compose_train
 from tests.real_data import real_reviews_dir
 

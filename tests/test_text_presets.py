@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fidle_runs.train import train
+from fidle_runs.run.train import train
 from tests.conftest import compose_train
 from tests.test_text_data import objects
 

@@ -10,8 +10,8 @@ from fidle_runs.data.text.datamodule import TextDataModule
 from fidle_runs.report.analysis import ANALYSES
 from fidle_runs.report.predictions import run_predictions
 from fidle_runs.report.wording import shorten
-from fidle_runs.result import read_result
-from fidle_runs.train import train
+from fidle_runs.run.train import train
+from fidle_runs.store.result import read_result
 from tests.conftest import compose_train
 from tests.real_data import real_reviews_dir
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 from fidle_runs.report.learning_curves import read_curves
 from fidle_runs.report.predictions import run_predictions
-from fidle_runs.result import read_result
-from fidle_runs.run_dir import checkpoint_path
-from fidle_runs.train import train
+from fidle_runs.run.train import train
+from fidle_runs.store.result import read_result
+from fidle_runs.store.run_dir import checkpoint_path
 from tests.conftest import (
     REPO,
     assert_trains_as_uninterrupted,
@@ -75,7 +75,7 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert predictions.accuracy == pytest.approx(metrics["test_acc"], abs=1e-6)
 
 
-# Lightning's lines a fidle_runs run must not print (fidle_runs/lightning_noise.py says why).
+# Lightning's lines a fidle_runs run must not print (fidle_runs/core/lightning_noise.py says why).
 NOISE = ("💡", "LeafSpec", "logging interval", "`srun` command", "GPU available", "| Name",
          "Restoring states", "Restored all states", "`Trainer.fit` stopped",
          "exists and is not empty")

@@ -6,7 +6,7 @@ each family is ranked in its own matrix and its best run analysed by its task.""
 import pytest
 
 from fidle_runs.report.report import build_report
-from fidle_runs.result import read_result
+from fidle_runs.store.result import read_result
 from tests.conftest import run_module
 from tests.real_data import real_bhpd_csv, real_data_dir
 

@@ -5,7 +5,7 @@ numbers that mean nothing.
 The training loss is the one each training step returns (the task module's), checked each
 batch; the validation loss is the task's epoch value, checked when validation ends, before the
 checkpoint callbacks of that hook (Lightning runs them last), so no checkpoint is saved from
-weights that gave a non-finite loss. The run stops with `Diverged`, which fidle_runs.train
+weights that gave a non-finite loss. The run stops with `Diverged`, which fidle_runs.run.train
 records as the run's end (result.json status `diverged`).
 
 Reading a GPU's loss back to the host at every step would make each step wait for the one

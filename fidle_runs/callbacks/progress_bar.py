@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar, TQDMProgressBar
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 STYLES = ("auto", "bar", "lines")
 # Lightning redraws the bar every `refresh_rate` batches: a small CNN on a GPU takes over 500

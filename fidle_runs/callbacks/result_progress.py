@@ -9,7 +9,7 @@ import time
 
 import pytorch_lightning as pl
 
-from fidle_runs.result import RunResult
+from fidle_runs.store.result import RunResult
 
 
 class ResultProgress(pl.Callback):

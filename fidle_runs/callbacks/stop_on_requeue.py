@@ -1,4 +1,5 @@
-"""Stop training at the first batch end after Slurm's warning signal (see fidle_runs.requeue).
+"""Stop training at the first batch end after Slurm's warning signal
+(see fidle_runs.launch.requeue).
 
 Data-parallel ranks must stop at the same batch: a rank that stops alone leaves the others
 waiting for its gradients. Slurm signals every task, but not at the same instant, so the ranks
@@ -18,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
-from fidle_runs.requeue import RequeueRequested, received_signal
+from fidle_runs.launch.requeue import RequeueRequested, received_signal
 
 AGREE_EVERY = 20
 

@@ -6,7 +6,7 @@ to get the file when it is not there (never a silent switch to other data). The 
 import os
 from pathlib import Path
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 
 def fidle_file(path: str | None, datasets_dir: str | None, relative: Path, what: str) -> Path:

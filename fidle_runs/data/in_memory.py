@@ -20,11 +20,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.kept_state import check_plain, first_difference
 from fidle_runs.data.placement import Pair, Placement
 from fidle_runs.data.subsets import subset_indices
-from fidle_runs.errors import UserError
 
 
 @dataclass
@@ -67,7 +67,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.tensors: dict[str, Pair] = {}
         self.val_split = ""
         self.shuffle_seed = 0
-        # Where the data lives while training (speed.data_on; fidle_runs.speed sets it).
+        # Where the data lives while training (speed.data_on; fidle_runs.hardware.speed sets it).
         self.placement = Placement()
 
     # What a family provides.

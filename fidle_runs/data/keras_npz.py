@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 

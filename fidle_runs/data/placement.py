@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.tensor_batches import EpochBatchSampler, IndexedTensors, batch_loader
-from fidle_runs.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ node (python -m fidle_runs.prepare) as well as for training."""
 
 import numpy as np
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 
 def subset_indices(n: int, scale: float, seed: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 [--checkpoint best|last] [--device cpu|cuda] [--json]`: a trained run's checkpoint scored
 again on its splits, for one run or every run below a directory (a sweep, outputs/).
 
-Each run is rebuilt from its directory (fidle_runs.rebuild: config.yaml, the checkpoint, its
+Each run is rebuilt from its directory (fidle_runs.run.rebuild: config.yaml, the checkpoint, its
 data loaded as training loaded it) and scored with the task's metrics by Lightning's test loop.
 The numbers go into the run's result.json under `evaluation` (fidle_runs.evaluate.record);
 a data file that changed since training is named beside them."""
@@ -12,15 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fidle_runs import strict_json
-from fidle_runs.errors import UserError
+from fidle_runs.core import strict_json
+from fidle_runs.core.errors import UserError
 from fidle_runs.evaluate.data_changes import data_changes
 from fidle_runs.evaluate.record import evaluation_entry, record_evaluation
 from fidle_runs.evaluate.splits import evaluate_splits, parse_splits
 from fidle_runs.evaluate.table import format_block
-from fidle_runs.rebuild import CHECKPOINTS, load_run
 from fidle_runs.report.run_index import find_run_dirs
-from fidle_runs.result import FINISHED
+from fidle_runs.run.rebuild import CHECKPOINTS, load_run
+from fidle_runs.store.result import FINISHED
 
 PROG = "python -m fidle_runs.evaluate"
 

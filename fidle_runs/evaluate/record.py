@@ -9,17 +9,17 @@ evaluations of one run at once keep both their entries.
                  last: {...}}
 
 The checkpoint is recorded relative to the run directory, as result.json's `checkpoints` are
-(fidle_runs.run_dir.checkpoint_record). A new evaluation of the same checkpoint file at the same
-epoch adds its splits to the ones recorded; another checkpoint replaces them."""
+(fidle_runs.store.run_dir.checkpoint_record). A new evaluation of the same checkpoint file at
+the same epoch adds its splits to the ones recorded; another checkpoint replaces them."""
 
 import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
-from fidle_runs import atomic
-from fidle_runs.result import RESULT_FILE
-from fidle_runs.run_dir import checkpoint_path, checkpoint_record
+from fidle_runs.core import atomic
+from fidle_runs.store.result import RESULT_FILE
+from fidle_runs.store.run_dir import checkpoint_path, checkpoint_record
 
 # Beside result.json: held while it is read, merged and replaced.
 LOCK_FILE = ".result.json.lock"

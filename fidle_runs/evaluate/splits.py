@@ -6,7 +6,7 @@ baselines exactly as the run's test did; `test_` names become the split's (`trai
 import copy
 from typing import Any
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 SPLITS = ("train", "val", "test")
 
@@ -25,7 +25,7 @@ def trainer_for(device: str) -> Any:
     """A Lightning trainer on one device that only scores: no logger, checkpoint or bar."""
     import pytorch_lightning as pl
 
-    from fidle_runs import lightning_noise
+    from fidle_runs.core import lightning_noise
 
     lightning_noise.silence()
     if device == "cpu":

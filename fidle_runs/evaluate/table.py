@@ -6,7 +6,7 @@ from typing import Any
 
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.tables import text_table
-from fidle_runs.result import RunResult
+from fidle_runs.store.result import RunResult
 
 
 def columns(result: RunResult) -> list[Metric]:

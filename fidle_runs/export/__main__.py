@@ -12,10 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 from fidle_runs.export.export_run import export_run
 from fidle_runs.export.formats import FORMATS
-from fidle_runs.rebuild import CHECKPOINTS
+from fidle_runs.run.rebuild import CHECKPOINTS
 
 PROG = "python -m fidle_runs.export"
 

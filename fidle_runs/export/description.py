@@ -12,9 +12,9 @@ import torch
 
 from fidle_runs import __version__
 from fidle_runs.export.formats import INPUT, OUTPUT
-from fidle_runs.rebuild import RebuiltRun
-from fidle_runs.result import RunResult
-from fidle_runs.run_dir import checkpoint_record
+from fidle_runs.run.rebuild import RebuiltRun
+from fidle_runs.store.result import RunResult
+from fidle_runs.store.run_dir import checkpoint_record
 
 
 def outputs_meaning(result: RunResult, run: RebuiltRun) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 
-from fidle_runs import atomic
-from fidle_runs.errors import UserError, one_line
+from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError, one_line
 from fidle_runs.export import parity
 from fidle_runs.export.description import describe_export
 from fidle_runs.export.exported_model import ExportedModel
 from fidle_runs.export.formats import FORMATS
-from fidle_runs.rebuild import CHECKPOINTS, load_run
+from fidle_runs.run.rebuild import CHECKPOINTS, load_run
 
 # The batch the export is traced with: torch.export treats sizes 0 and 1 as special cases.
 EXAMPLE_BATCH = 2

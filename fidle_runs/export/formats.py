@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 INPUT, OUTPUT = "samples", "outputs"
 Runner = Callable[[torch.Tensor], torch.Tensor]

@@ -13,9 +13,9 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from fidle_runs import atomic
-from fidle_runs.result import RESULT_FILE, RunResult
-from fidle_runs.run_dir import CONFIG_FILE
+from fidle_runs.core import atomic
+from fidle_runs.store.result import RESULT_FILE, RunResult
+from fidle_runs.store.run_dir import CONFIG_FILE
 
 # Data options that say where files are or how to make them, not what the run learns from
 # (besides `*_dir` and `*_file` paths), and `name`, recorded as `data`.

@@ -24,8 +24,8 @@ from lightning_fabric.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
 
-from fidle_runs import atomic
-from fidle_runs.errors import UserError
+from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

@@ -2,7 +2,7 @@
 trained run's predictions for inputs as a user has them: image files (GTSRB, MNIST-like runs),
 CSV rows (tables), texts (--text or text files), recent history (series, --steps ahead).
 
-The run is rebuilt from its directory without its data (fidle_runs.rebuild: config.yaml, the
+The run is rebuilt from its directory without its data (fidle_runs.run.rebuild: config.yaml, the
 checkpoint, the preprocessing it kept); its family reads the inputs as its training data was
 read (fidle_runs/data/<family>/inputs.py). Nothing is written."""
 
@@ -10,13 +10,13 @@ import argparse
 import time
 from pathlib import Path
 
-from fidle_runs import strict_json
+from fidle_runs.core import strict_json
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest
-from fidle_runs.errors import UserError
 from fidle_runs.predict.forecast import forecast
 from fidle_runs.predict.network import BATCH, device_for, outputs
 from fidle_runs.predict.present import PRESENTERS, Records, table
-from fidle_runs.rebuild import CHECKPOINTS, load_run
+from fidle_runs.run.rebuild import CHECKPOINTS, load_run
 
 PROG = "python -m fidle_runs.predict"
 TOP = 5

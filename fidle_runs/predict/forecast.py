@@ -4,7 +4,7 @@ forecasts iterated as FIDLE LADYB1's predict_len does."""
 
 import torch
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 
 def forecast(task: torch.nn.Module, window: torch.Tensor, steps: int) -> torch.Tensor:

@@ -3,7 +3,7 @@ batch through the family's `network_input` as in training."""
 
 import torch
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 BATCH = 256
 

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from fidle_runs import atomic
+from fidle_runs.core import atomic
 from fidle_runs.report.report import build_report
 
 

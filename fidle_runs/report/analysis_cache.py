@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from fidle_runs.atomic import temporary_path
-from fidle_runs.errors import UserError
-from fidle_runs.rebuild import run_checkpoint
-from fidle_runs.run_dir import CONFIG_FILE, checkpoint_record
+from fidle_runs.core.atomic import temporary_path
+from fidle_runs.core.errors import UserError
+from fidle_runs.run.rebuild import run_checkpoint
+from fidle_runs.store.run_dir import CONFIG_FILE, checkpoint_record
 
 CACHE_DIR = Path("report_cache")
 

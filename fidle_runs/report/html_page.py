@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 from fidle_runs.report import plots, search_plots
 from fidle_runs.report.analysis import ANALYSES
 from fidle_runs.report.html_blocks import figure, heading, table
@@ -24,7 +24,7 @@ from fidle_runs.report.tables import (
     shown_path,
     trials_table,
 )
-from fidle_runs.result import read_result
+from fidle_runs.store.result import read_result
 
 MAX_CURVE_PANELS = 16  # datasets per data source shown as learning-curve panels
 STYLE = """

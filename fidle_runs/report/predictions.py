@@ -1,5 +1,5 @@
 """A classifier run's predictions on its test set, computed from its best checkpoint with the
-data and network rebuilt from its config.yaml (fidle_runs.assemble, as training built them),
+data and network rebuilt from its config.yaml (fidle_runs.run.assemble, as training built them),
 and cached in the run directory with the dataset's class names and pictures (for texts: the
 mistaken texts and every test text's length), so the next report
 is fast. The cache is keyed by the checkpoint's, the config's and the data file's size and time;
@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from fidle_runs.rebuild import rebuild_run, run_checkpoint
 from fidle_runs.report.analysis_cache import CACHE_DIR, cache_key, read_arrays, write_arrays
-from fidle_runs.result import RunResult
+from fidle_runs.run.rebuild import rebuild_run, run_checkpoint
+from fidle_runs.store.result import RunResult
 
 CACHE_FILE = CACHE_DIR / "test_predictions.npz"
 CACHE_VERSION = 3

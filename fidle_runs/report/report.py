@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fidle_runs import atomic
+from fidle_runs.core import atomic
 from fidle_runs.report.ranking import Matrix, rank
 from fidle_runs.report.run_index import RunRow, read_runs
 from fidle_runs.report.studies import Study, read_studies

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fidle_runs.report.metric import Metric, stage_metric
-from fidle_runs.result import RESULT_FILE, RunResult, read_result
-from fidle_runs.run_dir import CONFIG_FILE, LOG_FILE, checkpoint_path
+from fidle_runs.store.result import RESULT_FILE, RunResult, read_result
+from fidle_runs.store.run_dir import CONFIG_FILE, LOG_FILE, checkpoint_path
 
 RUN_MARKERS = (RESULT_FILE, CONFIG_FILE, LOG_FILE)
 # Folders inside a run (or a sweep) that never hold runs of their own.

@@ -3,7 +3,7 @@ study read from the journal in its sweep directory (<sweep dir>/optuna_journal.l
 reports and sweep summaries show of it: its trials (parameters, value, the test value recorded
 beside it, status, duration, run directory), its best trial, the best value after each trial,
 and, for a search that chose on its test metric, the warning that its best trial's test value
-is biased upward (fidle_runs.search.objective).
+is biased upward (fidle_runs.launch.search.objective).
 
 Optuna is imported only when a journal is found: a report of grids never loads it. A search
 given its own hydra.sweeper.storage elsewhere is not found here."""
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fidle_runs.launch.search.objective import on_test_set_warning
+from fidle_runs.launch.search.sweeper import JOURNAL_FILE, finite
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import walk_outputs
-from fidle_runs.result import read_result
-from fidle_runs.search.objective import on_test_set_warning
-from fidle_runs.search.sweeper import JOURNAL_FILE, finite
+from fidle_runs.store.result import read_result
 
 
 @dataclass

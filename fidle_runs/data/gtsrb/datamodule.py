@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb.classes import CLASS_NAMES
 from fidle_runs.data.gtsrb.enhance import CHANNELS
@@ -26,7 +27,6 @@ from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.tensor_batches import example_images, images_to_tensor, network_input
-from fidle_runs.errors import UserError
 
 
 class GTSRBDataModule(InMemoryDataModule):

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from skimage import color, exposure, filters, morphology, transform, util
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 CHANNELS = {"RGB": 3, "RGB-HE": 3, "L": 1, "L-HE": 1, "L-LHE": 1, "L-CLAHE": 1}
 LOCAL_EQUALIZE_FOOTPRINT = morphology.disk(10)

@@ -7,8 +7,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.enhance import CHANNELS
-from fidle_runs.errors import UserError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_meta", "y_meta")
 # Optional (not in FIDLE's files): the track of each train image, for a leak-free validation split.

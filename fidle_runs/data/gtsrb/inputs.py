@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.enhance import apply_mode, load_rgb, resize
 from fidle_runs.data.inputs import Inputs
 from fidle_runs.data.tensor_batches import images_to_tensor
-from fidle_runs.errors import UserError
 
 FIX = "give an image file Pillow can read (PPM, PNG, JPEG)"
 

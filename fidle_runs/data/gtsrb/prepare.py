@@ -14,7 +14,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from fidle_runs import __version__, atomic
+from fidle_runs import __version__
+from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError
+from fidle_runs.core.progress import Progress
+from fidle_runs.core.storage import DATA_CACHE_FIX, storage_refusals
 from fidle_runs.data.gtsrb.enhance import apply_mode, load_rgb, resize
 from fidle_runs.data.gtsrb.h5 import (
     FORMAT_VERSION,
@@ -26,9 +30,6 @@ from fidle_runs.data.gtsrb.h5 import (
 from fidle_runs.data.gtsrb.raw import RawGTSRB, RawSplit
 from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.data.subsets import subset_indices
-from fidle_runs.errors import UserError
-from fidle_runs.progress import Progress
-from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
 
 log = logging.getLogger(__name__)
 CHUNK = 256

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 ROI_COLUMNS = ("Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2")
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fidle_runs import atomic
+from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError
+from fidle_runs.core.storage import DATA_CACHE_FIX, storage_refusals
 from fidle_runs.data.gtsrb.raw import RawGTSRB, find_layout, read_raw_gtsrb
-from fidle_runs.errors import UserError
-from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
 
 log = logging.getLogger(__name__)
 SOURCES = ("auto", "real", "synthetic")
@@ -113,8 +113,8 @@ def download_gtsrb(root: Path) -> None:
 
 
 def _generate_synthetic(src: RawSource, workers: int | None) -> None:
+    from fidle_runs.core.progress import Progress
     from fidle_runs.data.gtsrb.synthetic import class_counts, write_synthetic_gtsrb
-    from fidle_runs.progress import Progress
 
     with atomic.exclusive_lock(src.root.with_name(src.root.name + ".lock")):
         if src.root.is_dir():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.mnist.split import FIX, check_split
-from fidle_runs.errors import UserError
 
 IMAGES_MAGIC = 2051  # unsigned bytes, 3 dimensions (N, rows, columns)
 LABELS_MAGIC = 2049  # unsigned bytes, 1 dimension (N,)

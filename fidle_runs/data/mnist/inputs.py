@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import Inputs
 from fidle_runs.data.mnist.split import IMAGE_SIZE
-from fidle_runs.errors import UserError
 
 COLOUR_MODES = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "P", "HSV", "LAB")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.mnist.idx import read_split
 from fidle_runs.data.mnist.keras_npz import read_keras_npz
-from fidle_runs.errors import UserError
 
 NAMES = ("mnist", "fashion_mnist")
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}

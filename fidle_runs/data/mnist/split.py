@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 IMAGE_SIZE = 28
 N_CLASSES = 10

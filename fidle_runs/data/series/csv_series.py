@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.series.frame import Series, TimeReading, series_from_frame
-from fidle_runs.errors import UserError
 
 
 def read_csv_series(path: Path, time: str, features: list[str] | None, missing: str,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.in_memory import InMemoryDataModule, Pair, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.series.csv_series import csv_time_reading, read_csv_series
@@ -33,7 +34,6 @@ from fidle_runs.data.series.scaling import Scaling
 from fidle_runs.data.series.split import Parts, chronological_parts
 from fidle_runs.data.series.synop import SYNOP1_COLUMNS, TIME_READING, read_synop, synop_file
 from fidle_runs.data.series.windows import windows
-from fidle_runs.errors import UserError
 
 
 class SeriesDataModule(InMemoryDataModule):

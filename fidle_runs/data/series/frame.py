@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 MISSING = ("interpolate", "error")
 

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import Inputs
 from fidle_runs.data.series.frame import TimeReading, series_from_frame
 from fidle_runs.data.tables.read import read_table
-from fidle_runs.errors import UserError
 
 ROW = "(row)"  # the time of a history without time column: its rows, regular steps
 

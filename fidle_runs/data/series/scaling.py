@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ LADYB1 and SYNOP2: the first `train_prop` of the steps trains, the rest tests)."
 
 from dataclasses import dataclass
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 
 @dataclass(frozen=True)

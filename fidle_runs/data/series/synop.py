@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.fidle_files import fidle_file
 from fidle_runs.data.series.frame import Series, TimeReading, series_from_frame
-from fidle_runs.errors import UserError
 
 FILE = Path("SYNOP") / "origine" / "donnees-synop-essentielles-omm-LYS.csv"
 TIME = "date"

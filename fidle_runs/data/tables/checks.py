@@ -4,8 +4,8 @@ its data.* options is one line naming the column (or the count) and the fix."""
 import numpy as np
 import pandas as pd
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.tables.encoding import MISSING, is_categorical
-from fidle_runs.errors import UserError
 
 TASKS = ("regression", "classification")
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.fidle_files import fidle_file
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
@@ -32,7 +33,6 @@ from fidle_runs.data.tables.inputs import read_rows
 from fidle_runs.data.tables.read import read_table
 from fidle_runs.data.tables.split import test_split, train_size
 from fidle_runs.data.tables.targets import class_ids, class_names, regression_targets
-from fidle_runs.errors import UserError
 
 BHPD_FILE = Path("BHPD") / "origine" / "BostonHousing.csv"
 WINE_FILE = Path("WineQuality") / "origine" / "winequality-red.csv"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 log = logging.getLogger(__name__)
 MISSING = ("error", "median")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import Inputs
 from fidle_runs.data.tables.read import read_table
-from fidle_runs.errors import UserError
 
 
 def read_rows(paths: list[Path], encode: Callable[[pd.DataFrame, str], torch.Tensor]) -> Inputs:

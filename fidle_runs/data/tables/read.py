@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 SNIFFED_BYTES = 65536
 

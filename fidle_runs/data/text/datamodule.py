@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.subsets import subset_indices
@@ -22,7 +23,6 @@ from fidle_runs.data.text.prepare import Prepared, Settings, prepared
 from fidle_runs.data.text.sequences import encode
 from fidle_runs.data.text.tokenize import TOKENIZER_VERSION, tokenize
 from fidle_runs.data.text.vocabulary import Vocabulary, check_sizes
-from fidle_runs.errors import UserError
 
 
 class TextDataModule(InMemoryDataModule):

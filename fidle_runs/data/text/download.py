@@ -15,9 +15,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from fidle_runs import atomic
-from fidle_runs.errors import UserError
-from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
+from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError
+from fidle_runs.core.storage import DATA_CACHE_FIX, storage_refusals
 
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ARCHIVE = "aclImdb_v1.tar.gz"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 SPLITS = ("train", "test")
 IGNORED = ("unsup",)

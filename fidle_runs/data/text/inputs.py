@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest, Inputs
-from fidle_runs.errors import UserError
 
 SHOWN = 48  # characters of a text that name it in the output
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.keras_npz import read_keras_arrays
-from fidle_runs.errors import UserError
 
 KERAS_SEED = 113
 CLASSES = ["neg", "pos"]  # Keras' labels 0 and 1

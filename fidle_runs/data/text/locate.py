@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.text.folders import is_folder_layout
-from fidle_runs.errors import UserError
 
 KERAS_NPZ, KERAS_WORD_INDEX, ACLIMDB = "imdb.npz", "imdb_word_index.json", "aclImdb"
 

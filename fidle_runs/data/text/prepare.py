@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from fidle_runs import atomic
+from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError
+from fidle_runs.core.storage import DATA_CACHE_FIX, storage_refusals
 from fidle_runs.data.text.folders import SPLITS, class_folders, read_split, text_files
 from fidle_runs.data.text.keras_npz import CLASSES, read_keras_imdb
 from fidle_runs.data.text.locate import Source
 from fidle_runs.data.text.sequences import encode
 from fidle_runs.data.text.tokenize import TOKENIZER_VERSION, tokenize
 from fidle_runs.data.text.vocabulary import Vocabulary, word_ranks
-from fidle_runs.errors import UserError
-from fidle_runs.storage import DATA_CACHE_FIX, storage_refusals
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fidle_runs.errors import UserError
+from fidle_runs.core.errors import UserError
 
 PAD, START, OOV, INDEX_FROM = 0, 1, 2, 3
 FIRST_WORD_ID = INDEX_FROM + 1  # the id of rank 1

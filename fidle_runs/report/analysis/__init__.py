@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fidle_runs.report.analysis import classification, forecasting, regression
-from fidle_runs.result import RunResult
+from fidle_runs.store.result import RunResult
 
 # (result, run_dir, title) -> (HTML, what it did, for the command's timing line); raises
 # UserError when the run cannot be analysed (its checkpoint or data gone...).

@@ -20,7 +20,7 @@ from fidle_runs.report.analysis.confusion import confusion_matrix, most_confused
 from fidle_runs.report.html_blocks import data_uri, figure, table
 from fidle_runs.report.predictions import Predictions, run_predictions
 from fidle_runs.report.wording import class_label, plural, shorten
-from fidle_runs.result import RunResult
+from fidle_runs.store.result import RunResult
 
 RECORDED_TOLERANCE = 5e-4  # between the re-evaluated and the recorded test accuracy
 SHOWN_TEXTS = 10  # mistaken texts listed, the most confident first

@@ -1,4 +1,4 @@
-"""A forecaster's best run: its best checkpoint rebuilt (fidle_runs.rebuild) and re-evaluated on
+"""A forecaster's best run: its best checkpoint rebuilt (fidle_runs.run.rebuild) and re-evaluated on
 its test windows (checked against result.json), each target's MAE in its units beside
 persistence's, a stretch of the test series with the one-step and iterated forecasts, and the
 MAE by step ahead that the run recorded at test time. What the checkpoint computed is cached
@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from fidle_runs.errors import UserError
-from fidle_runs.rebuild import rebuild_run
+from fidle_runs.core.errors import UserError
 from fidle_runs.report.analysis.forecasting_figures import forecast_stretch, mae_by_step
 from fidle_runs.report.analysis_cache import CACHE_DIR, cached_evaluation
 from fidle_runs.report.html_blocks import figure, table
-from fidle_runs.result import RunResult
+from fidle_runs.run.rebuild import rebuild_run
+from fidle_runs.store.result import RunResult
 
 CACHE_FILE = CACHE_DIR / "test_forecasts.npz"
 CACHE_VERSION = 1

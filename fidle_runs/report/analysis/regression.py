@@ -1,4 +1,4 @@
-"""A regressor's best run: its checkpoint rebuilt (fidle_runs.rebuild) and re-evaluated on its
+"""A regressor's best run: its checkpoint rebuilt (fidle_runs.run.rebuild) and re-evaluated on its
 test set (checked against result.json) beside its baselines (the train mean, least squares),
 predicted vs true values, the residuals, and the worst predictions with the samples' features
 as the table has them. What the checkpoint computed is cached (fidle_runs.report.analysis_cache):
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.rebuild import rebuild_run
 from fidle_runs.report.analysis.regression_figures import predicted_vs_true, residual_histogram
 from fidle_runs.report.analysis_cache import CACHE_DIR, cached_evaluation
 from fidle_runs.report.html_blocks import figure, table
 from fidle_runs.report.wording import plural
-from fidle_runs.result import RunResult
+from fidle_runs.run.rebuild import rebuild_run
+from fidle_runs.store.result import RunResult
 
 CACHE_FILE = CACHE_DIR / "test_regression.npz"
 CACHE_VERSION = 1

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.data.gtsrb.synthetic.pictograms import N_CLASSES, meta_ids, pictogram_pyramid
 from fidle_runs.data.gtsrb.synthetic.views import render_view
 from fidle_runs.data.spawn_pool import spawn_pool
-from fidle_runs.errors import UserError
 
 TRAIN_COUNTS: tuple[int, ...] = (
     210, 2220, 2250, 1410, 1980, 1860, 420, 1440, 1410, 1470, 2010, 1320, 2100, 2160, 780, 630,

@@ -1,0 +1,2 @@
+"""The configs: where conf/ is, the checks before anything is built, building a node.
+May import fidle_runs.core only."""

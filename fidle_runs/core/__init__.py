@@ -1,0 +1,2 @@
+"""What every layer uses: errors as one line, atomic writes, strict JSON, storage refusals,
+progress lines, Lightning's noise silenced. Imports nothing of fidle_runs."""

@@ -1,0 +1,55 @@
+"""A run's objects from its config, in the order data flows: the datamodule, the network sized
+from the data's dims, the task's LightningModule around it. Training and the report's
+checkpoint evaluation both build them here, so they cannot drift apart."""
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from fidle_runs.config.conf import CONF_DIR, build
+from fidle_runs.core.errors import UserError
+from fidle_runs.data.in_memory import InMemoryDataModule
+from fidle_runs.tasks.base import TaskModule
+
+
+def task_config(cfg: DictConfig) -> DictConfig:
+    """The run's task group; runs recorded before tasks existed were classifications."""
+    task = cfg.get("task")
+    return task if task is not None else OmegaConf.load(CONF_DIR / "task" / "classification.yaml")
+
+
+def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
+    """The data config's datamodule, refused when its targets are not for the run's task."""
+    datamodule = build(cfg.data, "data")
+    task = task_config(cfg).name
+    if datamodule.task != task:
+        raise UserError(f"data {datamodule.name} has {datamodule.task} targets, which "
+                        f"task={task} cannot learn: choose task={datamodule.task} (the "
+                        "experiments of this data do)")
+    return datamodule
+
+
+def build_network(cfg: DictConfig, dims: dict[str, Any], data_name: str) -> nn.Module:
+    """The model's network sized from the data; a model that cannot take it is one clear line."""
+    try:
+        return build(cfg.model.net, "model.net")(**dims)
+    except ValueError as e:
+        raise UserError(f"model={cfg.model.name} cannot take {data_name} samples of shape "
+                        f"{tuple(dims['in_shape'])}: {e}; choose another model or other data "
+                        "(e.g. a larger data.size)") from None
+
+
+def build_task_module(cfg: DictConfig, net: nn.Module, datamodule: InMemoryDataModule,
+                      n_outputs: int | None = None) -> TaskModule:
+    """The task's module around `net`, told what it needs of the loaded data (`n_outputs`: as
+    a run recorded them, where it differs from what the data has now), its baselines fitted
+    on the data's training samples where they are loaded."""
+    scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    module = build(task_config(cfg).module, "task.module")(
+        net=net, optimizer=build(cfg.optimizer, "optimizer"), scheduler=scheduler,
+        n_outputs=datamodule.dims["n_outputs"] if n_outputs is None else n_outputs,
+        model_name=cfg.model.name, **datamodule.task_arguments())
+    if "train" in datamodule.tensors:
+        module.fit_baselines(*datamodule.tensors["train"], datamodule.network_input)
+    return module
