@@ -12,9 +12,50 @@ from typing import Any
 from fidle_runs.core import strict_json
 
 
-def temporary_path(path: Path) -> Path:
-    """A sibling of `path` that is unique to this process (same filesystem, so rename is atomic)."""
+def temporary_path(path: Path, keep_suffix: bool = False) -> Path:
+    """A sibling of `path` that is unique to this process (same filesystem, so rename is atomic).
+    With `keep_suffix`, it ends in `path`'s suffix, for writers that go by it."""
+    if keep_suffix:
+        return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def replacing(path: Path, fsync: bool = False, keep_suffix: bool = False,
+              subfolder: str = "") -> Iterator[Path]:
+    """Yields a temporary path (`temporary_path`) for the caller to write a file or a folder at;
+    on normal exit that replaces `path` in one rename, so that `path` is only ever seen whole
+    (the old one or the new one). On an exception, or a failed rename, the temporary is removed
+    and `path` left as it was.
+
+    `fsync`: the file's content is flushed to the disk before the rename, so that a crash of
+    the machine, not only of the process, leaves the old or the new file. `subfolder`: the
+    temporary is a folder of which only this entry becomes `path` (an archive unpacked whole,
+    one folder of it kept); the rest is removed with the temporary."""
+    tmp = temporary_path(path, keep_suffix)
+    try:
+        yield tmp
+        if fsync:
+            _fsync_file(tmp)
+        os.replace(tmp / subfolder, path)
+    finally:
+        _remove(tmp)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    """A temporary file or folder, if there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def remove_temporaries(folder: Path, name: str = "*") -> list[Path]:
@@ -23,24 +64,15 @@ def remove_temporaries(folder: Path, name: str = "*") -> list[Path]:
     the run directory): another process's write in progress would be destroyed."""
     found = sorted(Path(folder).glob(f".{name}.tmp-*")) if Path(folder).is_dir() else []
     for path in found:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        _remove(path)
     return found
 
 
 def write_text(path: Path, text: str) -> None:
+    """`text` as `path`'s whole content (UTF-8), on the disk before it takes the name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path, fsync=True) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: Path, data: Any) -> None:

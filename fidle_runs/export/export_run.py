@@ -3,7 +3,6 @@ names and renamed only once the export, loaded back, gives the run's outputs as 
 The sidecar is renamed into place first, then the model: a failure before leaves the previous
 pair (--force) as it was, never a new model beside the old description."""
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +57,9 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
     example = run.datamodule.example_samples(shape, EXAMPLE_BATCH, generator)
     checks = [run.datamodule.example_samples(shape, n, generator) for n in parity.BATCHES]
     out.parent.mkdir(parents=True, exist_ok=True)
-    # The format's suffix kept: torch.export.save and the ONNX tools go by it.
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    sidecar_tmp = atomic.temporary_path(sidecar)
-    try:
+    # The format's suffix kept: torch.export.save and the ONNX tools go by it. The sidecar
+    # takes its name first, then the model; a failure before keeps the previous pair.
+    with atomic.replacing(out, keep_suffix=True) as tmp:
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 # The tracers' warnings (a value taken as constant, TorchScript deprecated)
@@ -92,14 +90,11 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, which: str = "b
             output = model(example)
         description = describe_export(result, run, run_dir, fmt, spec.loads_with, example,
                                       output, measured)
-        try:
-            atomic.write_json(sidecar_tmp, description)
-        except OSError as e:
-            raise UserError(f"{sidecar} cannot be written ({one_line(e)}): nothing was "
-                            "replaced; free space there or give --out another place") from None
-        os.replace(sidecar_tmp, sidecar)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-        sidecar_tmp.unlink(missing_ok=True)
+        with atomic.replacing(sidecar) as sidecar_tmp:
+            try:
+                atomic.write_json(sidecar_tmp, description)
+            except OSError as e:
+                raise UserError(f"{sidecar} cannot be written ({one_line(e)}): nothing "
+                                "was replaced; free space there or give --out another "
+                                "place") from None
     return Export(out, sidecar, description)

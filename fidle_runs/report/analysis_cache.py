@@ -5,14 +5,13 @@ changed, the analysis is computed again. The run's own files are keyed by their 
 directory, so a run moved elsewhere keeps its cache."""
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fidle_runs.core.atomic import temporary_path
+from fidle_runs.core.atomic import replacing
 from fidle_runs.core.errors import UserError
 from fidle_runs.run.rebuild import run_checkpoint
 from fidle_runs.store.run_dir import CONFIG_FILE, checkpoint_record
@@ -54,14 +53,12 @@ def read_arrays(cache: Path, key: str) -> dict[str, np.ndarray] | None:
 
 def write_arrays(cache: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
     """Best effort: a read-only run directory only costs the next report an evaluation."""
-    tmp = temporary_path(cache)
     try:
         cache.parent.mkdir(exist_ok=True)
-        with open(tmp, "wb") as f:
+        with replacing(cache) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, key=np.array(key), **arrays)
-        os.replace(tmp, cache)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        pass
 
 
 def cached_evaluation(checkpoints: dict[str, Any] | None, data: dict[str, Any], run_dir: Path,

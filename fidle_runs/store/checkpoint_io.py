@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from fidle_runs.core.atomic import temporary_path
+from fidle_runs.core.atomic import replacing
 from fidle_runs.core.storage import free_bytes, storage_refusals
 
 RESUME_FIX = ("free space there or give the run another place (hydra.run.dir, paths.output_root), "
@@ -30,21 +30,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         target = Path(path)
-        tmp = temporary_path(target)
         needs = tensor_bytes(checkpoint)
         with storage_refusals(target, "a checkpoint", RESUME_FIX, needs):
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                # An open file of ours, closed as the error leaves: the error's traceback keeps
-                # torch's own file object alive, and with it the unlinked file's blocks.
-                with open(tmp, "wb") as f:
-                    try:
-                        torch.save(checkpoint, f)
-                    except RuntimeError as e:
-                        _raise_refused_write(e, tmp, needs)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # An open file of ours, closed as the error leaves (before the temporary is
+            # removed): the error's traceback keeps torch's own file object alive, and with it
+            # the unlinked file's blocks.
+            with replacing(target) as tmp, open(tmp, "wb") as f:
+                try:
+                    torch.save(checkpoint, f)
+                except RuntimeError as e:
+                    _raise_refused_write(e, tmp, needs)
 
 
 def _raise_refused_write(e: RuntimeError, tmp: Path, needs: int) -> None:

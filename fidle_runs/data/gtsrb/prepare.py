@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import h5py
@@ -94,12 +95,16 @@ def _build(raw: RawGTSRB, specs: list[SetSpec], paths: dict[SetSpec, Path], want
         "test": _take(raw.test, subset_indices(len(raw.test), scale, subset_seed + 1)),
         "meta": raw.meta if raw.meta is not None else _first_of_each_class(raw.train),
     }
-    tmp_paths = {s: atomic.temporary_path(paths[s]) for s in specs}
-    files = {s: h5py.File(tmp_paths[s], "w") for s in specs}
     names = ", ".join(s.name for s in specs)
     log.info("preparing %s from %s (%s layout, %d train / %d test images, %d workers)", names,
              raw.root, raw.layout, len(splits["train"]), len(splits["test"]), workers)
-    try:
+    with ExitStack() as stack:
+        files: dict[SetSpec, h5py.File] = {}
+        # Entered last to first, so that the sets take their names in the order of `specs`;
+        # each file is closed before its temporary is renamed or removed.
+        for spec in reversed(specs):
+            files[spec] = h5py.File(stack.enter_context(atomic.replacing(paths[spec])), "w")
+            stack.callback(_close, files[spec])
         with spawn_pool(workers) as pool:
             for split, data in splits.items():
                 # FIDLE: meta pictograms always in RGB, whole image.
@@ -126,14 +131,13 @@ def _build(raw: RawGTSRB, specs: list[SetSpec], paths: dict[SetSpec, Path], want
                             "package_version": __version__,
                             "created": dt.datetime.now(dt.timezone.utc).isoformat()})
             f.close()
-        for spec in specs:
-            os.replace(tmp_paths[spec], paths[spec])
-            log.info("wrote %s (%.1f MiB)", paths[spec], paths[spec].stat().st_size / 2**20)
-    finally:
-        for spec, f in files.items():
-            if f.id.valid:
-                f.close()
-            tmp_paths[spec].unlink(missing_ok=True)
+    for spec in specs:
+        log.info("wrote %s (%.1f MiB)", paths[spec], paths[spec].stat().st_size / 2**20)
+
+
+def _close(file: h5py.File) -> None:
+    if file.id.valid:
+        file.close()
 
 
 def _take(split: RawSplit, idx: np.ndarray) -> RawSplit:

@@ -6,7 +6,6 @@ must never train on demo data by accident.
 
 import logging
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,17 +120,13 @@ def _generate_synthetic(src: RawSource, workers: int | None) -> None:
             return
         # Holding the lock, we own every write of this set: what is there was left by a kill.
         atomic.remove_temporaries(src.root.parent, src.root.name)
-        tmp = atomic.temporary_path(src.root)
         train, test = class_counts(src.synthetic_fraction)
         progress = Progress(sum(train) + sum(test), "generate synthetic GTSRB")
         log.info("generating a synthetic raw GTSRB (%d train / %d test images) in %s",
                  sum(train), sum(test), src.root)
-        try:
+        with atomic.replacing(src.root) as tmp:
             with storage_refusals(src.root, "the synthetic raw GTSRB", DATA_CACHE_FIX):
                 write_synthetic_gtsrb(tmp, fraction=src.synthetic_fraction, layout="kaggle",
                                       seed=src.synthetic_seed, workers=workers,
                                       progress=progress.update)
             progress.close()
-            os.replace(tmp, src.root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)

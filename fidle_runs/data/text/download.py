@@ -8,8 +8,6 @@ The archive's members are checked as they are unpacked: Python's `data` extracti
 where it has one (3.10.12, 3.11.4 and later), else our own stricter check (no absolute name,
 no `..` above the archive's root, no link, no device)."""
 
-import os
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -47,34 +45,28 @@ def download_aclimdb(download_dir: Path, url: str = ACLIMDB_URL) -> Path:
 
 
 def _fetch(url: str, archive: Path) -> None:
-    tmp = atomic.temporary_path(archive)
     try:
-        urllib.request.urlretrieve(url, tmp)
-        os.replace(tmp, archive)
+        with atomic.replacing(archive) as tmp:
+            urllib.request.urlretrieve(url, tmp)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         # Other OSErrors are the disk's: storage_refusals names them.
         why = " ".join(str(getattr(e, "reason", e)).split()) or type(e).__name__
         raise UserError(f"the IMDB download from {url} failed ({why}): {OFFLINE_FIX}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _unpack(archive: Path, folder: Path) -> None:
-    tmp = atomic.temporary_path(folder)
     try:
-        with tarfile.open(archive) as tar:
-            members = [m for m in tar.getmembers()
-                       if m.name.startswith(f"{FOLDER}/") and "/unsup/" not in m.name]
-            _extract(tar, members, tmp, archive)
-        if not (tmp / FOLDER / "train").is_dir() or not (tmp / FOLDER / "test").is_dir():
-            raise UserError(f"{archive} holds no {FOLDER}/train and {FOLDER}/test: delete it "
-                            "and run again to download it anew")
-        os.replace(tmp / FOLDER, folder)
+        with atomic.replacing(folder, subfolder=FOLDER) as tmp:
+            with tarfile.open(archive) as tar:
+                members = [m for m in tar.getmembers()
+                           if m.name.startswith(f"{FOLDER}/") and "/unsup/" not in m.name]
+                _extract(tar, members, tmp, archive)
+            if not (tmp / FOLDER / "train").is_dir() or not (tmp / FOLDER / "test").is_dir():
+                raise UserError(f"{archive} holds no {FOLDER}/train and {FOLDER}/test: delete "
+                                "it and run again to download it anew")
     except (tarfile.TarError, EOFError) as e:
         raise UserError(f"{archive} is not a readable archive ({e}): delete it and run again "
                         "to download it anew") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _extract(tar: tarfile.TarFile, members: list[tarfile.TarInfo], into: Path,

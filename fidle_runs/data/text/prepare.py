@@ -14,7 +14,6 @@ as it was."""
 import hashlib
 import json
 import logging
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,12 +177,6 @@ def _read_cache(npz: Path, index: Path, key: str) -> Prepared | None:
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = atomic.temporary_path(path)
-    try:
-        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # A file object: np.savez would add .npz to a name.
+    with atomic.replacing(path, fsync=True) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
