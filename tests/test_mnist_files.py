@@ -13,7 +13,7 @@ from fidle_runs.data.mnist import locate
 from fidle_runs.data.mnist.classes import CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES
 from fidle_runs.data.mnist.idx import read_idx, read_split
 from fidle_runs.data.mnist.keras_npz import read_keras_npz
-from fidle_runs.data.mnist.locate import find_idx_files, find_keras_npz, load_arrays
+from fidle_runs.data.mnist.locate import load_arrays
 from tests.real_data import real_data_dir
 
 STEMS = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -149,14 +149,20 @@ def no_debian(monkeypatch, tmp_path):
     monkeypatch.setattr(locate, "DEBIAN_FASHION_DIR", tmp_path / "no-debian")
 
 
+def read_from(name: str, raw: Path | None, datasets: Path | None, tmp_path: Path) -> str:
+    """The line in which load_arrays says where it read `name` from (no download)."""
+    return load_arrays(name, raw and str(raw), datasets and str(datasets), False,
+                       tmp_path / "dl")[1]
+
+
 def test_raw_dir_wins_then_its_torchvision_folder_then_the_datasets_dir(tmp_path):
     raw, datasets = tmp_path / "raw", tmp_path / "datasets"
     torch_cache = write_idx_set(datasets / "torch_cache" / "MNIST" / "raw", small_set(1))
-    assert find_idx_files("mnist", None, str(datasets))["test_labels"].parent == torch_cache
+    assert read_from("mnist", None, datasets, tmp_path) == \
+        f"MNIST from the IDX files in {torch_cache}"
     below = write_idx_set(raw / "MNIST" / "raw", small_set(2), gz=True)
-    assert find_idx_files("mnist", str(raw), str(datasets))["train_images"].parent == below
+    assert read_from("mnist", raw, datasets, tmp_path) == f"MNIST from the IDX files in {below}"
     write_idx_set(raw, small_set(3))
-    assert find_idx_files("mnist", str(raw), str(datasets))["train_images"].parent == raw
     arrays, where = load_arrays("mnist", str(raw), str(datasets), False, tmp_path / "dl")
     assert_same(arrays, small_set(3))
     assert where == f"MNIST from the IDX files in {raw}"
@@ -165,16 +171,18 @@ def test_raw_dir_wins_then_its_torchvision_folder_then_the_datasets_dir(tmp_path
 def test_fashion_places_in_order(tmp_path, monkeypatch):
     raw, datasets, debian = tmp_path / "raw", tmp_path / "datasets", tmp_path / "debian"
     monkeypatch.setattr(locate, "DEBIAN_FASHION_DIR", debian)
-    assert find_idx_files("fashion_mnist", str(raw), str(datasets)) is None
+    with pytest.raises(UserError, match="no Fashion-MNIST found"):
+        read_from("fashion_mnist", raw, datasets, tmp_path)
     folders = [debian, datasets / "keras_cache" / "fashion-mnist",
                datasets / "torch_cache" / "FashionMNIST" / "raw", raw / "fashion-mnist",
                raw / "FashionMNIST" / "raw", raw]
     for seed, folder in enumerate(folders):
         write_idx_set(folder, small_set(seed), gz=True)
-        assert find_idx_files("fashion_mnist", str(raw), str(datasets))["test_images"].parent \
-            == folder
+        assert read_from("fashion_mnist", raw, datasets, tmp_path) == \
+            f"Fashion-MNIST from the IDX files in {folder}"
     # A MNIST folder is not Fashion-MNIST.
-    assert find_idx_files("mnist", None, str(tmp_path / "empty")) is None
+    with pytest.raises(UserError, match="no MNIST found"):
+        read_from("mnist", None, tmp_path / "empty", tmp_path)
 
 
 def test_an_incomplete_folder_is_passed_over_and_said_so(tmp_path, no_debian):
@@ -182,7 +190,8 @@ def test_an_incomplete_folder_is_passed_over_and_said_so(tmp_path, no_debian):
     write_idx_set(raw, small_set())
     (raw / STEMS["y_test"]).unlink()
     full = write_idx_set(datasets / "torch_cache" / "FashionMNIST" / "raw", small_set(1))
-    assert find_idx_files("fashion_mnist", str(raw), str(datasets))["train_images"].parent == full
+    assert read_from("fashion_mnist", raw, datasets, tmp_path) == \
+        f"Fashion-MNIST from the IDX files in {full}"
     with pytest.raises(UserError, match=r"raw \(3 of the 4 IDX files\)"):
         load_arrays("fashion_mnist", str(raw), None, False, tmp_path / "dl")
 
@@ -201,11 +210,11 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def test_keras_npz(tmp_path):
+def test_keras_npz(tmp_path, no_debian):
     datasets = tmp_path / "datasets"
     npz = write_npz(datasets / "keras_cache" / "mnist.npz", small_set(4))
-    assert find_keras_npz("mnist", None, str(datasets)) == npz
-    assert find_keras_npz("fashion_mnist", None, str(datasets)) is None
+    with pytest.raises(UserError, match="no Fashion-MNIST found"):
+        read_from("fashion_mnist", None, datasets, tmp_path)
     arrays, where = load_arrays("mnist", None, str(datasets), False, tmp_path / "dl")
     assert_same(arrays, small_set(4))
     assert where == f"MNIST from Keras' {npz}"
@@ -214,7 +223,7 @@ def test_keras_npz(tmp_path):
     assert_same(load_arrays("mnist", None, str(datasets), False, tmp_path / "dl")[0],
                 small_set(5))
     mine = write_npz(tmp_path / "mine" / "digits.npz", small_set(6))
-    assert find_keras_npz("mnist", str(mine), str(datasets)) == mine
+    assert read_from("mnist", mine, datasets, tmp_path) == f"MNIST from Keras' {mine}"
     assert_same(load_arrays("mnist", str(mine), str(datasets), False, tmp_path / "dl")[0],
                 small_set(6))
 

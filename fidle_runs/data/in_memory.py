@@ -90,6 +90,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Outputs the network must have (classes; 1 for a binary classifier)."""
         raise NotImplementedError
 
+    def classifier_outputs(self, classes: list[str]) -> int:
+        """`n_outputs` of a classifier among `classes`, known once the data is loaded: one
+        logit for two classes (binary cross-entropy, fidle_runs.tasks.classification), one
+        output per class otherwise."""
+        if not classes:
+            raise NotImplementedError(f"{type(self).__name__} knows its classes once loaded")
+        return 1 if len(classes) == 2 else len(classes)
+
     @property
     def class_names(self) -> list[str] | None:
         return None

@@ -9,9 +9,10 @@ variance (PyTorch: 1e-5), which changes what a network does in evaluation.
 What `keras_init` sets, per layer type:
 - Linear, Conv1d, Conv2d: glorot_uniform kernels, zero biases.
 - BatchNorm1d/2d: momentum 0.01 (Keras' 0.99 counted the other way), eps 1e-3, weight 1, bias 0.
-- LSTM, GRU, and our Keras ports of them (models/recurrent_cells.py): glorot_uniform input
-  kernels and orthogonal recurrent kernels, each on the whole stacked-gate matrix as Keras draws
-  them, zero biases; LSTM forget gates start at bias 1 (Keras' unit_forget_bias).
+- LSTM, GRU, and our Keras ports of them: glorot_uniform input kernels and orthogonal recurrent
+  kernels, each on the whole stacked-gate matrix as Keras draws them, zero biases; LSTM forget
+  gates start at bias 1 (Keras' unit_forget_bias). That rule is recurrent_cells'
+  `keras_recurrent_init`, which the ports also apply as they are built.
 - Embedding: uniform in [-0.05, 0.05] (the padding row, if any, stays zero as PyTorch keeps it).
 """
 
@@ -20,7 +21,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from fidle_runs.models.recurrent_cells import KerasGRU, KerasLSTM
+from fidle_runs.models.recurrent_cells import KerasGRU, KerasLSTM, keras_recurrent_init
 
 Net = TypeVar("Net", bound=nn.Module)
 
@@ -37,7 +38,7 @@ def keras_init(net: Net) -> Net:
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
             _keras_batchnorm(layer)
         elif isinstance(layer, nn.LSTM | nn.GRU | KerasLSTM | KerasGRU):
-            _keras_recurrent(layer)
+            keras_recurrent_init(layer)
         elif isinstance(layer, nn.Embedding):
             _keras_embedding(layer)
     return net
@@ -55,27 +56,6 @@ def _keras_batchnorm(layer: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
     layer.momentum = BATCHNORM_MOMENTUM
     layer.eps = BATCHNORM_EPS
     layer.reset_parameters()
-
-
-def _keras_recurrent(layer: nn.LSTM | nn.GRU | KerasLSTM | KerasGRU) -> None:
-    # PyTorch (and our ports, which keep its names and layouts) stacks the gates along dim 0
-    # (weight_ih: (gates * hidden, input)); Keras stacks them along its last axis ((input,
-    # gates * units)): the same matrix transposed, so glorot's fans and orthogonality carry over
-    # when drawn on the whole matrix.
-    hidden = layer.hidden_size
-    for name, param in layer.named_parameters():
-        if name.startswith("weight_ih"):
-            nn.init.xavier_uniform_(param)
-        elif name.startswith("weight_hh"):
-            nn.init.orthogonal_(param)
-        elif name.startswith("bias"):
-            nn.init.zeros_(param)
-            if isinstance(layer, nn.LSTM | KerasLSTM) and name.startswith("bias_ih"):
-                # Gate order i, f, g, o (Keras' too): PyTorch adds bias_ih and bias_hh, so the
-                # forget gate's total bias is 1 with bias_hh left at 0; KerasLSTM has bias_ih
-                # only, as Keras has one bias.
-                with torch.no_grad():
-                    param[hidden : 2 * hidden] = 1.0
 
 
 def _keras_embedding(layer: nn.Embedding) -> None:

@@ -29,7 +29,7 @@ matmul before the loop; the loop does one recurrent matmul per step and a few fu
 ops (addmm, addcmul, lerp). It stays eager: torch.jit.script of the same loop was no faster on
 CPU (scripts/benchmark_recurrent.py measures both), torch.jit is deprecated, and torch.compile
 (the runner's `compile` option) takes an eager module as it is. They start as Keras' layers do
-(models/keras_init.py).
+(`keras_recurrent_init`, which models/keras_init.py applies to nn.LSTM and nn.GRU too).
 
 KerasLSTM also has Keras' `dropout` and `recurrent_dropout` (FIDLE's IMDB5), which nn.LSTM lacks
 (its `dropout` is between stacked layers). As in Keras (tf.keras 2's LSTMCell, implementation 2,
@@ -105,10 +105,8 @@ class _KerasRecurrent(nn.Module):
         self.bias_ih_l0 = nn.Parameter(torch.empty(gates * hidden_size))
 
     def reset_parameters(self) -> None:
-        """Keras' initialisation; its rules live in one place, models/keras_init.py."""
-        from fidle_runs.models.keras_init import keras_init  # it imports this module
-
-        keras_init(self)
+        """Keras' initialisation (`keras_recurrent_init`)."""
+        keras_recurrent_init(self)
 
     def _zeros(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.hidden_size)
@@ -173,3 +171,26 @@ class KerasLSTM(_KerasRecurrent):
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, dropout={self.dropout}, "
                 f"recurrent_dropout={self.recurrent_dropout}")
+
+
+def keras_recurrent_init(layer: nn.LSTM | nn.GRU | KerasLSTM | KerasGRU) -> None:
+    """Start `layer` as Keras starts its LSTM or GRU (models/keras_init.py lists every layer's
+    rule)."""
+    # PyTorch (and our ports, which keep its names and layouts) stacks the gates along dim 0
+    # (weight_ih: (gates * hidden, input)); Keras stacks them along its last axis ((input,
+    # gates * units)): the same matrix transposed, so glorot's fans and orthogonality carry over
+    # when drawn on the whole matrix.
+    hidden = layer.hidden_size
+    for name, param in layer.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(param)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(param)
+        elif name.startswith("bias"):
+            nn.init.zeros_(param)
+            if isinstance(layer, nn.LSTM | KerasLSTM) and name.startswith("bias_ih"):
+                # Gate order i, f, g, o (Keras' too): PyTorch adds bias_ih and bias_hh, so the
+                # forget gate's total bias is 1 with bias_hh left at 0; KerasLSTM has bias_ih
+                # only, as Keras has one bias.
+                with torch.no_grad():
+                    param[hidden : 2 * hidden] = 1.0

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fidle_runs.core.errors import UserError
+from fidle_runs.data.looked_in import what_is_at
 from fidle_runs.data.mnist.idx import read_split
 from fidle_runs.data.mnist.keras_npz import read_keras_npz
 
@@ -75,23 +76,6 @@ def idx_files_in(folder: Path) -> dict[str, Path] | None:
     return files
 
 
-def find_idx_files(name: str, raw_dir: str | None,
-                   datasets_dir: str | None) -> dict[str, Path] | None:
-    """{train_images, train_labels, test_images, test_labels} from the first folder with all 4."""
-    for place in places(name, raw_dir, datasets_dir):
-        if place.kind == "idx" and (files := idx_files_in(place.path)):
-            return files
-    return None
-
-
-def find_keras_npz(name: str, raw_dir: str | None, datasets_dir: str | None) -> Path | None:
-    """The first Keras mnist.npz among the places (always None for Fashion-MNIST)."""
-    for place in places(name, raw_dir, datasets_dir):
-        if place.kind == "npz" and place.path.is_file():
-            return place.path
-    return None
-
-
 def load_arrays(name: str, raw_dir: str | None, datasets_dir: str | None, download: bool,
                 download_dir: Path) -> tuple[dict[str, np.ndarray], str]:
     """x_train, y_train, x_test, y_test (uint8 (N, 28, 28) images, int64 labels) from the first
@@ -107,7 +91,8 @@ def load_arrays(name: str, raw_dir: str | None, datasets_dir: str | None, downlo
         if place.kind == "idx" and (files := idx_files_in(place.path)):
             return _read_idx_files(files), f"{title} from the IDX files in {place.path}"
     if not download:
-        where = "; ".join(_what_is_at(place) for place in looked)
+        where = "; ".join(what_is_at(place.path, place.kind == "npz", _idx_count(place.path))
+                          for place in looked)
         raise UserError(f"no {title} found (looked in: {where}): set data.raw_dir to a folder "
                         "with the 4 IDX files" + (" or mnist.npz" if name == "mnist" else "")
                         + ", or FIDLE_DATASETS_DIR (see its torch_cache/ and keras_cache/), or "
@@ -128,14 +113,10 @@ def _read_idx_files(files: dict[str, Path]) -> dict[str, np.ndarray]:
     return out
 
 
-def _what_is_at(place: Place) -> str:
-    if place.kind == "npz":
-        return f"{place.path} (no such file)"
-    if not place.path.is_dir():
-        return f"{place.path} (no such folder)"
+def _idx_count(folder: Path) -> str:
     have = [stem for stem in IDX_FILES.values()
-            if (place.path / stem).is_file() or (place.path / f"{stem}.gz").is_file()]
-    return f"{place.path} ({len(have)} of the 4 IDX files)"
+            if (folder / stem).is_file() or (folder / f"{stem}.gz").is_file()]
+    return f"{len(have)} of the 4 IDX files"
 
 
 def _download(name: str, root: Path) -> None:

@@ -102,11 +102,6 @@ class SeriesDataModule(InMemoryDataModule):
         return torch.as_tensor(self._scaling().statistics(self.target_names)[1],
                                dtype=torch.float32)
 
-    @property
-    def target_mean(self) -> torch.Tensor:
-        return torch.as_tensor(self._scaling().statistics(self.target_names)[0],
-                               dtype=torch.float32)
-
     # Scaling, with the kept statistics.
     def scale_inputs(self, values: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Windows or steps in the data's units (..., features) -> the z-scores the network

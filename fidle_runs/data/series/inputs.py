@@ -13,9 +13,8 @@ import pandas as pd
 import torch
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.inputs import Inputs
+from fidle_runs.data.inputs import Inputs, read_csv_files
 from fidle_runs.data.series.frame import TimeReading, series_from_frame
-from fidle_runs.data.tables.read import read_table
 
 ROW = "(row)"  # the time of a history without time column: its rows, regular steps
 
@@ -25,14 +24,8 @@ def read_history(paths: list[Path], features: list[str], window: int, missing: s
     """One z-scored window per CSV of `paths`: its last `window` steps of `features`, read as
     `time` says the run read its own series."""
     columns = features if time.column is None else [time.column, *features]
-    if not paths:
-        raise UserError(f"no history given: name a CSV of the last {window} (or more) steps "
-                        f"with the columns {', '.join(columns)}")
-    windows, labels = [], []
-    for path in map(Path, paths):
-        if not path.is_file():
-            raise UserError(f"{path}: no such file; give a CSV of recent steps to forecast from")
-        frame = read_table(path)
+
+    def last_window(path: Path, frame: pd.DataFrame) -> Inputs:
         absent = [name for name in columns if name not in frame.columns]
         if absent:
             raise UserError(f"{path} lacks the column(s) {', '.join(map(repr, absent))} the run "
@@ -46,9 +39,12 @@ def read_history(paths: list[Path], features: list[str], window: int, missing: s
                                                       else np.arange(len(frame)))})
         series = series_from_frame(steps, time.column or ROW, features, missing, str(path),
                                    sort=time.sort, method=time.method)
-        windows.append(scale(series.values[-window:]))
-        labels.append(f"{path.name} (after its last of {len(frame)} steps)")
-    return Inputs(torch.stack(windows), labels)
+        return Inputs(scale(series.values[-window:]).unsqueeze(0),
+                      [f"{path.name} (after its last of {len(frame)} steps)"])
+
+    return read_csv_files(paths, f"no history given: name a CSV of the last {window} (or more) "
+                          f"steps with the columns {', '.join(columns)}",
+                          "a CSV of recent steps to forecast from", last_window)
 
 
 def _check_gaps(values: pd.DataFrame, missing: str, path: Path) -> None:

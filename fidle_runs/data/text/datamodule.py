@@ -97,9 +97,7 @@ class TextDataModule(InMemoryDataModule):
     # The base's hooks.
     @property
     def n_outputs(self) -> int:
-        if not self.classes:
-            raise NotImplementedError(f"{type(self).__name__} knows its classes once loaded")
-        return 1 if len(self.classes) == 2 else len(self.classes)
+        return self.classifier_outputs(self.classes)
 
     @property
     def class_names(self) -> list[str] | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fidle_runs.core.errors import UserError
+from fidle_runs.data.looked_in import what_is_at
 from fidle_runs.data.text.folders import is_folder_layout
 
 KERAS_NPZ, KERAS_WORD_INDEX, ACLIMDB = "imdb.npz", "imdb_word_index.json", "aclImdb"
@@ -71,7 +72,8 @@ def find_source(raw_dir: str | None, datasets_dir: str | None,
 def not_found(raw_dir: str | None, datasets_dir: str | None,
               download_dir: str | None) -> UserError:
     """One line naming every place looked in and how to get the texts."""
-    looked = "; ".join(_what_is_at(s) for s in candidates(raw_dir, datasets_dir, download_dir))
+    looked = "; ".join(what_is_at(s.path, s.layout == "keras npz", "no train/ and test/ folders")
+                       for s in candidates(raw_dir, datasets_dir, download_dir))
     if raw_dir:
         return UserError(f"no texts in data.raw_dir (looked in: {looked}): point it to a folder "
                          "with train/<class>/*.txt and test/<class>/*.txt, or to Keras' imdb.npz")
@@ -81,10 +83,3 @@ def not_found(raw_dir: str | None, datasets_dir: str | None,
                      "aclImdb (or a folder with Keras' imdb.npz and imdb_word_index.json), or "
                      "FIDLE_DATASETS_DIR, or data.download=true where the internet is reachable")
 
-
-def _what_is_at(source: Source) -> str:
-    if source.layout == "keras npz":
-        return f"{source.path} (no such file)"
-    if not source.path.is_dir():
-        return f"{source.path} (no such folder)"
-    return f"{source.path} (no train/ and test/ folders)"
