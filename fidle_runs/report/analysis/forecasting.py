@@ -12,6 +12,7 @@ import numpy as np
 
 from fidle_runs.core.errors import UserError
 from fidle_runs.report.analysis.forecasting_figures import forecast_stretch, mae_by_step
+from fidle_runs.report.analysis.reevaluation import BATCH, RECORDED_TOLERANCE
 from fidle_runs.report.analysis_cache import CACHE_DIR, cached_evaluation
 from fidle_runs.report.html_blocks import figure, table
 from fidle_runs.run.rebuild import rebuild_run
@@ -20,8 +21,6 @@ from fidle_runs.store.result import RunResult
 CACHE_FILE = CACHE_DIR / "test_forecasts.npz"
 CACHE_VERSION = 1
 STRETCH = 240  # test steps drawn
-BATCH = 1024
-RECORDED_TOLERANCE = 1e-3  # relative, between the re-evaluated and the recorded test MAE
 
 
 def analyse(result: RunResult, run_dir: Path, title: str) -> tuple[str, str]:

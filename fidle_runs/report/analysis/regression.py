@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.report.analysis.reevaluation import BATCH, RECORDED_TOLERANCE
 from fidle_runs.report.analysis.regression_figures import predicted_vs_true, residual_histogram
 from fidle_runs.report.analysis_cache import CACHE_DIR, cached_evaluation
 from fidle_runs.report.html_blocks import figure, table
@@ -20,8 +21,6 @@ CACHE_FILE = CACHE_DIR / "test_regression.npz"
 CACHE_VERSION = 1
 WORST = 10  # predictions listed, the largest absolute errors first
 SHOWN_TARGETS = 3  # targets given columns in the worst predictions' table
-BATCH = 1024
-RECORDED_TOLERANCE = 1e-3  # relative, between the re-evaluated and the recorded test MAE
 
 
 def analyse(result: RunResult, run_dir: Path, title: str) -> tuple[str, str]:

@@ -13,9 +13,7 @@ BINS = 30
 def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
                       title: str) -> bytes:
     """y_true, y_pred: (samples, targets)."""
-    panels = min(len(names), MAX_PANELS)
-    fig = Figure(figsize=(4.2 * panels, 4.2))
-    axes = np.atleast_1d(fig.subplots(1, panels))
+    fig, axes = _target_panels(names, 4.2)
     for column, ax in enumerate(axes):
         true, pred = y_true[:, column], y_pred[:, column]
         low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
@@ -34,9 +32,7 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
 def residual_histogram(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
                        title: str) -> bytes:
     """The residuals predicted - true of each target, with their mean (the bias) marked."""
-    panels = min(len(names), MAX_PANELS)
-    fig = Figure(figsize=(4.2 * panels, 3.4))
-    axes = np.atleast_1d(fig.subplots(1, panels))
+    fig, axes = _target_panels(names, 3.4)
     for column, ax in enumerate(axes):
         residuals = y_pred[:, column] - y_true[:, column]
         ax.hist(residuals, bins=BINS, color="#1f77b4", alpha=0.8)
@@ -49,3 +45,11 @@ def residual_histogram(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     return png(fig)
+
+
+def _target_panels(names: list[str], height: float) -> tuple[Figure, np.ndarray]:
+    """A figure of one panel per target, side by side (the first MAX_PANELS targets), and its
+    axes in the targets' order."""
+    panels = min(len(names), MAX_PANELS)
+    fig = Figure(figsize=(4.2 * panels, height))
+    return fig, np.atleast_1d(fig.subplots(1, panels))
