@@ -5,6 +5,7 @@ forecasts iterated as FIDLE LADYB1's predict_len does."""
 import torch
 
 from fidle_runs.core.errors import UserError
+from fidle_runs.tasks.forecasting import iterated_forecasts
 
 
 def forecast(task: torch.nn.Module, window: torch.Tensor, steps: int) -> torch.Tensor:
@@ -17,9 +18,4 @@ def forecast(task: torch.nn.Module, window: torch.Tensor, steps: int) -> torch.T
             raise UserError(f"--steps {steps}: this run forecasts {horizon} step(s) at once and "
                             "cannot feed its forecasts back as input (its targets are not all "
                             f"its features, one step ahead); ask --steps {horizon} or fewer")
-        path = []
-        for _ in range(steps):
-            step = task(window)
-            path.append(step)
-            window = torch.cat([window[:, 1:], step[:, None, :]], dim=1)
-        return torch.stack(path, dim=1)
+        return iterated_forecasts(task, window, steps)

@@ -107,15 +107,26 @@ class Forecasting(Regression):
     def _steps_ahead(self, x: torch.Tensor, y: torch.Tensor) -> None:
         truth = y.reshape(len(y), -1).to(torch.float32)
         last = self.persistence(x)
-        window = x
-        for k in range(1, self.steps_ahead + 1):
+        paths = iterated_forecasts(self, x, min(self.steps_ahead, len(x)))
+        for k in range(1, paths.shape[1] + 1):
             n = len(x) - (k - 1)
-            if n <= 0:
-                break
-            forecast = self(window)
+            forecast = paths[:, k - 1].contiguous()
             for name, predicted in (("mae", forecast), (f"mae_{BASELINE}", last)):
                 metric = self.step_metrics[f"test_{name}_step{k}"]
                 metric.update(predicted[:n], truth[k - 1:])
                 self.log(f"test_{name}_step{k}", metric, on_step=False, on_epoch=True,
                          batch_size=n)
-            window = torch.cat([window[:, 1:], forecast[:, None, :]], dim=1)
+
+
+def iterated_forecasts(forecaster: Callable[[torch.Tensor], torch.Tensor], window: torch.Tensor,
+                       steps: int) -> torch.Tensor:
+    """(windows, steps, features) forecasts of a one-step forecaster whose targets are all its
+    input features, from `window` (windows, W, F): each step's forecast is fed back as the
+    window's next step (FIDLE LADYB1's predict_len). The task's test, the report and
+    `python -m fidle_runs.predict` iterate forecasts through this one function."""
+    path = []
+    for _ in range(steps):
+        step = forecaster(window)
+        path.append(step)
+        window = torch.cat([window[:, 1:], step[:, None, :]], dim=1)
+    return torch.stack(path, dim=1)

@@ -82,17 +82,11 @@ def _iterated(task: Any, datamodule: Any, x: Any) -> tuple[list[int], Any]:
     """Forecasts iterated `steps_ahead` steps from every steps_ahead-th window of `x` (each
     forecast becomes the window's next step): the windows' indices, and (paths, k, targets)
     in z-score."""
-    import torch
+    from fidle_runs.tasks.forecasting import iterated_forecasts
 
     k = task.steps_ahead
     starts = list(range(0, len(x) - k + 1, k))
-    window = datamodule.network_input(x[starts])
-    path = []
-    for _ in range(k):
-        step = task(window)
-        path.append(step)
-        window = torch.cat([window[:, 1:], step[:, None, :]], dim=1)
-    return starts, torch.stack(path, dim=1)
+    return starts, iterated_forecasts(task, datamodule.network_input(x[starts]), k)
 
 
 def _sentence(result: RunResult, checkpoint: str, n: int, mae: float) -> str:
