@@ -7,12 +7,12 @@ data loaded as training loaded it) and scored with the task's metrics by Lightni
 The numbers go into the run's result.json under `evaluation` (fidle_runs.evaluate.record);
 a data file that changed since training is named beside them."""
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 from fidle_runs.core import strict_json
+from fidle_runs.core.command_line import get_args_parser, user_errors
 from fidle_runs.core.errors import UserError
 from fidle_runs.evaluate.data_changes import data_changes
 from fidle_runs.evaluate.record import evaluation_entry, record_evaluation
@@ -58,41 +58,34 @@ def run_dirs(paths: list[Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = get_args_parser(PROG, __doc__, CHECKPOINTS, json_help="print the evaluations as "
+                             "JSON (every metric) instead of tables")
     parser.add_argument("paths", nargs="+", type=Path, help="run, sweep or output directories")
     parser.add_argument("--splits", default="train,val,test",
                         help="comma-separated among train, val, test (default: all three)")
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
-                        help="the best checkpoint (the task's monitor) or last.ckpt")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:<index>")
-    parser.add_argument("--json", action="store_true",
-                        help="print the evaluations as JSON (every metric) instead of tables")
     args = parser.parse_args(argv)
-    try:
+    with user_errors(PROG):
         splits = parse_splits(args.splits)
         dirs = run_dirs(args.paths)
-    except UserError as e:
-        raise SystemExit(f"{PROG}: error: {e}") from None
-    failed, out = 0, []
-    for run_dir in dirs:
-        try:
-            result, entry, counts, recorded = evaluate_run(run_dir, splits, args.checkpoint,
-                                                           args.device)
-        except UserError as e:
-            if len(dirs) == 1:
-                raise SystemExit(f"{PROG}: error: {e}") from None
-            print(f"{run_dir}: not evaluated: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        if args.json:
-            out.append({"run_dir": str(run_dir), "recorded": recorded, **entry})
-        else:
-            print(format_block(str(run_dir), result, entry, counts, recorded), flush=True)
+        failed, out = 0, []
+        for run_dir in dirs:
+            try:
+                result, entry, counts, recorded = evaluate_run(run_dir, splits, args.checkpoint,
+                                                               args.device)
+            except UserError as e:
+                if len(dirs) == 1:
+                    raise
+                print(f"{run_dir}: not evaluated: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            if args.json:
+                out.append({"run_dir": str(run_dir), "recorded": recorded, **entry})
+            else:
+                print(format_block(str(run_dir), result, entry, counts, recorded), flush=True)
     if args.json:
         print(strict_json.dumps(out))
     if failed:
         raise SystemExit(f"{PROG}: {failed} of {len(dirs)} runs could not be evaluated")
-
 
 if __name__ == "__main__":
     main()

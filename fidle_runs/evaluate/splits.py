@@ -6,6 +6,7 @@ baselines exactly as the run's test did; `test_` names become the split's (`trai
 import copy
 from typing import Any
 
+from fidle_runs.core.command_line import check_device
 from fidle_runs.core.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -28,17 +29,10 @@ def trainer_for(device: str) -> Any:
     from fidle_runs.core import lightning_noise
 
     lightning_noise.silence()
-    if device == "cpu":
+    if check_device(device) == "cpu":
         accelerator, devices = "cpu", 1
-    elif device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device here; use --device cpu")
-        index = int(device.partition(":")[2] or 0)
-        accelerator, devices = "gpu", [index]
     else:
-        raise UserError(f"--device {device!r}: use cpu, cuda or cuda:<index>")
+        accelerator, devices = "gpu", [int(device.partition(":")[2] or 0)]
     return pl.Trainer(accelerator=accelerator, devices=devices, logger=False,
                       enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False)

@@ -8,11 +8,10 @@ inputs), for any batch size. It is written to `<run>/export/model.<onnx|ts|pt2>`
 under a temporary name, and kept only once, loaded back (ONNX Runtime, torch.jit.load,
 torch.export.load), it gives the run's outputs within fidle_runs.export.parity's tolerance."""
 
-import argparse
 import time
 from pathlib import Path
 
-from fidle_runs.core.errors import UserError
+from fidle_runs.core.command_line import get_args_parser, user_errors
 from fidle_runs.export.export_run import export_run
 from fidle_runs.export.formats import FORMATS
 from fidle_runs.run.rebuild import CHECKPOINTS
@@ -21,19 +20,16 @@ PROG = "python -m fidle_runs.export"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = get_args_parser(PROG, __doc__, CHECKPOINTS, device=False)
     parser.add_argument("run", type=Path, help="the run directory (outputs/runs/<run>)")
     parser.add_argument("--format", choices=list(FORMATS), default="onnx")
     parser.add_argument("--out", type=Path, default=None,
                         help="the file to write (default: <run>/export/model.<suffix>)")
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     parser.add_argument("--force", action="store_true", help="replace an existing export")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    try:
+    with user_errors(PROG):
         done = export_run(args.run, args.format, args.out, args.checkpoint, args.force)
-    except UserError as e:
-        raise SystemExit(f"{PROG}: error: {e}") from None
     d = done.description
     check = d["parity"]
     print(f"exported {args.run} ({args.checkpoint} checkpoint, epoch {d['epoch']}) to "

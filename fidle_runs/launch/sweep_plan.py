@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.config.conf import CONF_DIR
-from fidle_runs.core.errors import UserError
+from fidle_runs.core.command_line import user_errors
 from fidle_runs.launch.job_dirs import sweep_job_dir
 from fidle_runs.launch.resolvers import register_resolvers
 from fidle_runs.launch.search.plan import is_search, search_plan
@@ -117,10 +117,8 @@ def print_search(cfg: DictConfig, as_array: bool) -> None:
         raise SystemExit("fidle_runs.sweep_plan: error: a search draws its trials as it runs, "
                          "from the process that launches them (python -m fidle_runs -m ...): it "
                          "cannot be a job array (--count, --job); use a Slurm launcher preset")
-    try:
+    with user_errors("fidle_runs.sweep_plan"):
         lines = search_plan(cfg)
-    except UserError as e:
-        raise SystemExit(f"fidle_runs.sweep_plan: error: {e}") from None
     print("\n".join(lines))
     print(f"launcher: {cfg.hydra.launcher._target_}")
     print("dry run: nothing was run")

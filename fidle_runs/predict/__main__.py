@@ -6,11 +6,11 @@ The run is rebuilt from its directory without its data (fidle_runs.run.rebuild: 
 checkpoint, the preprocessing it kept); its family reads the inputs as its training data was
 read (fidle_runs/data/<family>/inputs.py). Nothing is written."""
 
-import argparse
 import time
 from pathlib import Path
 
 from fidle_runs.core import strict_json
+from fidle_runs.core.command_line import get_args_parser, user_errors
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest
 from fidle_runs.predict.forecast import forecast
@@ -43,7 +43,8 @@ def predict(run_dir: Path, request: InputRequest, which: str = "best", device: s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = get_args_parser(PROG, __doc__, CHECKPOINTS,
+                             json_help="print the predictions as JSON")
     parser.add_argument("run", type=Path, help="the run directory (outputs/runs/<run>)")
     parser.add_argument("inputs", nargs="*", type=Path,
                         help="image files, CSV files of rows or of recent history, text files")
@@ -52,11 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="forecasting: steps ahead (default: the run's horizon; more are "
                              "iterated where the run's forecasts can be fed back)")
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:<index>")
     parser.add_argument("--top", type=int, default=TOP, help="classes shown per input")
     parser.add_argument("--batch", type=int, default=BATCH, help="inputs per network call")
-    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     # Files and --text may come in any order.
     args = parser.parse_intermixed_args(argv)
     if args.steps is not None and args.steps < 1:
@@ -64,11 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.top < 1 or args.batch < 1:
         parser.error("--top and --batch must be >= 1")
     start = time.perf_counter()
-    try:
+    with user_errors(PROG):
         task, records = predict(args.run, InputRequest(list(args.inputs), list(args.text)),
                                 args.checkpoint, args.device, args.steps, args.top, args.batch)
-    except UserError as e:
-        raise SystemExit(f"{PROG}: error: {e}") from None
     if args.json:
         print(strict_json.dumps(records))
         return

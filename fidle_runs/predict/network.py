@@ -3,19 +3,14 @@ batch through the family's `network_input` as in training."""
 
 import torch
 
-from fidle_runs.core.errors import UserError
+from fidle_runs.core.command_line import check_device
 
 BATCH = 256
 
 
 def device_for(name: str) -> torch.device:
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: no CUDA device here; use --device cpu")
-        return torch.device(name)
-    raise UserError(f"--device {name!r}: use cpu, cuda or cuda:<index>")
+    """The torch device `--device` names, checked (fidle_runs.core.command_line)."""
+    return torch.device(check_device(name))
 
 
 def outputs(task: torch.nn.Module, datamodule, x: torch.Tensor, device: torch.device,
