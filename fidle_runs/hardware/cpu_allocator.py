@@ -2,10 +2,9 @@
 
 By default glibc serves large blocks (the activations and gradients of a CNN's step, megabytes
 each) with mmap and returns them to the system when freed, and trims its heap as soon as 128 KiB
-are free at its top: every training step then maps fresh pages again and the kernel zeroes them.
-Measured on the 2-core CI-like machine with cnn_v1 on 24x24 L, batch 64 (scripts/benchmark_gpu.py
---quick): 937 images/s with glibc's defaults, 1,333 once freed memory stays in the process. The
-process keeps at most its peak, which it reaches at every step anyway.
+are free at its top: every training step then maps fresh pages again and the kernel zeroes them,
+which slows CPU training (README, Benchmark). The process keeps at most its peak, which it
+reaches at every step anyway.
 """
 
 import ctypes

@@ -5,7 +5,8 @@ outputs on $SCRATCH where there is one."""
 import os
 from typing import NoReturn
 
-# Jean Zay QoS per GPU kind: (longest job in minutes, QoS), shortest first. IDRIS, 2026.
+# Jean Zay QoS per GPU kind, as IDRIS documents them: (longest job in minutes, QoS), shortest
+# first.
 JEANZAY_QOS = {
     "v100": [(120, "qos_gpu-dev"), (1200, "qos_gpu-t3"), (6000, "qos_gpu-t4")],
     "a100": [(120, "qos_gpu_a100-dev"), (1200, "qos_gpu_a100-t3")],

@@ -2,9 +2,8 @@
 preemption, Ctrl-C) leaves the previous last.ckpt intact instead of a truncated one.
 
 Written straight to the file with torch.save: Lightning's own save serializes into memory, copies
-the bytes and writes them through fsspec, 0.075 s for cnn_v1's 58 MB checkpoint (24x24 L) where
-this takes 0.048 s (median of 10, idle 2-core machine); a run writes one or two checkpoints every
-epoch, and on a GPU an epoch of a small CNN takes about a second.
+the bytes and writes them through fsspec, a slower save (README, Runs), and a run saves one or two
+checkpoints every epoch, which on a GPU is short for a small CNN.
 
 A save the disk refuses (full, over quota, read-only) leaves no temporary file and stops the run
 with one line saying where and how much room a checkpoint needs (fidle_runs.core.storage)."""

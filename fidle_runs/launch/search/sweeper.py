@@ -2,8 +2,8 @@
 whatever launcher the sweep has (basic, local_parallel, gpu_shared, the Slurm presets).
 
 Why our own sweeper and not hydra-optuna-sweeper: that plugin pins optuna<3 and its SQLite
-storage breaks with SQLAlchemy 2 (../shared/reference/environment.md); a Hydra Sweeper is
-Hydra's documented extension point, and a current Optuna's ask-and-tell API is all it needs.
+storage breaks with SQLAlchemy 2; a Hydra Sweeper is Hydra's documented extension point, and a
+current Optuna's ask-and-tell API is all it needs.
 
 How it runs (`sweep`):
 - the study lives in the sweep directory: `<sweep dir>/optuna_journal.log` (Optuna's journal
