@@ -3,6 +3,7 @@
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -23,7 +24,7 @@ from fidle_runs.hardware.data_parallel import check_local_sweep, check_slurm_lay
 from fidle_runs.hardware.gpu_slots import devices_for_run
 from fidle_runs.hardware.speed import apply_speed
 from fidle_runs.launch.requeue import RequeueRequested, requeue_loops
-from fidle_runs.launch.search.pruning import study_reporter
+from fidle_runs.launch.search.pruning import ReportToStudy, study_reporter
 from fidle_runs.loggers.purge import takes_purge_step
 from fidle_runs.loggers.run_record import record_run
 from fidle_runs.loggers.tracking import check_packages
@@ -58,12 +59,67 @@ def train(cfg: DictConfig) -> RunResult:
     A run whose loss diverged returns, its result saying so (status `diverged`), rather than
     raising: in a sweep the other runs go on; `python -m fidle_runs` makes a single run's
     command fail with its line."""
+    _check(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    start = _decide(cfg, run_dir)
+    if isinstance(start, RunResult):
+        return start
+    result = _new_result(cfg, run_dir, start)
+    try:
+        with devices_for_run(cfg) as devices:
+            run = _build(cfg, run_dir, result, start.purge_step, devices)
+            if _fit(run, start.checkpoint):
+                if cfg.get("test", True):
+                    _test(run)
+                _record(run)
+    except BaseException as e:
+        stop = _stop_reason(e, start.epochs_before, result.epochs)
+        _record_stop(run_dir, result, stop)
+        if stop is e:
+            raise
+        raise stop from None
+    return result
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts: from scratch, or from `checkpoint` (last.ckpt), whose epoch-end step
+    the loggers purge from (`purge_step`), after `epochs_before` epochs, continuing the
+    interrupted attempt's result (`previous`)."""
+
+    checkpoint: Path | None = None
+    purge_step: int | None = None
+    epochs_before: int = 0
+    previous: RunResult | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A built run: what it fits and tests, and the callbacks its result is read from."""
+
+    cfg: DictConfig
+    run_dir: Path
+    result: RunResult
+    datamodule: pl.LightningDataModule
+    module: pl.LightningModule
+    trainer: pl.Trainer
+    progress: ResultProgress
+    reporter: ReportToStudy | None
+
+
+def _check(cfg: DictConfig) -> None:
+    """Refuse, before anything is written, a config, packages or a parallel layout that cannot
+    run."""
     check_config(cfg)
     check_packages(cfg)
     check_slurm_layout(cfg)
     check_local_sweep(cfg)
+
+
+def _decide(cfg: DictConfig, run_dir: Path) -> RunResult | Start:
+    """What the run directory says to do: the completed run's result when there is nothing to
+    do (skip), else where to start (resume or start over), the directory made ready for it."""
     lead = is_lead_process()
-    run_dir = Path(cfg.paths.run_dir)
     previous = read_result(run_dir)
     check_same_run(run_dir, cfg, previous)
     completed = previous is not None and previous.status in FINISHED
@@ -77,51 +133,170 @@ def train(cfg: DictConfig) -> RunResult:
             log.info("rerun=true: the %s run moves to %s", previous.status, set_aside(run_dir))
         previous = None
     # A rank other than 0 may look after rank 0 has set the completed run aside, or before.
-    resume = None if completed else resume_point(run_dir, previous.epochs if previous else 0,
-                                                  lead)
-    checkpoint, state = resume or (None, None)
-    if checkpoint is None:
-        check_still_resumable(run_dir, previous)
-        if lead:
-            clear_unfinished_attempt(run_dir, _outputs(cfg))
-        previous = None
-    elif lead:
-        clear_unreferenced_checkpoints(checkpoint, state)
+    start = _start_over(cfg, run_dir, previous, lead) if completed else _resume(
+        cfg, run_dir, previous, lead)
     if lead:
         clear_temporaries(run_dir, run_dir / CHECKPOINT_DIR)
         save_config(run_dir, cfg)
+    return start
+
+
+def _resume(cfg: DictConfig, run_dir: Path, previous: RunResult | None, lead: bool) -> Start:
+    """From last.ckpt (or the most advanced intact checkpoint) when there is one, its
+    unreferenced checkpoints cleared; otherwise start over."""
+    resume = resume_point(run_dir, previous.epochs if previous else 0, lead)
+    if resume is None:
+        return _start_over(cfg, run_dir, previous, lead)
+    # The state maps the checkpoint's file: released on return, or the blocks of the last.ckpt
+    # that the first save replaces would stay allocated on disk for the whole run.
+    checkpoint, state = resume
+    if lead:
+        clear_unreferenced_checkpoints(checkpoint, state)
     # Logs from the checkpoint's epoch-end step on are dropped, and that step logged again.
-    step, epochs_before = (epoch_end_step(state), int(state["epoch"]) + 1) if state else (0, 0)
-    # The state maps the checkpoint's file: released, or the blocks of the last.ckpt that the
-    # first save replaces would stay allocated on disk for the whole run.
-    del resume, state
+    return Start(checkpoint, epoch_end_step(state), int(state["epoch"]) + 1, previous)
+
+
+def _start_over(cfg: DictConfig, run_dir: Path, previous: RunResult | None,
+                lead: bool) -> Start:
+    """From scratch, once sure the previous attempt cannot be resumed, its outputs cleared."""
+    check_still_resumable(run_dir, previous)
+    if lead:
+        clear_unfinished_attempt(run_dir, _outputs(cfg))
+    return Start()
+
+
+def _new_result(cfg: DictConfig, run_dir: Path, start: Start) -> RunResult:
+    """This attempt's result, continuing a resumed attempt's epochs, data, count and fit time."""
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs, task_config(cfg))
-    result.epochs = epochs_before
+    result.epochs = start.epochs_before
+    previous = start.previous
     if previous is not None:
         result.data = previous.data  # what it trained on, checked against what loads now
         result.resumed = previous.resumed + 1
         result.duration_s["fit"] = previous.duration_s.get("fit", 0.0)
         result.started = previous.started or result.started
-    try:
-        with devices_for_run(cfg) as devices:
-            _fit_and_test(cfg, run_dir, result, (checkpoint, step) if checkpoint else None,
-                          devices)
-    except RequeueRequested as e:
-        if not requeue_loops(epochs_before, result.epochs):
-            _record_stop(run_dir, result, e)
-            raise
-        error = UserError(f"{e}, but this requeued job completed no epoch: its time between "
-                          "start and Slurm's warning signal is shorter than one epoch; give the "
-                          "job more time (hydra.launcher.timeout_min, sbatch --time) or a "
-                          "shorter warning (hydra.launcher.signal_delay_s, --signal=USR1@N), "
-                          "then launch it again to resume")
-        _record_stop(run_dir, result, error)
-        raise error from None
-    except BaseException as e:
-        _record_stop(run_dir, result, e)
-        raise
     return result
+
+
+def _build(cfg: DictConfig, run_dir: Path, result: RunResult, purge_step: int | None,
+           devices: list[int] | None) -> Run:
+    """Seed, data (checked against what a resumed run trained on), network, task and trainer;
+    result.json says what the run is, and the log line says it to the user."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=is_lead_process())
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    loaded = datamodule.describe()
+    check_same_data(run_dir, result.data, loaded)  # result.data kept if refused
+    result.data = loaded
+    net = build_network(cfg, datamodule.dims, datamodule.name)
+    fast_path = apply_speed(cfg, datamodule, net, result)
+    module = build_task_module(cfg, net, datamodule)
+    result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
+    result.task_options = module.options()
+    progress = ResultProgress(result, str(run_dir))
+    reporter = study_reporter(cfg)  # a trial of a search with a pruner
+    trainer = _trainer(cfg, [progress, StopOnRequeueSignal(), *fast_path,
+                             *([reporter] if reporter else [])], purge_step, devices)
+    result.parallel = _parallel(trainer, datamodule.batch_size)
+    if trainer.world_size > 1 and cfg.get("seed") is not None:
+        # Weights start equal on every rank (DDP broadcasts rank 0's); dropout and augmentation
+        # must not draw the same numbers on every rank.
+        torch.manual_seed(cfg.seed + trainer.global_rank)
+    _write(result, run_dir)
+    return Run(cfg, run_dir, result, datamodule, module, trainer, progress, reporter)
+
+
+def _trainer(cfg: DictConfig, own_callbacks: list[pl.Callback], purge_step: int | None,
+             devices: list[int] | None) -> pl.Trainer:
+    """The configured trainer with the configured callbacks then the run's own, its loggers,
+    its plugins, and the devices it was given."""
+    callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
+                 if c is not None] + own_callbacks
+    placement = {"devices": devices} if devices is not None else {}
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=_loggers(cfg, purge_step),
+                 plugins=_plugins(cfg), **placement)
+
+
+def _fit(run: Run, checkpoint: Path | None) -> bool:
+    """Fit (from `checkpoint` when resuming); the result gets the fit's time, epochs, best
+    monitored value and checkpoints. False when the run ends there, its result written: its
+    loss diverged, or the search's pruner stopped it."""
+    result, run_dir = run.result, run.run_dir
+    log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters, %s%s", run_dir,
+             run.cfg.model.name, result.data["name"], result.data["source"],
+             result.data["n_train"], result.data["n_val"], result.data["n_test"], result.params,
+             _processes(result), f", resuming from {checkpoint}" if checkpoint else "")
+    try:
+        run.trainer.fit(run.module, datamodule=run.datamodule,
+                        ckpt_path=str(checkpoint) if checkpoint else None)
+        diverged = None
+    except Diverged as e:  # no checkpoint was saved from the weights that diverged
+        diverged = e
+    result.duration_s["fit"] = round(run.progress.fit_before + run.progress.elapsed(), 3)
+    result.epochs = run.trainer.current_epoch
+    checkpointer = run.trainer.checkpoint_callback
+    if checkpointer is not None and checkpointer.best_model_score is not None:
+        result.monitor["best"] = round(float(checkpointer.best_model_score), 6)
+    result.checkpoints = recorded_checkpoints(run_dir, _best(run.trainer))
+    pruned = run.reporter.pruned if run.reporter is not None else None
+    if diverged is not None:
+        result.status, result.diverged, result.error = "diverged", diverged.where, str(diverged)
+    elif pruned is not None:
+        result.status, result.pruned = "pruned", pruned
+    _write(result, run_dir)
+    if diverged is None and pruned is not None:
+        log.info("pruned after epoch %d (%s %s): not tested; run directory %s", pruned["epoch"],
+                 pruned["metric"], pruned["value"], run_dir.resolve())
+    return diverged is None and pruned is None
+
+
+def _test(run: Run) -> None:
+    """Test the best checkpoint (the last weights without one): the result's metrics, and its
+    primary metric's value and baselines."""
+    result, best = run.result, _best(run.trainer)
+    if best:
+        _check_intact(Path(best))
+    start = time.perf_counter()
+    tested = run.trainer.test(run.module, datamodule=run.datamodule, ckpt_path=best or None,
+                              verbose=False)[0]
+    result.duration_s["test"] = round(time.perf_counter() - start, 3)
+    result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
+    result.primary["value"] = result.metrics.get(result.primary["name"])
+    result.primary["baselines"] = {name: result.metrics.get(name)
+                                   for name in result.primary.get("baselines") or {}}
+
+
+def _record(run: Run) -> None:
+    """The completed run's result.json, then on rank 0 its tracking records and the lines that
+    tell the user how it went and where everything is."""
+    result, run_dir = run.result, run.run_dir
+    result.status = "completed"
+    _write(result, run_dir)
+    if not run.trainer.is_global_zero:
+        return
+    record_run(run.trainer, run.cfg, result)
+    log.info("completed: %s %s, best %s %s, %d epochs, fit %.1fs", result.primary["name"],
+             result.primary["value"], result.monitor["name"], result.monitor["best"],
+             result.epochs, result.duration_s["fit"])
+    log.info("run directory: %s", run_dir.resolve())
+    log.info("  result:      %s", (run_dir / "result.json").resolve())
+    log.info("  checkpoints: %s", (run_dir / "checkpoints").resolve())
+    log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
+
+
+def _stop_reason(e: BaseException, epochs_before: int, epochs: int) -> BaseException:
+    """`e`, or, when it is a requeue of a job that completed no epoch since it was last
+    requeued (it would loop), the UserError that says what to give the job instead."""
+    if not isinstance(e, RequeueRequested) or not requeue_loops(epochs_before, epochs):
+        return e
+    return UserError(f"{e}, but this requeued job completed no epoch: its time between start "
+                     "and Slurm's warning signal is shorter than one epoch; give the job more "
+                     "time (hydra.launcher.timeout_min, sbatch --time) or a shorter warning "
+                     "(hydra.launcher.signal_delay_s, --signal=USR1@N), then launch it again to "
+                     "resume")
 
 
 def _record_stop(run_dir: Path, result: RunResult, e: BaseException) -> None:
@@ -140,93 +315,10 @@ def _record_stop(run_dir: Path, result: RunResult, e: BaseException) -> None:
         log.error("run failed:\n%s", traceback.format_exc())
 
 
-def _fit_and_test(cfg: DictConfig, run_dir: Path, result: RunResult,
-                  resume: tuple[Path, int] | None, devices: list[int] | None) -> None:
-    """Fit (from `resume`: last.ckpt and its global step), then test the best checkpoint."""
-    checkpoint = resume[0] if resume else None
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True, verbose=is_lead_process())
-    datamodule = build_datamodule(cfg)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    loaded = datamodule.describe()
-    check_same_data(run_dir, result.data, loaded)  # result.data kept if refused
-    result.data = loaded
-    net = build_network(cfg, datamodule.dims, datamodule.name)
-    fast_path = apply_speed(cfg, datamodule, net, result)
-    module = build_task_module(cfg, net, datamodule)
-    result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
-    result.task_options = module.options()
-
-    progress = ResultProgress(result, str(run_dir))
-    reporter = study_reporter(cfg)  # a trial of a search with a pruner
-    callbacks = [build(c, f"callbacks.{name}") for name, c in cfg.callbacks.items()
-                 if c is not None] + [progress, StopOnRequeueSignal(), *fast_path,
-                                      *([reporter] if reporter else [])]
-    loggers = _loggers(cfg, resume[1] if resume else None)
-    placement = {"devices": devices} if devices is not None else {}
-    trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers,
-                                plugins=_plugins(cfg), **placement)
-    result.parallel = _parallel(trainer, datamodule.batch_size)
-    if trainer.world_size > 1 and cfg.get("seed") is not None:
-        # Weights start equal on every rank (DDP broadcasts rank 0's); dropout and augmentation
-        # must not draw the same numbers on every rank.
-        torch.manual_seed(cfg.seed + trainer.global_rank)
-    _write(result, run_dir)
-    log.info("run %s: %s on %s (%s, %d train / %d val / %d test), %d parameters, %s%s", run_dir,
-             cfg.model.name, result.data["name"], result.data["source"], result.data["n_train"],
-             result.data["n_val"], result.data["n_test"], result.params, _processes(result),
-             f", resuming from {checkpoint}" if checkpoint else "")
-
-    try:
-        trainer.fit(module, datamodule=datamodule,
-                    ckpt_path=str(checkpoint) if checkpoint else None)
-        diverged = None
-    except Diverged as e:  # no checkpoint was saved from the weights that diverged
-        diverged = e
-    result.duration_s["fit"] = round(progress.fit_before + progress.elapsed(), 3)
-    result.epochs = trainer.current_epoch
+def _best(trainer: pl.Trainer) -> str:
+    """The best checkpoint's path, or "" when there is none (no checkpoint callback)."""
     checkpointer = trainer.checkpoint_callback
-    best = checkpointer.best_model_path if checkpointer is not None else ""
-    if checkpointer is not None and checkpointer.best_model_score is not None:
-        result.monitor["best"] = round(float(checkpointer.best_model_score), 6)
-    result.checkpoints = recorded_checkpoints(run_dir, best)
-    if diverged is not None:
-        result.status, result.diverged, result.error = "diverged", diverged.where, str(diverged)
-        _write(result, run_dir)
-        return
-    if reporter is not None and reporter.pruned is not None:
-        result.status, result.pruned = "pruned", reporter.pruned
-        _write(result, run_dir)
-        log.info("pruned after epoch %d (%s %s): not tested; run directory %s",
-                 result.pruned["epoch"], result.pruned["metric"], result.pruned["value"],
-                 run_dir.resolve())
-        return
-    _write(result, run_dir)
-
-    if cfg.get("test", True):
-        if best:
-            _check_intact(Path(best))
-        start = time.perf_counter()
-        tested = trainer.test(module, datamodule=datamodule, ckpt_path=best or None,
-                              verbose=False)[0]
-        result.duration_s["test"] = round(time.perf_counter() - start, 3)
-        result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
-        result.primary["value"] = result.metrics.get(result.primary["name"])
-        result.primary["baselines"] = {name: result.metrics.get(name)
-                                       for name in result.primary.get("baselines") or {}}
-    result.status = "completed"
-    _write(result, run_dir)
-    if not trainer.is_global_zero:
-        return
-    record_run(trainer, cfg, result)
-    log.info("completed: %s %s, best %s %s, %d epochs, fit %.1fs", result.primary["name"],
-             result.primary["value"], result.monitor["name"], result.monitor["best"],
-             result.epochs, result.duration_s["fit"])
-    log.info("run directory: %s", run_dir.resolve())
-    log.info("  result:      %s", (run_dir / "result.json").resolve())
-    log.info("  checkpoints: %s", (run_dir / "checkpoints").resolve())
-    log.info("  tensorboard: tensorboard --logdir %s", (run_dir / "tensorboard").resolve())
+    return checkpointer.best_model_path if checkpointer is not None else ""
 
 
 def _write(result: RunResult, run_dir: Path) -> None:
