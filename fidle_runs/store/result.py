@@ -16,8 +16,8 @@ Schema (version 2; durations in seconds):
   primary           {name, mode, fraction, value, baselines}: what the run is ranked by
                     (test_acc, max, a fraction shown as %), its value once tested, and the same
                     metric of the task's baselines on the same test samples, by name
-                    ({test_mae_persistence: 0.09}, {test_acc_majority: 0.06}); files of
-                    2026-12-02 hold one as `baseline` and `baseline_value`
+                    ({test_mae_persistence: 0.09}, {test_acc_majority: 0.06}); older files
+                    hold one as `baseline` and `baseline_value`
   monitor           {name, mode, best}: what the best checkpoint follows, and its best value
   metrics           the test metrics under the task's names ({test_acc, test_loss}, ...)
   epochs            epochs completed
