@@ -36,3 +36,14 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     assert proc.returncode != 0
     assert "fidle_runs imports downwards only BROKEN" in proc.stdout
     assert "fidle_runs.core.errors -> fidle_runs.report.ranking" in proc.stdout
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle between any two modules of fidle_runs (grimp: import-linter's graph)."""
+    import grimp
+
+    graph = grimp.build_graph("fidle_runs", cache_dir=None)
+    cycles = [(a, b) for a in sorted(graph.modules)
+              for b in graph.find_modules_directly_imported_by(a)
+              if a < b and graph.chain_exists(importer=b, imported=a)]
+    assert cycles == []

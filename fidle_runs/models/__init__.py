@@ -1,1 +1,2 @@
-"""Backbones (plain nn.Modules sized from the data's shape) and the LightningModule around them."""
+"""Backbones (plain nn.Modules sized from the data's shape) and the LightningModule around them.
+Imports nothing of fidle_runs outside itself."""
