@@ -4,7 +4,6 @@ scale: runs that measure different things or learn from different data never mix
 without a finite primary value (not tested, diverged, a NaN test metric) is never ranked;
 reports list it apart with its reason."""
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,8 +152,7 @@ class Matrix:
 def rank(rows: list[RunRow]) -> list[Matrix]:
     """One matrix per task, primary metric, family, source and scale, from the completed runs
     that have a finite primary value, sorted by those (whole sets before shares)."""
-    scored = [r for r in rows if r.status == "completed" and r.primary_value is not None
-              and math.isfinite(r.primary_value)]
+    scored = [r for r in rows if r.status == "completed" and r.has_score]
     keys = {matrix_key(r) for r in scored} - {None}
     matrices = []
     for key in sorted(keys, key=lambda k: (k.task, k.metric.name, k.family, k.source, -k.scale)):

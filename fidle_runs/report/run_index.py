@@ -21,7 +21,7 @@ NOT_RUNS = {"checkpoints", "tensorboard", "csv", "data"}
 @dataclass
 class RunRow:
     """One run as a report shows it. `status` is the run's own (completed, failed, running,
-    interrupted, pruned), or `unreadable` when its result.json is missing or malformed."""
+    interrupted, pruned, diverged), or `unreadable` when its result.json is missing or malformed."""
 
     run_dir: Path
     status: str
@@ -49,6 +49,12 @@ class RunRow:
     runs_per_gpu: int | None = None  # runs of its sweep that shared its GPU at most (speed)
     detail: str = ""
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def has_score(self) -> bool:
+        """Whether it has a finite primary value: only such a run is ranked or shown scored (a
+        diverged or untested run, or a NaN test metric, is not)."""
+        return self.primary_value is not None and math.isfinite(self.primary_value)
 
 
 def walk_outputs(roots: list[Path]) -> Iterator[tuple[Path, set[str], bool]]:
@@ -134,7 +140,7 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
     elif result.status == "running":
         row.detail = f"{result.epochs}/{result.max_epochs} epochs done"
     if result.status == "completed":
-        if row.primary_value is None or not math.isfinite(row.primary_value):
+        if not row.has_score:
             name = metric.name if metric else "a primary metric"
             row.problems.append(f"completed without {name}")
         best = checkpoint_path(run_dir, (result.checkpoints or {}).get("best"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fidle_runs.launch.search.objective import on_test_set_warning
-from fidle_runs.launch.search.sweeper import JOURNAL_FILE, finite
+from fidle_runs.launch.search.sweeper import JOURNAL_FILE, TRIAL_STATES, finite, trial_state
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import walk_outputs
 from fidle_runs.store.result import read_result
@@ -89,9 +89,7 @@ class Study:
     def counts(self) -> str:
         """`18 of 20 trials: 15 complete, 3 pruned`."""
         states = [t.state for t in self.trials]
-        tally = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail",
-                                                              "diverged", "running")
-                          if s in states)
+        tally = ", ".join(f"{states.count(s)} {s}" for s in TRIAL_STATES if s in states)
         total = f" of {self.n_trials}" if self.n_trials else ""
         return f"{len(self.trials)}{total} trials: {tally or 'none yet'}"
 
@@ -141,8 +139,7 @@ def read_journal(journal: Path) -> list[Study]:
                 t.intermediate_values[max(t.intermediate_values)]
                 if t.intermediate_values else None)
             run_dir = t.user_attrs.get("run_dir")
-            state = "diverged" if t.user_attrs.get("diverged") else t.state.name.lower()
-            trials.append(TrialRow(t.number, state, value, dict(t.params), duration,
+            trials.append(TrialRow(t.number, trial_state(t), value, dict(t.params), duration,
                                    Path(run_dir) if run_dir else None,
                                    str(t.user_attrs.get("error") or ""),
                                    t.user_attrs.get("primary")))

@@ -13,7 +13,6 @@ command, for sweeps run as a Slurm job array (slurm/array.sbatch):
 
 import atexit
 import datetime as dt
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,8 +120,7 @@ def _detail(run: RunRow) -> str:
     if run.status != "completed":
         return f"{what}: {run.detail}"
     score = (f"{run.primary.name} {run.primary.with_unit(run.primary_value)}"
-             if run.primary and run.primary_value is not None
-             and math.isfinite(run.primary_value) else "no primary metric")
+             if run.primary and run.has_score else "no primary metric")
     processes = f", {run.world_size} processes" if run.world_size > 1 else ""
     shared = f", GPU shared by {run.runs_per_gpu} runs" if (run.runs_per_gpu or 1) > 1 else ""
     return f"{what}: {score}, {run.epochs} epochs, {run.duration_s:.0f}s{processes}{shared}"

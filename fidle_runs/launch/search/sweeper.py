@@ -385,6 +385,10 @@ def scored(trial: Any, goal: Objective) -> str:
     return text
 
 
+# A trial's states as they are shown, in the order they are counted (trial_state).
+TRIAL_STATES = ("complete", "pruned", "fail", "diverged", "running")
+
+
 def trial_state(trial: Any) -> str:
     """complete, pruned, running, fail, or diverged (a failed trial whose training diverged)."""
     return "diverged" if trial.user_attrs.get("diverged") else trial.state.name.lower()
@@ -418,8 +422,7 @@ def log_best(study: Any, n_trials: int, goal: Objective) -> None:
 
     trials = study.get_trials(deepcopy=False)
     states = [trial_state(t) for t in trials]
-    summary = ", ".join(f"{states.count(s)} {s}" for s in
-                        ("complete", "pruned", "fail", "diverged", "running")
+    summary = ", ".join(f"{states.count(s)} {s}" for s in TRIAL_STATES
                         if s != "diverged" or s in states)
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     if not completed:
