@@ -179,6 +179,11 @@ def test_interrupted_run_resumes_only_with_its_own_config(small_run, tmp_path):
         "resumed from its own last checkpoint, it tests the same weights"
 
 
+def epochs_recorded(run_dir: Path) -> int:
+    """The epochs result.json says are done, 0 before it exists."""
+    return read_result(run_dir).epochs if (run_dir / "result.json").is_file() else 0
+
+
 # The uninterrupted run both resume tests compare with: without a learning rate schedule, its
 # first 3 epochs are those of a 3-epoch run.
 RESUME_REFERENCE_EPOCHS = 4
@@ -198,7 +203,9 @@ def test_killed_run_moved_elsewhere_resumes_from_last_checkpoint(tmp_path, share
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
-    while not last.exists() and proc.poll() is None and time.time() < deadline:
+    # result.json follows last.ckpt a moment later: kill once both say the first epoch is saved.
+    while not (last.exists() and epochs_recorded(run_dir) >= 1) and proc.poll() is None \
+            and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
