@@ -1,6 +1,7 @@
 """The figures of a classifier's best run: confusion matrix, accuracy per class, its most
 confident mistakes and the classes' pictures, labelled with the dataset's own class names; for
-texts, the accuracy by text length."""
+texts, the accuracy by text length; from its saved test predictions, the reliability diagram
+and, for a binary classifier, the ROC and precision-recall curves."""
 
 import io
 import math
@@ -141,4 +142,79 @@ def accuracy_by_length(lengths: np.ndarray, correct: np.ndarray, title: str) -> 
     ax.set_ylim(0, 105)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10)
+    return png(fig)
+
+
+def reliability_diagram(diagram: dict[str, np.ndarray], ece: float, title: str) -> bytes:
+    """classification_scores.reliability drawn: above, the accuracy of the samples in each
+    confidence bin against the diagonal a calibrated network follows, a dot at the bin's mean
+    confidence; below, how many samples each bin holds (log scale: a good classifier puts most
+    in the last bin), so that a gap on a nearly empty bin is read as such. ECE in the title."""
+    edges, count = diagram["edges"], diagram["count"]
+    full = count > 0
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    fig = Figure(figsize=(6, 5.6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    top.bar(centres[full], 100 * diagram["accuracy"][full], width=0.9 * width, color="#1f77b4",
+            label="accuracy of the bin")
+    top.plot(diagram["confidence"][full], 100 * diagram["accuracy"][full], "o",
+             color="#d62728", markersize=4, label="at the bin's mean confidence")
+    top.plot([0, 1], [0, 100], "--", color="gray", linewidth=1, label="calibrated")
+    top.set_ylim(0, 105)
+    top.set_ylabel("test accuracy %")
+    top.legend(fontsize=8, loc="upper left")
+    top.set_title(f"{title}: ECE {100 * ece:.2f} %", fontsize=10)
+    bottom.bar(centres[full], count[full], width=0.9 * width, color="#7f7f7f")
+    for x, n in zip(centres[full], count[full], strict=True):
+        bottom.text(x, n, str(int(n)), ha="center", va="bottom", fontsize=6)
+    bottom.set_yscale("log")
+    bottom.set_ylim(0.8, 4 * max(int(count.max()), 1))
+    bottom.set_ylabel("samples")
+    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("confidence (probability of the predicted class)")
+    return png(fig)
+
+
+def _curve_point(x: np.ndarray, y: np.ndarray, thresholds: np.ndarray, threshold: float,
+                 decreasing: bool) -> tuple[float, float]:
+    """The curve's point where the samples of probability >= threshold are called positive:
+    its curve thresholds decreasing (ROC: the last point at or above it) or increasing
+    (precision-recall: the first, its end point where none is)."""
+    if decreasing:
+        i = int(np.flatnonzero(thresholds >= threshold)[-1])
+    else:
+        i = int(np.searchsorted(thresholds, threshold, side="left"))
+    return float(x[i]), float(y[i])
+
+
+def binary_curves(roc: tuple[np.ndarray, ...], precision_recall: tuple[np.ndarray, ...],
+                  areas: tuple[float, float], positive_rate: float, threshold: float | None,
+                  title: str) -> bytes:
+    """A binary classifier's ROC curve (classification_scores.roc_curve) beside its
+    precision-recall curve (precision_recall_curve), their areas (ROC AUC, average precision) in
+    the legends, chance dashed (the diagonal; precision at the positive rate) and the chosen
+    decision threshold's point marked where there is one."""
+    fig = Figure(figsize=(10, 4.4))
+    left, right = fig.subplots(1, 2)
+    fpr, tpr, roc_thresholds = roc
+    left.plot(fpr, tpr, color="#1f77b4", label=f"ROC AUC {areas[0]:.4f}")
+    left.plot([0, 1], [0, 1], "--", color="gray", linewidth=1, label="chance 0.5")
+    precision, recall, pr_thresholds = precision_recall
+    right.step(recall, precision, where="post", color="#1f77b4",
+               label=f"average precision {areas[1]:.4f}")
+    right.axhline(positive_rate, linestyle="--", color="gray", linewidth=1,
+                  label=f"chance {positive_rate:.4f} (positive rate)")
+    if threshold is not None:
+        marker = {"color": "#d62728", "zorder": 3, "label": f"threshold {threshold:.4f}"}
+        left.scatter(*_curve_point(fpr, tpr, roc_thresholds, threshold, True), **marker)
+        right.scatter(*_curve_point(recall, precision, pr_thresholds, threshold, False), **marker)
+    for ax, (x_label, y_label) in ((left, ("false positive rate", "true positive rate (recall)")),
+                                   (right, ("recall", "precision"))):
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.legend(fontsize=8, loc="lower right" if ax is left else "best")
+    left.set_title(f"ROC, {title}", fontsize=10)
+    right.set_title(f"precision-recall, {title}", fontsize=10)
     return png(fig)
