@@ -1,6 +1,7 @@
 """End-to-end runs of the real gtsrb_cnn experiment on a small synthetic set, on the CPU."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -8,14 +9,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.special import softmax
+from sklearn.metrics import accuracy_score, f1_score, log_loss
 
 from fidle_runs.core.errors import UserError
 from fidle_runs.report.learning_curves import read_curves
 from fidle_runs.report.predictions import run_predictions
 from fidle_runs.run.train import train
+from fidle_runs.store.predictions import read_predictions
 from fidle_runs.store.result import read_result
 from fidle_runs.store.run_dir import checkpoint_path
+from fidle_runs.tasks import classification_scores
 from tests.conftest import (
     REPO,
     assert_trains_as_uninterrupted,
@@ -39,15 +45,34 @@ def test_run_trains_tests_and_records_everything(small_run, tmp_path):
     assert on_disk["params"] == 4_841_083
     assert on_disk["schema"] == 2 and on_disk["task"] == "classification"
     metrics, best_val_acc = on_disk["metrics"], on_disk["monitor"]["best"]
-    assert set(metrics) == {"test_acc", "test_loss", "test_acc_majority"}
+    scores = {f"test_{name}" for name in classification_scores.SCORES
+              if name in ("acc", "balanced_acc", "f1_macro", "f1_weighted", "precision_macro",
+                          "recall_macro", "top5_acc", "log_loss", "ece", "loss")}
+    assert scores <= set(metrics) and "test_roc_auc" not in metrics, "43 classes, not two"
+    assert {"test_acc_majority", "test_f1_macro_majority", "test_log_loss_chance"} <= set(metrics)
     assert 0.2 < metrics["test_acc"] <= 1 and 0.2 < best_val_acc <= 1
     # The synthetic classes are balanced: the majority class is right on about 1 sign in 43.
     assert 0 < metrics["test_acc_majority"] < 0.1
+    assert metrics["test_log_loss_chance"] == pytest.approx(math.log(43), rel=1e-12)
     assert metrics["test_loss"] > 0
+    # Every test score is the saved predictions' (float64, scikit-learn's here).
+    saved = read_predictions(run_dir, "test")
+    assert saved.outputs.shape == (630, 43) and saved.outputs.dtype == np.float32
+    predicted = saved.outputs.argmax(axis=1)
+    assert metrics["test_acc"] == pytest.approx(accuracy_score(saved.targets, predicted),
+                                                abs=1e-12)
+    assert metrics["test_f1_macro"] == pytest.approx(
+        f1_score(saved.targets, predicted, average="macro"), abs=1e-12)
+    probabilities = softmax(saved.outputs.astype(np.float64), axis=1)
+    assert metrics["test_log_loss"] == pytest.approx(
+        log_loss(saved.targets, probabilities, labels=range(43)), rel=1e-9)
+    assert metrics["test_loss"] == pytest.approx(metrics["test_log_loss"], rel=1e-12)
     assert on_disk["primary"] == {"name": "test_acc", "mode": "max", "fraction": True,
                                   "value": metrics["test_acc"],
                                   "baselines": {"test_acc_majority": metrics[
-                                      "test_acc_majority"]}}
+                                      "test_acc_majority"],
+                                                "test_acc_chance": metrics["test_acc_chance"]}}
+    assert len(on_disk["group"]) == 16
     assert (on_disk["monitor"]["name"], on_disk["monitor"]["mode"]) == ("val_acc", "max")
     data = on_disk["data"]
     assert (data["name"], data["family"], data["source"], data["size"], data["mode"]) == \

@@ -4,19 +4,34 @@ checkpoint evaluation both build them here, so they cannot drift apart."""
 
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from fidle_runs.config.conf import CONF_DIR, build
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.in_memory import InMemoryDataModule
+from fidle_runs.launch.resolvers import declared_score, register_resolvers
 from fidle_runs.tasks.base import TaskModule
 
 
 def task_config(cfg: DictConfig) -> DictConfig:
     """The run's task group; runs recorded before tasks existed were classifications."""
     task = cfg.get("task")
-    return task if task is not None else OmegaConf.load(CONF_DIR / "task" / "classification.yaml")
+    if task is not None:
+        return task
+    register_resolvers()  # the primary metric's direction is the task module's
+    return OmegaConf.load(CONF_DIR / "task" / "classification.yaml")
+
+
+def check_primary(cfg: DictConfig) -> None:
+    """Refuse a primary metric the task does not score, naming those it does."""
+    task = task_config(cfg)
+    name = task.primary.name
+    if declared_score(task.module._target_, name) is None:
+        scores = getattr(get_class(task.module._target_), "SCORES", {})
+        raise UserError(f"task.primary.name={name} is no test metric of the {task.name} task: "
+                        f"choose one of {', '.join(f'test_{s}' for s in scores)}")
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:

@@ -17,6 +17,7 @@ from fidle_runs.callbacks.divergence import Diverged
 from fidle_runs.callbacks.result_progress import ResultProgress
 from fidle_runs.callbacks.run_checkpoint import epoch_end_step
 from fidle_runs.callbacks.stop_on_requeue import StopOnRequeueSignal
+from fidle_runs.callbacks.test_predictions import SaveTestPredictions
 from fidle_runs.config.conf import build, check_config
 from fidle_runs.core import lightning_noise
 from fidle_runs.core.errors import UserError, one_line
@@ -28,7 +29,13 @@ from fidle_runs.launch.search.pruning import ReportToStudy, study_reporter
 from fidle_runs.loggers.purge import takes_purge_step
 from fidle_runs.loggers.run_record import record_run
 from fidle_runs.loggers.tracking import check_packages
-from fidle_runs.run.assemble import build_datamodule, build_network, build_task_module, task_config
+from fidle_runs.run.assemble import (
+    build_datamodule,
+    build_network,
+    build_task_module,
+    check_primary,
+    task_config,
+)
 from fidle_runs.store.result import FINISHED, RunResult, new_result, read_result
 from fidle_runs.store.run_dir import (
     CHECKPOINT_DIR,
@@ -38,6 +45,7 @@ from fidle_runs.store.run_dir import (
     clear_temporaries,
     clear_unfinished_attempt,
     clear_unreferenced_checkpoints,
+    group_id,
     read_checkpoint,
     recorded_checkpoints,
     resume_point,
@@ -105,12 +113,14 @@ class Run:
     trainer: pl.Trainer
     progress: ResultProgress
     reporter: ReportToStudy | None
+    predictions: SaveTestPredictions
 
 
 def _check(cfg: DictConfig) -> None:
     """Refuse, before anything is written, a config, packages or a parallel layout that cannot
     run."""
     check_config(cfg)
+    check_primary(cfg)
     check_packages(cfg)
     check_slurm_layout(cfg)
     check_local_sweep(cfg)
@@ -170,6 +180,7 @@ def _new_result(cfg: DictConfig, run_dir: Path, start: Start) -> RunResult:
     result = new_result(run_dir, cfg.model.name, cfg.get("seed"), _overrides(),
                         cfg.trainer.max_epochs, task_config(cfg))
     result.epochs = start.epochs_before
+    result.group = group_id(cfg)
     previous = start.previous
     if previous is not None:
         result.data = previous.data  # what it trained on, checked against what loads now
@@ -198,7 +209,8 @@ def _build(cfg: DictConfig, run_dir: Path, result: RunResult, purge_step: int | 
     result.task_options = module.options()
     progress = ResultProgress(result, str(run_dir))
     reporter = study_reporter(cfg)  # a trial of a search with a pruner
-    trainer = _trainer(cfg, [progress, StopOnRequeueSignal(), *fast_path,
+    predictions = SaveTestPredictions(run_dir)
+    trainer = _trainer(cfg, [progress, StopOnRequeueSignal(), predictions, *fast_path,
                              *([reporter] if reporter else [])], purge_step, devices)
     result.parallel = _parallel(trainer, datamodule.batch_size)
     if trainer.world_size > 1 and cfg.get("seed") is not None:
@@ -206,7 +218,7 @@ def _build(cfg: DictConfig, run_dir: Path, result: RunResult, purge_step: int | 
         # must not draw the same numbers on every rank.
         torch.manual_seed(cfg.seed + trainer.global_rank)
     _write(result, run_dir)
-    return Run(cfg, run_dir, result, datamodule, module, trainer, progress, reporter)
+    return Run(cfg, run_dir, result, datamodule, module, trainer, progress, reporter, predictions)
 
 
 def _trainer(cfg: DictConfig, own_callbacks: list[pl.Callback], purge_step: int | None,
@@ -254,8 +266,10 @@ def _fit(run: Run, checkpoint: Path | None) -> bool:
 
 
 def _test(run: Run) -> None:
-    """Test the best checkpoint (the last weights without one): the result's metrics, and its
-    primary metric's value and baselines."""
+    """Test the best checkpoint (the last weights without one): the result's metrics (the
+    task's scores of the saved test predictions, in float64, over what the test logged), and
+    its primary metric's value and the same metric of the task's baselines
+    (`<primary>_<baseline>`)."""
     result, best = run.result, _best(run.trainer)
     if best:
         _check_intact(Path(best))
@@ -263,10 +277,15 @@ def _test(run: Run) -> None:
     tested = run.trainer.test(run.module, datamodule=run.datamodule, ckpt_path=best or None,
                               verbose=False)[0]
     result.duration_s["test"] = round(time.perf_counter() - start, 3)
-    result.metrics = {name: round(float(value), 6) for name, value in sorted(tested.items())}
-    result.primary["value"] = result.metrics.get(result.primary["name"])
-    result.primary["baselines"] = {name: result.metrics.get(name)
-                                   for name in result.primary.get("baselines") or {}}
+    metrics = {name: round(float(value), 6) for name, value in tested.items()}
+    metrics.update({f"test_{name}": value
+                    for name, value in (run.predictions.scores or {}).items()})
+    result.metrics = dict(sorted(metrics.items()))
+    primary = result.primary["name"]
+    result.primary["value"] = result.metrics.get(primary)
+    result.primary["baselines"] = {f"{primary}_{baseline}": result.metrics[f"{primary}_{baseline}"]
+                                   for baseline in run.module.BASELINES
+                                   if f"{primary}_{baseline}" in result.metrics}
 
 
 def _record(run: Run) -> None:

@@ -19,7 +19,10 @@ Schema (version 2; durations in seconds):
                     ({test_mae_persistence: 0.09}, {test_acc_majority: 0.06}); older files
                     hold one as `baseline` and `baseline_value`
   monitor           {name, mode, best}: what the best checkpoint follows, and its best value
-  metrics           the test metrics under the task's names ({test_acc, test_loss}, ...)
+  metrics           the test metrics under the task's names ({test_acc, test_loss}, ...): the
+                    task's scores, computed in float64 from the saved test predictions
+                    (predictions/test.npz, fidle_runs.store.predictions), beside what the test
+                    logged (the baselines, forecasts iterated steps ahead)
   epochs            epochs completed
   max_epochs        epochs requested
   duration_s        {fit, test}  (fit summed over resumed segments)
@@ -60,6 +63,9 @@ Schema (version 2; durations in seconds):
                     and split: {best: {checkpoint, epoch, evaluated, device, data_changes,
                     splits: {train: {train_acc, ...}, val: {...}, test: {...}}}, last: {...}};
                     absent until then, never written by training (fidle_runs.evaluate.record)
+  group             the runs that differ only by their seed share it (a hash of the config
+                    without the seed and what says where or how it was launched:
+                    fidle_runs.store.run_dir.group_id); absent in older files
 
 Schema 1 (before tasks) is read as a classification: primary test_acc, monitor val_acc with
 metrics.best_val_acc as its best.
@@ -125,6 +131,7 @@ class RunResult:
     pruned: dict[str, Any] | None = None
     diverged: dict[str, Any] | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None  # store.run_dir.group_id: shared by runs that differ by seed only
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -18,6 +18,8 @@
 """
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -229,7 +231,22 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     if isinstance(identity.get("callbacks"), dict):
         identity["callbacks"] = {k: v for k, v in identity["callbacks"].items()
                                  if k not in WATCHING_CALLBACKS}
+    primary = (identity.get("task") or {}).get("primary")
+    if isinstance(primary, dict):
+        # Older configs listed the primary metric's baselines here; the task module names
+        # them now, and they never changed what a run trains.
+        identity["task"] = {**identity["task"],
+                            "primary": {k: v for k, v in primary.items() if k != "baselines"}}
     return identity
+
+
+def group_id(cfg: DictConfig) -> str:
+    """What the runs that differ only by their seed share, and runs of any other difference
+    never do: a short hash of run_identity without `seed`. The report groups seeds by it."""
+    identity = run_identity(cfg)
+    identity.pop("seed", None)
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_same_data(run_dir: Path, trained_on: dict[str, Any], loaded: dict[str, Any]) -> None:

@@ -1,14 +1,18 @@
 """The LightningModule every task shares: a network, a loss, metrics logged per stage as
 `<stage>_<metric>` (train_loss, val_acc, test_mae...), and the optimizer and scheduler the config
-gives as partials."""
+gives as partials. A task also declares the scores it computes in float64 from a split's saved
+predictions (`scores`, `SCORES`: their names and directions, written here once), which are the
+test metrics result.json records."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics import MeanMetric, Metric
+
+from fidle_runs.store.predictions import SavedPredictions
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -19,8 +23,22 @@ BASELINE_STAGES = ("val", "test")
 SCHEDULER_MONITOR = "val_loss"
 
 
+class StepOutputs(NamedTuple):
+    loss: torch.Tensor
+    outputs: torch.Tensor  # the network's, detached
+    targets: torch.Tensor  # as the loss and metrics compare them
+
+
 class TaskModule(pl.LightningModule):
-    """Subclasses say what the network's outputs mean: `loss`, `metrics` and `predictions`."""
+    """Subclasses say what the network's outputs mean: `loss`, `metrics` and `predictions`,
+    and what is scored from saved predictions: `SCORES` and `scores`."""
+
+    # Each score `scores` can give, by name without its stage (`acc`, `f1_macro`), as (mode,
+    # fraction): "max" when higher is better, and whether values are fractions shown as %.
+    SCORES: ClassVar[dict[str, tuple[str, bool]]] = {}
+    # The baselines scored beside the network (`majority`): a score `acc` of baseline `b` is
+    # `acc_b`, the primary metric's are result.json's `primary.baselines`.
+    BASELINES: tuple[str, ...] = ()
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory,
                  scheduler: SchedulerFactory | None = None, model_name: str = "") -> None:
@@ -84,10 +102,22 @@ class TaskModule(pl.LightningModule):
         """What the metrics compare with the targets (class ids, values)."""
         return outputs
 
+    @property
+    def scored_on_validation(self) -> bool:
+        """Whether `scores` also needs the validation set's predictions (a binary classifier's
+        decision threshold is chosen there, never on the test set)."""
+        return False
+
+    def scores(self, test: SavedPredictions,
+               validation: SavedPredictions | None = None) -> dict[str, float]:
+        """The test scores by name without stage (`acc`), in float64 from every test sample's
+        outputs and targets; `validation` where `scored_on_validation`."""
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> StepOutputs:
         x, y = batch
         outputs = self(x)
         loss = self.loss(outputs, y)
@@ -105,7 +135,7 @@ class TaskModule(pl.LightningModule):
                 baseline = self.baseline(name, x)
                 if baseline is not None:
                     self._update(metrics, stage, baseline, y)
-        return loss
+        return StepOutputs(loss, outputs.detach(), y)
 
     def _update(self, metrics: nn.ModuleDict, stage: str, predicted: torch.Tensor,
                 y: torch.Tensor) -> None:
@@ -125,13 +155,16 @@ class TaskModule(pl.LightningModule):
                 if name.startswith(f"{stage}_") and metric.update_count}
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
-        return self._step(batch, "train")
+        return self._step(batch, "train").loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor],
+                  batch_idx: int) -> dict[str, torch.Tensor]:
+        """The batch's outputs and targets, for the callback that saves the test predictions."""
+        step = self._step(batch, "test")
+        return {"outputs": step.outputs, "targets": step.targets}
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

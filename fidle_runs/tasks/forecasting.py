@@ -20,9 +20,12 @@ Logged per stage beside the loss:
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torchmetrics import MeanAbsoluteError, Metric
 
+from fidle_runs.store.predictions import SavedPredictions
+from fidle_runs.tasks import value_scores
 from fidle_runs.tasks.base import OptimizerFactory, SchedulerFactory
 from fidle_runs.tasks.forecast_metrics import TargetMAE
 from fidle_runs.tasks.regression import Regression
@@ -55,6 +58,22 @@ class Forecasting(Regression):
             f"test_{name}_step{k}": MeanAbsoluteError()
             for k in range(1, self.steps_ahead + 1) if self.steps_ahead > 1
             for name in ("mae", f"mae_{BASELINE}")})
+
+    BASELINES = (BASELINE,)
+
+    def scores(self, test: SavedPredictions,
+               validation: SavedPredictions | None = None) -> dict[str, float]:
+        """value_scores' scores of the z-scored values, and each target's MAE in its own units
+        (`mae_<target>`: the z-scored error times the target's standard deviation) over every
+        step of the horizon."""
+        scores = value_scores.scores(test.outputs, test.targets)
+        n_targets = len(self.target_names)
+        if n_targets:
+            errors = np.abs(test.outputs.astype(np.float64) - test.targets.astype(np.float64))
+            per_target = errors.reshape(len(errors), -1, n_targets).mean(axis=(0, 1))
+            scores.update({f"mae_{name}": float(mae * std) for name, mae, std in
+                           zip(self.target_names, per_target, self.target_std, strict=True)})
+        return scores
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The forecast: the network's output, or with `change` the last value seen plus the
@@ -99,10 +118,12 @@ class Forecasting(Regression):
         targets are."""
         return x[:, -1, self.persistence_columns].repeat(1, self.horizon)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        super().test_step(batch, batch_idx)
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor],
+                  batch_idx: int) -> dict[str, torch.Tensor]:
+        step = super().test_step(batch, batch_idx)
         if self.steps_ahead > 1:
             self._steps_ahead(*batch)
+        return step
 
     def _steps_ahead(self, x: torch.Tensor, y: torch.Tensor) -> None:
         truth = y.reshape(len(y), -1).to(torch.float32)

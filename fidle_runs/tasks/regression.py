@@ -16,13 +16,18 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, R2Score
 
-from fidle_runs.tasks.base import OptimizerFactory, SchedulerFactory, TaskModule
+from fidle_runs.store.predictions import SavedPredictions
+from fidle_runs.tasks import value_scores
+from fidle_runs.tasks.base import OptimizerFactory, SchedulerFactory, StepOutputs, TaskModule
 
 MEAN, LEAST_SQUARES = "mean", "least_squares"
 LEAST_SQUARES_FEATURES = 4096
 
 
 class Regression(TaskModule):
+    SCORES = value_scores.SCORES
+    BASELINES = (MEAN, LEAST_SQUARES)
+
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory, n_outputs: int,
                  scheduler: SchedulerFactory | None = None, model_name: str = "",
                  target_names: list[str] | None = None) -> None:
@@ -70,10 +75,16 @@ class Regression(TaskModule):
         inputs = x.reshape(len(x), -1).to(weights.dtype)
         return inputs @ weights[:-1] + weights[-1]
 
+    def scores(self, test: SavedPredictions,
+               validation: SavedPredictions | None = None) -> dict[str, float]:
+        """value_scores' scores over every target, and each target's where there are several
+        (`mae_<target>`...), in the targets' units."""
+        return value_scores.scores(test.outputs, test.targets, self.target_names or None)
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(outputs, targets)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> StepOutputs:
         # One row of values per sample, however the data shapes its targets.
         x, y = batch
         return super()._step((x, y.reshape(len(y), -1).to(torch.float32)), stage)
