@@ -97,8 +97,8 @@ def test_two_local_processes_train_one_run_written_by_rank_0(tmp_path):
     two = read_result(tmp_path / "two")
     assert two.status == "completed" and two.parallel["global_batch"] == 64
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
-        "checkpoints", "config.yaml", "csv", "fidle_runs.log", "result.json", "tensorboard",
-        "train_ddp_process_1.log"], "rank 1 writes only its own (error) log"
+        "checkpoints", "config.yaml", "csv", "fidle_runs.log", "predictions", "result.json",
+        "tensorboard", "train_ddp_process_1.log"], "rank 1 writes only its own (error) log"
     assert (tmp_path / "two" / "train_ddp_process_1.log").read_text().count("\n") <= 1
     assert tensorboard_epochs(tmp_path / "two", "val_acc") == [0, 1]
     assert proc.stdout.count("epoch 2/2 ") == 1 and proc.stdout.count("completed: test_acc") == 1

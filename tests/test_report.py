@@ -4,8 +4,10 @@ schema 1; the tables, one ranking per task, metric and data, the winners in each
 direction, FIDLE's numbers beside ours, and the exports."""
 
 import csv
+import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,17 @@ from tests.report_tree import REGRESSION, write_run, write_tree
 @pytest.fixture
 def tree(tmp_path, forecast_run, table_run) -> Path:
     return write_tree(tmp_path, forecast_run, table_run)
+
+
+def cells(line: str) -> list[str]:
+    """A text table's row, each matrix cell (`97.00 [96.1, 97.8] n=5=`) as its mean and mark
+    (`97.00=`); columns are two or more spaces apart."""
+    shown = []
+    for cell in re.split(r"\s{2,}", line.strip()):
+        group = re.fullmatch(r"(\S+)(?: \[[^]]*\])? n=\d+(?: \(\+\d+ not averaged\))?(\**=?)",
+                             cell)
+        shown.append(group[1] + group[2] if group else cell)
+    return shown
 
 
 def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
@@ -50,8 +63,8 @@ def test_report_finds_every_run_and_ranks_each_task_metric_and_data_apart(tree):
         ("min", ("diabetes", "bhpd_dnn"), "bhpd_dnn")
     recorded = read_result(tree / "sweeps" / "diabetes" / "real")
     assert table.cells[("diabetes", "bhpd_dnn")].value == recorded.primary["value"], \
-        "a cell keeps the lowest MAE"
-    assert table.merged == [("diabetes", "bhpd_dnn", 2)]
+        "a cell shows the config with the best validation MAE (53.6, not the other's 58)"
+    assert table.chosen_on_validation == [("diabetes", "bhpd_dnn", 2)]
     assert table.baselines == ["mean", "least_squares"], "the real run's, not the fakes' (none)"
     assert table.baseline_value("diabetes", "least_squares") == \
         recorded.metrics["test_mae_least_squares"]
@@ -73,7 +86,7 @@ def test_ties_go_to_the_first_in_table_order(tree):
     report = build_report([tree])
     real = report.matrices[0]
     for cell in real.cells.values():
-        cell.value = 0.9
+        cell.group.summary = dataclasses.replace(cell.group.summary, mean=0.9)
     assert real.best_model("set-48x48-RGB") == "cnn_v1"
     assert real.winner() == ("set-24x24-L", "cnn_v1")
 
@@ -86,10 +99,12 @@ def test_text_report_shows_matrices_winners_fidle_and_what_went_wrong(tree):
             "data (1 cell); test_mae on TABLES real data (2 cells)") in text
     matrix_line = next(line for line in text.splitlines() if line.startswith("set-48x48-RGB")
                        and "**" in line)
-    assert matrix_line.split() == ["set-48x48-RGB", "96.00", "96.39", "98.50**", "98.54",
-                                   "cnn_v2"]
-    assert "test_acc %, GTSRB real data (classification): * best model" in text
-    assert "cnn_v2 on set-48x48-RGB: test_acc 98.50 %" in text
+    assert cells(matrix_line) == ["set-48x48-RGB", "96.00=", "96.39", "98.50**", "98.54",
+                                  "cnn_v2"], "one seed each, no predictions: nothing is separated"
+    assert "test_acc %, GTSRB real data (classification): mean [95 % interval] n=seeds" in text
+    assert "cnn_v2 on set-48x48-RGB: mean test_acc 98.50 % over 1 seed (98.50)" in text
+    assert "cannot be compared (one seed each and no saved test predictions): cnn_v1 on " \
+        "set-24x24-L (95.00 %)" in text
     assert "FIDLE's numbers are on the whole real GTSRB; these runs are on synthetic data" in text
     assert "these runs are on synthetic, scale 0.1 data" in text
     assert "ValueError: boom" in text and "5/16 epochs done" in text
@@ -105,10 +120,10 @@ def test_fidle_columns_only_where_fidle_has_numbers_and_percent_only_for_fractio
                         and "mnist_cnn" in line)
     assert mnist_header.split() == ["dataset", "mnist_cnn", "FIDLE", "mnist_cnn", "mnist_dnn",
                                     "FIDLE", "mnist_dnn", "best"]
-    assert next(line for line in lines if line.startswith("mnist ")).split() == \
-        ["mnist", "99.00**", "98.68", "97.50", "97.72", "mnist_cnn"]
-    assert next(line for line in lines if line.startswith("fashion_mnist ")).split() == \
-        ["fashion_mnist", "91.00*", "88.00", "mnist_cnn"], "no FIDLE number for Fashion-MNIST"
+    assert cells(next(line for line in lines if line.startswith("mnist "))) == \
+        ["mnist", "99.00**", "98.68", "97.50=", "97.72", "mnist_cnn"]
+    assert cells(next(line for line in lines if line.startswith("fashion_mnist "))) == \
+        ["fashion_mnist", "91.00=", "88.00=", "mnist_cnn"], "no FIDLE number for Fashion-MNIST"
     assert ("these runs validated on a split of the training data; FIDLE trained on all of it "
             "and validated on the test set") in text
     assert "test_mae, TABLES real data (regression)" in text
@@ -116,12 +131,14 @@ def test_fidle_columns_only_where_fidle_has_numbers_and_percent_only_for_fractio
     assert table_header.split() == ["dataset", "bhpd_dnn", "mlp", "mean", "least_squares",
                                     "best"], "no FIDLE number for diabetes; the baselines"
     metrics = read_result(tree / "sweeps" / "diabetes" / "real").metrics
-    assert next(line for line in lines if line.startswith("diabetes ")).split() == [
-        "diabetes", f"{metrics['test_mae']:.4g}**", "61", f"{metrics['test_mae_mean']:.4g}",
+    assert cells(next(line for line in lines if line.startswith("diabetes "))) == [
+        "diabetes", f"{metrics['test_mae']:.4g}**", "61=", f"{metrics['test_mae_mean']:.4g}",
         f"{metrics['test_mae_least_squares']:.4g}", "bhpd_dnn"]
-    assert f"bhpd_dnn on diabetes: test_mae {metrics['test_mae']:.4g} (" in text
-    assert "%" not in text.split("test_mae, TABLES real data")[1].split("Not completed")[0]
-    assert "cells that keep the best of several runs: diabetes bhpd_dnn (2 runs)" in text
+    assert f"bhpd_dnn on diabetes: mean test_mae {metrics['test_mae']:.4g} over 1 seed (" in text
+    tables = text.split("test_mae, TABLES real data")[1].split("Not completed")[0]
+    assert "%" not in tables.replace("[95 % interval]", "")
+    assert "cells whose model ran with several configs show the one with the best mean val_mae " \
+        "(chosen on validation, not on the test set): diabetes bhpd_dnn (2 configs)" in text
     assert "(1 cell)" in text and "(1 cells)" not in text
 
 
@@ -133,8 +150,8 @@ def test_fidle_regressors_have_their_numbers_beside_ours(tmp_path):
     assert next(line for line in lines if line.startswith("dataset ")).split() == [
         "dataset", "bhpd_dnn", "FIDLE", "bhpd_dnn", "bhpd_dnn2", "FIDLE", "bhpd_dnn2", "mlp",
         "best"]
-    assert next(line for line in lines if line.startswith("bhpd ")).split() == [
-        "bhpd", "2.31**", "2.39", "2.44", "2.29", "2.9", "bhpd_dnn"]
+    assert cells(next(line for line in lines if line.startswith("bhpd "))) == [
+        "bhpd", "2.31**", "2.39", "2.44=", "2.29", "2.9=", "bhpd_dnn"]
 
 
 def test_a_forecast_matrix_puts_persistence_beside_the_networks(tree):
@@ -143,7 +160,7 @@ def test_a_forecast_matrix_puts_persistence_beside_the_networks(tree):
     metrics = read_result(tree / "runs" / "ladybug").metrics
     header = next(line for line in lines if line.startswith("dataset ") and "gru" in line)
     assert header.split() == ["dataset", "gru", "persistence", "best"], "FIDLE ran no plain GRU"
-    assert next(line for line in lines if line.startswith("ladybug ")).split()[-3:] == [
+    assert cells(next(line for line in lines if line.startswith("ladybug ")))[-3:] == [
         f"{metrics['test_mae']:.4g}**", f"{metrics['test_mae_persistence']:.4g}", "gru"]
     assert metrics["test_mae"] < metrics["test_mae_persistence"], "2 epochs beat persistence"
 
@@ -169,12 +186,16 @@ def test_result_json_with_wrong_content_is_unreadable_not_fatal(tree):
 
 def test_exports_hold_the_same_report(tree, tmp_path):
     report = build_report([tree])
-    md, runs_csv, js = report.write(tmp_path / "report")
+    md, runs_csv, groups_csv, js = report.write(tmp_path / "report")
     rows = list(csv.DictReader(io.StringIO(runs_csv.read_text())))
     assert len(rows) == 18
-    assert [(r["source"], r["metric"], r["value"]) for r in rows[1:4]] == [
-        ("synthetic", "test_acc", "99.00 %"), ("synthetic", "test_acc", "21.00 %"),
-        ("real", "test_mae", "58")]
+    assert [(r["source"], r["metric"], float(r["value"])) for r in rows[1:4]] == [
+        ("synthetic", "test_acc", 0.99), ("synthetic", "test_acc", 0.21),
+        ("real", "test_mae", 58.0)], "numbers as numbers, fractions as fractions"
+    assert rows[1]["params"] == "1297899" and rows[1]["duration_s"] == "42.0"
+    groups = list(csv.DictReader(io.StringIO(groups_csv.read_text())))
+    assert len(groups) == sum(len(m.cells) for m in report.matrices) == 13
+    assert {g["winner"] for g in groups} == {"True", "False"}
     assert (rows[0]["task"], rows[0]["model"], rows[0]["metric"]) == (
         "forecasting", "gru", "test_mae")
     assert {r["status"] for r in rows} == {"completed", "failed", "running", "unreadable"}
@@ -193,7 +214,8 @@ def test_exports_hold_the_same_report(tree, tmp_path):
     persistence = read_result(tree / "runs" / "ladybug").metrics["test_mae_persistence"]
     assert data["matrices"][4]["baselines"] == {"persistence": {"ladybug": persistence}}
     text = md.read_text()
-    assert "| set-48x48-RGB | 96.00 | 96.39 | 98.50\\*\\* | 98.54 | cnn_v2 |" in text
+    assert "| set-48x48-RGB | 96.00 n=1= | 96.39 | 98.50 n=1\\*\\* | 98.54 | cnn_v2 |" in text
+    assert len(data["matrices"][0]["groups"]) == 4
     assert not list((tmp_path / "report").glob(".*tmp*")), "written atomically"
 
 

@@ -96,11 +96,13 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
     assert sum(a.startswith("picture of class") for a in alts) == 2 * min(10, len(wrong))
     assert "http" not in page.replace("http-equiv", ""), "self-contained: no external resource"
     text = html.unescape(re.sub(r"<[^>]+>", " ", page))
-    assert "Winner, test_acc on GTSRB real data: cnn_v2 on set-48x48-RGB, 98.50 %" in text
-    assert "Winner, test_acc on MNIST real data: mnist_cnn on mnist, 99.00 %" in text
+    assert "Winner, test_acc on GTSRB real data: cnn_v2 on set-48x48-RGB: mean test_acc 98.50 % " \
+        "over 1 seed (98.50)" in text
+    assert "Winner, test_acc on MNIST real data: mnist_cnn on mnist: mean test_acc 99.00 %" in text
     table = read_result(page_file.parent.parent / "outputs" / "sweeps" / "diabetes" / "real")
     mae = table.primary["value"]
-    assert f"Winner, test_mae on TABLES real data: bhpd_dnn on diabetes, {mae:.4g} " in text
+    assert f"Winner, test_mae on TABLES real data: bhpd_dnn on diabetes: mean test_mae {mae:.4g} " \
+        in text
     assert ("each of the 6 rankings (test_acc on GTSRB real data; test_acc on GTSRB synthetic "
             "data; test_acc on GTSRB synthetic, scale 0.1 data; test_acc on MNIST real data; "
             "test_mae on SERIES synthetic, scale 0.1 data; test_mae on TABLES real data) is made "
@@ -123,7 +125,8 @@ def test_page_holds_every_figure_and_says_what_went_wrong(reported):
     worst = text.split("The 10 worst predictions")[1]
     assert "row true progression predicted progression error age sex bmi bp s1" in " ".join(
         worst.split()), "the features as the table has them"
-    assert "Test_acc %" not in text and "Dataset × model test_mae (lower is better" in text
+    assert "Test_acc %" not in text
+    assert "Dataset × model mean test_mae over seeds (lower is better" in text
     assert "These runs validated on a split of the training data" in text
     assert "cnn_v3 (running 5/16)" not in text, "legends are inside the figure"
     assert "ValueError: boom" in text and "malformed result.json" in text

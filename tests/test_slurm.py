@@ -14,11 +14,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from fidle_runs.callbacks.test_predictions import split_predictions
 from fidle_runs.config.conf import build
 from fidle_runs.launch.job_dirs import sweep_job_dir
+from fidle_runs.run.rebuild import rebuild_run, run_checkpoint
+from fidle_runs.store.predictions import read_predictions
 from fidle_runs.store.result import read_result
+from fidle_runs.tasks import classification_scores
 from tests.conftest import (
     REPO,
     assert_trains_as_uninterrupted,
@@ -322,9 +327,9 @@ def test_requeued_sweep_job_skips_its_completed_run_and_resumes_the_other(small_
 
 # Data-parallel runs: two Slurm tasks, one process each, on CPU (gloo), as on Jean Zay with one
 # task per GPU. FIDLE's MNIST DNN has no dropout: with the same global batch and seed, two ranks
-# must train what one process trains.
+# must train what one process trains. 2,001 test samples: the two ranks cannot get as many each.
 def _mnist_run(*overrides: str) -> list[str]:
-    return ["+experiment=mnist_dnn", f"data.raw_dir={real_data_dir('mnist')}", "data.scale=0.2",
+    return ["+experiment=mnist_dnn", f"data.raw_dir={real_data_dir('mnist')}", "data.scale=0.2001",
             "trainer.accelerator=cpu", "callbacks.progress.style=lines", *overrides]
 
 
@@ -369,6 +374,24 @@ def test_two_task_run_trains_what_one_process_trains_with_the_same_global_batch(
     assert "2 processes on 1 node(s) x batch 32 = global batch 64" in out
     assert out.count("run directory:") == 1 and "Traceback" not in out
     assert "sync_dist" not in out and "DistributedSampler" not in out
+    assert_test_predictions_are_one_process_ones(run_dir, two)
+
+
+def assert_test_predictions_are_one_process_ones(run_dir: Path, result) -> None:
+    """The saved test predictions of a data-parallel run are its best checkpoint's on every
+    test sample, once each, in the test set's order: what one process computes, and the test
+    metrics are their scores."""
+    saved = read_predictions(run_dir, "test")
+    assert result.data["n_test"] == len(saved.targets) == 2001
+    rebuilt = rebuild_run(run_dir, result.data, run_checkpoint(result.checkpoints, run_dir))
+    one_process = split_predictions(rebuilt.task, rebuilt.datamodule, "test")
+    assert np.array_equal(saved.targets, one_process.targets)
+    assert np.allclose(saved.outputs, one_process.outputs, rtol=1e-5, atol=1e-5)
+    recorded = classification_scores.scores(saved.outputs, saved.targets)
+    assert result.metrics["test_acc"] == recorded["acc"]
+    assert result.metrics["test_f1_macro"] == pytest.approx(recorded["f1_macro"], abs=1e-12)
+    scores = classification_scores.scores(one_process.outputs, one_process.targets)
+    assert abs(scores["acc"] - recorded["acc"]) <= 1 / 2001, "float sums' order only"
 
 
 @pytest.mark.slow  # two Slurm tasks signalled and requeued: about 50 s

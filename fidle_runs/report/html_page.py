@@ -13,7 +13,7 @@ from fidle_runs.report.analysis import ANALYSES
 from fidle_runs.report.html_blocks import figure, heading, table
 from fidle_runs.report.learning_curves import Curves, read_curves
 from fidle_runs.report.ranking import Matrix, MatrixKey, matrix_key
-from fidle_runs.report.report import Report, search_title, tally
+from fidle_runs.report.report import Report, search_title, tally, verdict_lines
 from fidle_runs.report.run_index import RunRow
 from fidle_runs.report.studies import Study, param_importances
 from fidle_runs.report.tables import (
@@ -87,11 +87,9 @@ def _summary(report: Report, roots: list[Path]) -> str:
              *([("search", "Searches")] if report.studies else []), ("runs", "All runs")]
     parts.append("<nav>" + "".join(f"<a href=\"#{a}\">{t}</a>" for a, t in links) + "</nav>")
     for matrix in report.matrices:
-        dataset, model = matrix.winner()
-        cell = matrix.cells[(dataset, model)]
-        parts.append(f"<div class=\"winner\"><b>Winner, {e(matrix.title)}: {e(model)} on "
-                     f"{e(dataset)}, {e(matrix.metric.with_unit(cell.value))}</b> "
-                     f"<span class=\"meta\">({e(shown_path(cell.run_dir))})</span></div>")
+        lines = verdict_lines(matrix)
+        parts.append(f"<div class=\"winner\"><b>Winner, {e(matrix.title)}: {e(lines[0])}</b>"
+                     + "".join(f"<br>{e(line)}" for line in lines[1:]) + "</div>")
     if not report.matrices:
         parts.append("<div class=\"alert\">No completed run with a test value of its metric "
                      "yet: nothing to rank.</div>")
@@ -111,8 +109,9 @@ def _matrix_section(matrix: Matrix, anchor: bool) -> str:
     direction = "higher" if metric.mode == "max" else "lower"
     return (heading(matrix.title, "matrix" if anchor else None) +
             figure(plots.metric_heatmap(matrix), f"{metric.name} heatmap, {matrix.label} data",
-                   f"Dataset × model {metric.title} ({direction} is better, brighter); the "
-                   "best model of each dataset framed, the winner in red.") +
+                   f"Dataset × model mean {metric.title} over seeds ({direction} is better, "
+                   "brighter) ± half its 95 % interval; the best mean of each dataset framed, "
+                   "the winner in red, the cells that cannot be told apart from it dashed.") +
             table(matrix_table(matrix)) +
             "".join(f"<p class=\"meta\">{html.escape(n[0].upper() + n[1:])}.</p>"
                     for n in matrix.notes()))

@@ -33,18 +33,24 @@ def model_color(models: Sequence[str], model: str) -> str:
 
 
 def metric_heatmap(matrix: Matrix) -> bytes:
-    """The metric of each dataset x model, brighter where better (whatever the direction); a
-    fraction on the absolute 0..100 % scale, so a winner near chance is not drawn as a success.
-    The best model of each dataset framed, the winner in bold; FIDLE's published number under
-    ours where it has one."""
+    """The mean metric of each dataset x model seed group with its 95 % interval, brighter where
+    better (whatever the direction); a fraction on the absolute 0..100 % scale, so a winner near
+    chance is not drawn as a success; another metric on a scale at least four times its widest
+    interval, so differences within the noise are not drawn as extremes. The best mean of each
+    dataset framed, the winner in bold, the cells tied with it framed dashed; FIDLE's published
+    number under ours where it has one."""
     metric = matrix.metric
     values = np.full((len(matrix.datasets), len(matrix.models)), np.nan)
     for (dataset, model), cell in matrix.cells.items():
         values[matrix.datasets.index(dataset), matrix.models.index(model)] = \
             metric.shown(cell.value)
     finite = values[np.isfinite(values)]
+    widths = [metric.shown(c.group.interval.high) - metric.shown(c.group.interval.low)
+              for c in matrix.cells.values() if c.group.interval is not None]
+    span = max(float(np.ptp(finite)), 4 * max(widths, default=0.0)) or 1.0
+    middle = (finite.min() + finite.max()) / 2
     norm = (Normalize(0, 100) if metric.fraction
-            else Normalize(finite.min(), finite.max() if np.ptp(finite) else finite.min() + 1))
+            else Normalize(middle - span / 2, middle + span / 2))
     fig = Figure(figsize=(1.6 + 1.5 * len(matrix.models), 0.9 + 0.55 * len(matrix.datasets)))
     ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(values), norm=norm, aspect="auto",
@@ -59,7 +65,12 @@ def metric_heatmap(matrix: Matrix) -> bytes:
         for j, model in enumerate(matrix.models):
             if not np.isfinite(values[i, j]):
                 continue
-            text = metric.format(matrix.cells[(dataset, model)].value)
+            cell = matrix.cells[(dataset, model)]
+            text = metric.format(cell.value)
+            if cell.group.interval is not None:
+                half = (cell.group.interval.high - cell.group.interval.low) / 2
+                text += f" ±{metric.format(half)}"
+            text += f"\nn={cell.runs}"
             reference = matrix.fidle(dataset, model)
             if reference is not None:
                 text += f"\nFIDLE {metric.format(reference)}"
@@ -70,8 +81,11 @@ def metric_heatmap(matrix: Matrix) -> bytes:
                     fontweight="bold" if (dataset, model) == winner else "normal")
             if model == best:
                 ax.add_patch(_frame(j, i, "red" if (dataset, model) == winner else "black"))
-    ax.set_title(f"{matrix.label} data: {_axis_label(metric)}, best model per dataset framed, "
-                 "winner in red", fontsize=9, pad=24)
+            elif cell.tied:
+                ax.add_patch(_frame(j, i, "red", linestyle="--"))
+    ax.set_title(f"{matrix.label} data: mean {_axis_label(metric)} ± half its 95 % interval, "
+                 "best mean per dataset framed, winner in red, tied with it dashed", fontsize=9,
+                 pad=24)
     return png(fig)
 
 
@@ -81,8 +95,9 @@ def _axis_label(metric: Metric) -> str:
     return f"{metric.name}{unit}" + (", lower is better" if metric.mode == "min" else "")
 
 
-def _frame(x: float, y: float, color: str) -> Rectangle:
-    return Rectangle((x - 0.47, y - 0.45), 0.94, 0.9, fill=False, edgecolor=color, linewidth=2)
+def _frame(x: float, y: float, color: str, linestyle: str = "-") -> Rectangle:
+    return Rectangle((x - 0.47, y - 0.45), 0.94, 0.9, fill=False, edgecolor=color, linewidth=2,
+                     linestyle=linestyle)
 
 
 def metric_vs_duration(rows: list[RunRow], metric: Metric, label: str) -> bytes:

@@ -2,15 +2,28 @@
 dataset and the overall winner. One matrix per task, primary metric, data family, source and
 scale: runs that measure different things or learn from different data never mix. A run
 without a finite primary value (not tested, diverged, a NaN test metric) is never ranked;
-reports list it apart with its reason."""
+reports list it apart with its reason.
+
+A cell is a seed group (fidle_runs.report.seed_groups): the mean over the runs that differ only
+by their seed, never the best of them. Where a cell's model was run with several configs
+(several groups), the one shown is chosen by its mean validation value, never by the test set.
+The winner is the best mean; the cells that cannot be told apart from it (a paired bootstrap
+over seeds and test samples, Holm-corrected: fidle_runs.report.seed_statistics.verdict) are
+marked tied with it."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from fidle_runs.report.fidle_reference import GENERATED, fidle_reference
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import RunRow
+from fidle_runs.report.seed_groups import SeedGroup, seed_groups, test_targets
+from fidle_runs.report.seed_statistics import Comparison, seeds_to_separate, verdict
 from fidle_runs.report.wording import plural
+
+ALPHA = 0.05  # the family-wise error rate of "cannot be told apart from the winner"
 
 
 @dataclass(frozen=True)
@@ -52,11 +65,28 @@ def source_label(source: str, scale: float) -> str:
 
 @dataclass
 class Cell:
-    value: float  # the best primary value among the runs of this dataset and model
-    run_dir: Path
-    runs: int  # runs with this dataset and model
-    # The task's baselines on that run's test set, by short name (persistence, mean).
+    group: SeedGroup  # the seeds of the config shown
+    configs: int = 1  # seed groups of this dataset and model (the shown one chosen on validation)
+    # The task's baselines on the test set of the group's median seed, by short name.
     baselines: dict[str, float | None] = field(default_factory=dict)
+    tied: bool = False  # cannot be told apart from the matrix's winner
+    versus_winner: Comparison | None = None  # the winner (A) against this cell (B)
+    adjusted_p: float | None = None  # Holm-corrected p of that comparison
+    seeds_needed: int | None = None  # seeds per group that would likely separate them
+
+    @property
+    def value(self) -> float:
+        """The mean of the group's seeds' test values."""
+        return self.group.mean
+
+    @property
+    def run_dir(self) -> Path:
+        """The group's median seed's run: the one analysed in depth."""
+        return self.group.representative.run_dir
+
+    @property
+    def runs(self) -> int:
+        return len(self.group.scored)
 
 
 @dataclass
@@ -79,10 +109,15 @@ class Matrix:
     def title(self) -> str:
         return self.key.title
 
+    paired: bool = False  # whether comparisons are paired on the same test samples
+
     @property
-    def merged(self) -> list[tuple[str, str, int]]:
-        """(dataset, model, runs) of the cells that keep the best of several runs."""
-        return [(d, m, c.runs) for (d, m), c in self.cells.items() if c.runs > 1]
+    def chosen_on_validation(self) -> list[tuple[str, str, int]]:
+        """(dataset, model, configs) of the cells whose model ran with several configs."""
+        return [(d, m, c.configs) for (d, m), c in self.cells.items() if c.configs > 1]
+
+    def tied_cells(self) -> list[tuple[str, str]]:
+        return [key for key, cell in self.cells.items() if cell.tied]
 
     def fidle(self, dataset: str, model: str) -> float | None:
         """FIDLE's published value of this matrix's metric for a cell, where it has one."""
@@ -112,9 +147,24 @@ class Matrix:
                 notes.append(f"{which} validated on a split of the training data; FIDLE trained "
                              "on all of it and validated on the test set (data.val_on_test=true "
                              "does the same)")
-        if self.merged:
-            notes.append("cells that keep the best of several runs: " + ", ".join(
-                f"{d} {m} ({plural(n, 'run')})" for d, m, n in self.merged))
+        if self.chosen_on_validation:
+            monitor = self.runs[0].monitor
+            notes.append("cells whose model ran with several configs show the one with the "
+                         f"best mean {monitor.name if monitor else 'validation value'}"
+                         " (chosen on validation, not on the test set): " + ", ".join(
+                             f"{d} {m} ({plural(n, 'config')})"
+                             for d, m, n in self.chosen_on_validation))
+        without = sorted({str(r.run_dir) for c in self.cells.values()
+                          for r in c.group.without_predictions})
+        if without:
+            notes.append(f"{plural(len(without), 'run')} saved no test predictions (made before "
+                         "they were saved): their intervals are over seeds only, comparisons "
+                         "with them do not account for test-set sampling, and scores they did "
+                         "not record cannot be computed")
+        unscored = [f"{d} {m}: {c.group.unscored_line()}" for (d, m), c in self.cells.items()
+                    if c.group.unscored]
+        if unscored:
+            notes.append("seeds not averaged (no test value): " + "; ".join(unscored))
         return notes
 
     @property
@@ -151,7 +201,8 @@ class Matrix:
 
 def rank(rows: list[RunRow]) -> list[Matrix]:
     """One matrix per task, primary metric, family, source and scale, from the completed runs
-    that have a finite primary value, sorted by those (whole sets before shares)."""
+    that have a finite primary value, sorted by those (whole sets before shares); each cell the
+    seed group chosen on validation, the winner's ties found."""
     scored = [r for r in rows if r.status == "completed" and r.has_score]
     keys = {matrix_key(r) for r in scored} - {None}
     matrices = []
@@ -159,18 +210,56 @@ def rank(rows: list[RunRow]) -> list[Matrix]:
         runs = [r for r in scored if matrix_key(r) == key]
         matrix = Matrix(key, sorted({r.dataset for r in runs}, key=_dataset_order),
                         sorted({r.model for r in runs}), runs)
-        for r in runs:
-            cell = matrix.cells.get((r.dataset, r.model))
-            if cell is None:
-                matrix.cells[(r.dataset, r.model)] = Cell(r.primary_value, r.run_dir, 1,
-                                                          baseline_names(r, key.metric))
-                continue
-            cell.runs += 1
-            if key.metric.better(r.primary_value, cell.value):
-                cell.value, cell.run_dir = r.primary_value, r.run_dir
-                cell.baselines = baseline_names(r, key.metric)
+        seen = [r for r in rows if matrix_key(r) == key]  # with its failed and diverged seeds
+        for dataset in matrix.datasets:
+            for model in matrix.models:
+                groups = seed_groups([r for r in seen if (r.dataset, r.model) == (dataset, model)],
+                                     key.metric)
+                if groups:
+                    group = _chosen_on_validation(groups)
+                    matrix.cells[(dataset, model)] = Cell(
+                        group, len(groups), baseline_names(group.representative, key.metric))
+        _mark_ties(matrix)
         matrices.append(matrix)
     return matrices
+
+
+def _chosen_on_validation(groups: list[SeedGroup]) -> SeedGroup:
+    """The group with the best mean validation value (its monitor's), the first of equals;
+    the first group where none recorded one."""
+    best = groups[0]
+    for group in groups[1:]:
+        monitor = group.representative.monitor
+        value, than = group.monitor_mean, best.monitor_mean
+        if monitor is not None and value is not None and (
+                than is None or monitor.better(value, than)):
+            best = group
+    return best
+
+
+def _mark_ties(matrix: Matrix) -> None:
+    """Compare the winner's group with every other cell's: the cells that cannot be told apart
+    from it are tied. Paired on test samples where every cell saved predictions of the same
+    test samples, over seeds only otherwise."""
+    keys = list(matrix.cells)
+    groups = [matrix.cells[k].group for k in keys]
+    matrix.paired = all(g.per_sample is not None for g in groups) and _same_test_samples(groups)
+    samples = [g.per_sample if matrix.paired else list(g.summary.values) for g in groups]
+    transform = groups[0].transform if matrix.paired else None
+    found = verdict(samples, matrix.metric.mode, ALPHA, transform)
+    winner = matrix.cells[keys[found.best]]
+    for index, comparison in found.comparisons.items():
+        cell = matrix.cells[keys[index]]
+        cell.versus_winner, cell.adjusted_p = comparison, found.adjusted_p[index]
+        cell.tied = index in found.tied
+        cell.seeds_needed = seeds_to_separate(comparison.difference, winner.group.summary.sd,
+                                              cell.group.summary.sd)
+
+
+def _same_test_samples(groups: list[SeedGroup]) -> bool:
+    first = test_targets(groups[0].scored[0])
+    return first is not None and all(
+        np.array_equal(test_targets(g.scored[0]), first) for g in groups[1:])
 
 
 def baseline_names(row: RunRow, metric: Metric) -> dict[str, float | None]:

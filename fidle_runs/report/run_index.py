@@ -11,7 +11,13 @@ from pathlib import Path
 
 from fidle_runs.report.metric import Metric, stage_metric
 from fidle_runs.store.result import RESULT_FILE, RunResult, read_result
-from fidle_runs.store.run_dir import CONFIG_FILE, LOG_FILE, checkpoint_path
+from fidle_runs.store.run_dir import (
+    CONFIG_FILE,
+    LOG_FILE,
+    checkpoint_path,
+    group_id,
+    read_saved_config,
+)
 
 RUN_MARKERS = (RESULT_FILE, CONFIG_FILE, LOG_FILE)
 # Folders inside a run (or a sweep) that never hold runs of their own.
@@ -49,6 +55,11 @@ class RunRow:
     runs_per_gpu: int | None = None  # runs of its sweep that shared its GPU at most (speed)
     detail: str = ""
     problems: list[str] = field(default_factory=list)
+    seed: int | None = None
+    n_test: int | None = None
+    # Shared by the runs that differ only by their seed (result.json's `group`; for a run
+    # recorded before it, computed from its config.yaml; its own directory when unreadable).
+    group: str = ""
 
     @property
     def has_score(self) -> bool:
@@ -130,7 +141,9 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  n_train=data.get("n_train"),
                  data_mib=_number(data.get("file_mib"), "data.file_mib"),
                  updated=_time(result.updated),
-                 runs_per_gpu=(result.speed or {}).get("runs_per_gpu"))
+                 runs_per_gpu=(result.speed or {}).get("runs_per_gpu"),
+                 seed=result.seed, n_test=data.get("n_test"),
+                 group=result.group or _group_from_config(run_dir))
     if result.status in ("failed", "interrupted", "diverged"):
         row.detail = result.error or ""
     elif result.status == "pruned":
@@ -151,6 +164,14 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
     if trained and not _has_events(run_dir / "tensorboard"):
         row.problems.append("no TensorBoard events")
     return row
+
+
+def _group_from_config(run_dir: Path) -> str:
+    """The seed group of a run recorded before result.json held it, from its config.yaml."""
+    try:
+        return group_id(read_saved_config(run_dir))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return f"run:{run_dir}"
 
 
 def _number(value: object, key: str) -> float | None:

@@ -44,11 +44,11 @@ def _value(metric: Metric | None, value: float | None) -> str:
 
 
 def matrix_table(matrix: Matrix) -> Table:
-    """The metric of each dataset x model (in % for a fraction); `*` marks the best model of a
-    dataset, `**` the overall winner; FIDLE's published number beside ours for the models it
-    published one for; the task's baselines (persistence, the majority class, the train mean,
-    least squares) on each dataset."""
-    winner = matrix.winner()
+    """The mean metric of each dataset x model seed group (in % for a fraction), its 95 %
+    interval and its number of seeds; `**` marks the overall winner, `=` the cells that cannot
+    be told apart from it, `*` the best mean of a dataset; FIDLE's published number beside ours
+    for the models it published one for; the task's baselines (persistence, the majority class,
+    the train mean, least squares) on each dataset."""
     with_fidle = set(matrix.fidle_models())
     header = ["dataset"]
     for model in matrix.models:
@@ -62,8 +62,7 @@ def matrix_table(matrix: Matrix) -> Table:
         line = [dataset]
         for model in matrix.models:
             cell = matrix.cells.get((dataset, model))
-            mark = "**" if (dataset, model) == winner else "*" if model == best else ""
-            line.append("" if cell is None else matrix.metric.format(cell.value) + mark)
+            line.append("" if cell is None else cell_text(matrix, dataset, model))
             if model in with_fidle:
                 line.append(matrix.metric.format(matrix.fidle(dataset, model)))
         line += [matrix.metric.format(matrix.baseline_value(dataset, name)) for name in baselines]
@@ -72,16 +71,35 @@ def matrix_table(matrix: Matrix) -> Table:
     return header, body
 
 
+def cell_text(matrix: Matrix, dataset: str, model: str) -> str:
+    """`97.85 [97.60, 98.10] n=5**`: the mean, its 95 % interval (over seeds, or for one seed
+    over its test samples), the seeds, and the cell's mark."""
+    cell, metric = matrix.cells[(dataset, model)], matrix.metric
+    text = metric.format(cell.value)
+    interval = cell.group.interval
+    if interval is not None:
+        text += f" [{metric.format(interval.low)}, {metric.format(interval.high)}]"
+    text += f" n={cell.runs}"
+    if cell.group.unscored:
+        text += f" (+{len(cell.group.unscored)} not averaged)"
+    mark = ("**" if (dataset, model) == matrix.winner() else "=" if cell.tied
+            else "*" if model == matrix.best_model(dataset) else "")
+    return text + mark
+
+
 def trials_table(study: Study) -> Table:
     """A search's trials in trial order: status, objective value (a pruned trial's is its
     monitor's when it stopped, in brackets), the test value recorded beside it when the
-    objective is the validation monitor, the parameters, the time from ask to tell and the
-    run directory; `*` marks the best trial."""
+    objective is the validation monitor, for a search with a confirmation the objective's mean
+    and 95 % interval over each confirmed trial's seeds (empty for the others; its seeds that
+    failed or diverged counted beside, never averaged), the parameters, the time from ask to
+    tell and the run directory; `*` marks the best trial."""
     best = study.best
     params = list(dict.fromkeys(name for t in study.trials for name in t.params))
     beside = [] if study.on_test_set or study.primary is None else [study.primary]
-    header = ["trial", "status", study.objective.title, *(m.title for m in beside), *params,
-              "duration s", "run"]
+    confirmed = ["confirmed mean", "95 % interval"] if study.confirmed else []
+    header = ["trial", "status", study.objective.title, *(m.title for m in beside), *confirmed,
+              *params, "duration s", "run"]
     body = []
     for t in study.trials:
         value = study.objective.format(t.value)
@@ -89,6 +107,7 @@ def trials_table(study: Study) -> Table:
             value = f"({value})"
         body.append([f"{t.number}{'*' if t is best else ''}", t.state, value,
                      *(m.format(t.primary) for m in beside),
+                     *(study.confirmed_cells(t.number) if confirmed else []),
                      *(param_text(t.params.get(name)) for name in params),
                      "" if t.duration_s is None else f"{t.duration_s:.1f}",
                      shown_path(t.run_dir) if t.run_dir else ""])
