@@ -1,4 +1,4 @@
-"""fidle_runs.report.seed_statistics against scipy and hand-computed numbers, and its calibration
+"""fidle_runs.core.seed_statistics against scipy and hand-computed numbers, and its calibration
 on simulated runs: equal models are called tied, a clearly better one is separated."""
 
 import math
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from scipy.special import expit, logit
 
-from fidle_runs.report.seed_statistics import (
+from fidle_runs.core.seed_statistics import (
     CANNOT_TELL,
     PAIRED_BOOTSTRAP,
     PAIRED_ONE_SEED,

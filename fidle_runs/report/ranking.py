@@ -8,7 +8,7 @@ A cell is a seed group (fidle_runs.report.seed_groups): the mean over the runs t
 by their seed, never the best of them. Where a cell's model was run with several configs
 (several groups), the one shown is chosen by its mean validation value, never by the test set.
 The winner is the best mean; the cells that cannot be told apart from it (a paired bootstrap
-over seeds and test samples, Holm-corrected: fidle_runs.report.seed_statistics.verdict) are
+over seeds and test samples, Holm-corrected: fidle_runs.core.seed_statistics.verdict) are
 marked tied with it."""
 
 from dataclasses import dataclass, field
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fidle_runs.core.seed_statistics import Comparison, seeds_to_separate, verdict
 from fidle_runs.report.fidle_reference import GENERATED, fidle_reference
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import RunRow
 from fidle_runs.report.seed_groups import SeedGroup, seed_groups, test_targets
-from fidle_runs.report.seed_statistics import Comparison, seeds_to_separate, verdict
 from fidle_runs.report.wording import plural
 
 ALPHA = 0.05  # the family-wise error rate of "cannot be told apart from the winner"

@@ -4,7 +4,7 @@ over seeds; a single run's interval is that of its test set's size alone (a bino
 for an accuracy, a bootstrap over test samples otherwise), so a reader sees whether seeds or
 the test set dominate. A failed, diverged or unfinished seed is counted and named, never
 averaged. Per-sample values of the primary metric, from each run's saved test predictions,
-feed the paired comparisons (fidle_runs.report.seed_statistics)."""
+feed the paired comparisons (fidle_runs.core.seed_statistics)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fidle_runs.report.metric import Metric
-from fidle_runs.report.run_index import RunRow
-from fidle_runs.report.seed_statistics import (
+from fidle_runs.core.seed_statistics import (
     GroupSummary,
     Interval,
     bootstrap_sample_interval,
     summarize,
     wilson_interval,
 )
+from fidle_runs.report.metric import Metric
+from fidle_runs.report.run_index import RunRow
 from fidle_runs.store.predictions import read_predictions
 from fidle_runs.tasks import classification_scores, value_scores
 
