@@ -7,9 +7,9 @@ reports list it apart with its reason.
 A cell is a seed group (fidle_runs.report.seed_groups): the mean over the runs that differ only
 by their seed, never the best of them. Where a cell's model was run with several configs
 (several groups), the one shown is chosen by its mean validation value, never by the test set.
-The winner is the best mean; the cells that cannot be told apart from it (a paired bootstrap
-over seeds and test samples, Holm-corrected: fidle_runs.core.seed_statistics.verdict) are
-marked tied with it."""
+The winner is the best mean; the cells that cannot be told apart from it (the seeds' spread and a
+bootstrap over the same test samples, Holm-corrected: fidle_runs.core.seed_statistics.verdict)
+are marked tied with it."""
 
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -226,7 +226,7 @@ def verdict_lines(matrix: Matrix) -> list[str]:
              f"{plural(cell.runs, 'seed')} (" + ", ".join(
                  metric.format(v) for v in cell.group.summary.values) +
              f"); median seed {shown_path(cell.run_dir)}"]
-    how = ("paired bootstrap over seeds and the same test samples" if matrix.paired
+    how = ("t over seeds and a paired bootstrap over the same test samples" if matrix.paired
            else "Welch's t over seeds, test-set sampling not accounted for")
     others = [(key, c) for key, c in matrix.cells.items() if c.versus_winner is not None]
     uncertain = [(key, c) for key, c in others if math.isnan(c.versus_winner.p_value)]
