@@ -1,9 +1,12 @@
-"""Time to report N runs: generates N run directories as a finished gtsrb_full sweep leaves them
-(result.json, TensorBoard events of 16 epochs; the winner with its best checkpoint and a test set
-of GTSRB's size), then times reading and ranking, the text and exports, and the HTML page twice:
-first with the winner's checkpoint evaluated on the test set, then from its cache.
+"""Time to report N runs: generates N run directories as a finished gtsrb_full sweep over seeds
+leaves them (result.json with its seed and seed group, TensorBoard events of 16 epochs, the test
+predictions of GTSRB's 12,630 test images x 43 classes; the winner with its best checkpoint and
+a test set of GTSRB's size), then times reading and ranking (the seed groups' statistics and
+paired comparisons included), the text and exports, and the HTML page twice: first with the
+winner's checkpoint evaluated on the test set, then from its cache. `--no-predictions` leaves
+the predictions out, as runs made before they were saved.
 
-    python scripts/benchmark_report.py [--runs 500]
+    python scripts/benchmark_report.py [--runs 1000] [--no-predictions]
 """
 
 import argparse
@@ -21,6 +24,7 @@ from torch.utils.tensorboard import SummaryWriter
 from fidle_runs.models.cnn import cnn_v1
 from fidle_runs.report.html_page import render_html
 from fidle_runs.report.report import build_report
+from fidle_runs.store.predictions import SavedPredictions, predictions_path, write_predictions
 from fidle_runs.store.result import RunResult
 
 DATASETS = [f"set-{s}x{s}-{m}" for s in (24, 48) for m in ("RGB", "RGB-HE", "L", "L-LHE")]
@@ -31,15 +35,24 @@ CLASSIFICATION = {"task": "classification",
                   "monitor": {"name": "val_acc", "mode": "max"}}
 
 
-def make_runs(root: Path, n: int) -> None:
+def make_runs(root: Path, n: int, predictions: bool) -> None:
     grid = itertools.cycle(itertools.product(DATASETS, MODELS))
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 43, N_TEST)
+    noise = rng.normal(size=(N_TEST, 43)).astype(np.float32)
     for i, (dataset, model) in zip(range(n), grid, strict=False):
         run_dir = root / f"sweep-{i // 24}" / str(i % 24)
-        acc = 0.999 if i == 0 else 0.9 + (i % 97) / 1000
+        acc = 0.999 if i % 24 == 0 else 0.9 + (i % 97) / 1000
+        if predictions:
+            outputs = noise.copy()
+            right = rng.random(N_TEST) < acc
+            outputs[np.flatnonzero(right), targets[right]] += 10.0
+            write_predictions(run_dir, "test", SavedPredictions(outputs, targets))
+            acc = float((outputs.argmax(axis=1) == targets).mean())
         data = {"name": dataset, "family": "gtsrb", "source": "real", "scale": 1.0,
                 "val_on_test": False, "n_train": 35288, "n_outputs": 43}
         checkpoints = {"best": None, "last": None}
-        if i == 0:  # the winner: cnn_v1 on set-24x24-RGB
+        if i % 24 == 0:  # the winner's seeds: cnn_v1 on set-24x24-RGB
             checkpoints["best"], data["file"] = make_winner(run_dir, root.parent)
             data["shape"] = [3, 24, 24]
         RunResult(status="completed", task=CLASSIFICATION["task"], model=model,
@@ -47,7 +60,8 @@ def make_runs(root: Path, n: int) -> None:
                   monitor={**CLASSIFICATION["monitor"], "best": acc}, data=data,
                   metrics={"test_acc": acc}, epochs=16, max_epochs=16,
                   duration_s={"fit": 60.0 + i % 50, "test": 2.0}, params=1_297_899,
-                  checkpoints=checkpoints).write(run_dir)
+                  checkpoints=checkpoints, seed=i // 24,
+                  group=f"{dataset}-{model}").write(run_dir)
         writer = SummaryWriter(str(run_dir / "tensorboard"))
         for epoch in range(16):
             step = 550 * epoch + 549
@@ -60,8 +74,8 @@ def make_runs(root: Path, n: int) -> None:
 
 
 def make_winner(run_dir: Path, sets_dir: Path) -> tuple[str, str]:
-    """A cnn_v1 checkpoint, its config (the set as data.h5_file) and a test set of GTSRB's size:
-    (checkpoint, test set)."""
+    """A cnn_v1 checkpoint, its config (the set as data.h5_file) and a test set of GTSRB's size
+    (made once): (checkpoint, test set)."""
     torch.manual_seed(0)
     net = cnn_v1((3, 24, 24))
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
@@ -74,6 +88,8 @@ def make_winner(run_dir: Path, sets_dir: Path) -> tuple[str, str]:
         "data": {"_target_": "fidle_runs.data.gtsrb.datamodule.GTSRBDataModule",
                  "h5_file": str(test_set)},
         "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True}}))
+    if test_set.is_file():  # one test set for every seed
+        return str(checkpoint), str(test_set)
     rng = np.random.default_rng(0)
     with h5py.File(test_set, "w") as f:
         f["x_train"], f["y_train"] = np.zeros((1, 24, 24, 3), np.uint8), np.zeros(1, np.int64)
@@ -86,11 +102,15 @@ def make_winner(run_dir: Path, sets_dir: Path) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--no-predictions", dest="predictions", action="store_false")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fidle-report-bench-") as tmp:
         root = Path(tmp)
-        make_runs(root / "outputs", args.runs)
+        make_runs(root / "outputs", args.runs, args.predictions)
+        first_run = root / "outputs" / "sweep-0" / "0"
+        disk = (predictions_path(first_run, "test").stat().st_size / 2**20
+                if args.predictions else 0.0)
         start = time.perf_counter()
         report = build_report([root / "outputs"])
         built = time.perf_counter()
@@ -102,6 +122,10 @@ def main() -> None:
         _, second = render_html(report, [root / "outputs"])
         html_second = time.perf_counter()
     n = len(report.rows)
+    groups = sum(len(m.cells) for m in report.matrices)
+    print(f"{n} runs in {groups} seed groups, "
+          + (f"each with its test predictions ({disk:.2f} MiB on disk)" if args.predictions
+             else "without test predictions"))
     print(f"{n} runs: found, read and ranked in {built - start:.2f} s "
           f"({1000 * (built - start) / n:.1f} ms per run); text and exports in "
           f"{written - built:.2f} s")

@@ -307,3 +307,15 @@ def test_paired_comparison_of_gtsrb_size_is_fast():
     c = compare(a, b, "max", n_boot=2000)
     assert time.perf_counter() - start < 6
     assert c.p_better > 0.99
+
+
+def test_a_verdict_draws_once_and_compares_as_compare_does():
+    """verdict resamples every run once with the draws compare makes from the same seed."""
+    rng = np.random.default_rng(7)
+    groups = [(rng.random((k, 500)) < p).astype(float) for k, p in ((3, 0.8), (4, 0.78),
+                                                                      (2, 0.7))]
+    found = verdict(groups, "max", n_boot=400, seed=3)
+    for i, comparison in found.comparisons.items():
+        alone = compare(groups[found.best], groups[i], "max", n_boot=400, seed=3)
+        assert comparison.p_value == pytest.approx(alone.p_value, rel=1e-9, abs=1e-12)
+        assert comparison.interval.low == pytest.approx(alone.interval.low, rel=1e-9)

@@ -229,24 +229,42 @@ def _paired_bootstrap(
         raise ValueError(
             f"A has {a.shape[1]} test samples and B {b.shape[1]}: not the same test set"
         )
-    ka, kb = len(a), len(b)
-    n = a.shape[1]
-    runs = np.vstack([a, b])
+    draws = _resampled_run_values(np.vstack([a, b]), transform, n_boot, seed)
+    return _paired_from_draws(draws[: len(a)], draws[len(a) :], _seed_values(a, transform),
+                              _seed_values(b, transform), a.shape[1], mode, confidence)
+
+
+def _resampled_run_values(
+    runs: np.ndarray, transform: Transform | None, n_boot: int, seed: int
+) -> np.ndarray:
+    """(runs x n_boot) each run's metric under each bootstrap draw of the test samples, the
+    draws from `seed` (the same draws whatever the runs: comparisons of one verdict share
+    them), CHUNK draws at a time."""
     rng = np.random.default_rng(seed)
-    group_diff = np.empty(n_boot)
-    spread = np.zeros(2)  # sum over draws of each group's variance between runs
-    for start in range(0, n_boot, CHUNK):
-        count = min(CHUNK, n_boot - start)
-        values = _apply(transform, _resampled_means(runs, _sample_weights(rng, n, count)))
-        group_diff[start : start + count] = values[:ka].mean(axis=0) - values[ka:].mean(axis=0)
-        spread += [
-            v.var(axis=0, ddof=1).sum() if len(v) > 1 else 0.0 for v in (values[:ka], values[ka:])
-        ]
-    run_values = _apply(transform, runs.mean(axis=1))
-    groups = (run_values[:ka], run_values[ka:])
+    n = runs.shape[1]
+    return np.concatenate([
+        _apply(transform, _resampled_means(runs, _sample_weights(rng, n, min(CHUNK, n_boot - s))))
+        for s in range(0, n_boot, CHUNK)], axis=1)
+
+
+def _paired_from_draws(
+    draws_a: np.ndarray,
+    draws_b: np.ndarray,
+    values_a: np.ndarray,
+    values_b: np.ndarray,
+    n: int,
+    mode: str,
+    confidence: float,
+) -> Comparison:
+    """The comparison of _paired_bootstrap from each run's resampled values (`draws_*`, runs x
+    draws, the same draws on both sides) and its value on the whole test set (`values_*`)."""
+    ka, kb = len(values_a), len(values_b)
+    group_diff = draws_a.mean(axis=0) - draws_b.mean(axis=0)
+    spread = [d.var(axis=0, ddof=1).mean() if len(d) > 1 else 0.0 for d in (draws_a, draws_b)]
+    groups = (values_a, values_b)
     seed_parts = [(float(v.var(ddof=1)) / v.size, v.size - 1) for v in groups if v.size > 1]
     run_noise = sum(
-        (spread[g] / n_boot - v.var(ddof=1)) / v.size for g, v in enumerate(groups) if v.size > 1
+        (spread[g] - v.var(ddof=1)) / v.size for g, v in enumerate(groups) if v.size > 1
     )
     sample_part = max(float(group_diff.var(ddof=1)) - run_noise, 0.0)
     parts = [*seed_parts, (sample_part, max(n - 1, 1))]
@@ -371,9 +389,20 @@ def verdict(
     means = np.array([_seed_values(g, transform).mean() for g in arrays])
     best = int(np.argmax(means) if mode == "max" else np.argmin(means))
     others = [i for i in range(len(arrays)) if i != best]
-    comparisons = {
-        i: compare(arrays[best], arrays[i], mode, transform, n_boot, seed) for i in others
-    }
+    if others and all(g.ndim == 2 for g in arrays) and len({g.shape[1] for g in arrays}) == 1:
+        # The same test-sample draws for every comparison (compare's, from `seed`), each run
+        # resampled once.
+        _check_boot(n_boot)
+        draws = np.split(_resampled_run_values(np.vstack(arrays), transform, n_boot, seed),
+                         np.cumsum([len(g) for g in arrays])[:-1])
+        comparisons = {i: _paired_from_draws(
+            draws[best], draws[i], _seed_values(arrays[best], transform),
+            _seed_values(arrays[i], transform), arrays[best].shape[1], mode, CONFIDENCE)
+            for i in others}
+    else:
+        comparisons = {
+            i: compare(arrays[best], arrays[i], mode, transform, n_boot, seed) for i in others
+        }
     adjusted = dict(zip(others, holm([comparisons[i].p_value for i in others]), strict=True))
     tied = [i for i in others if not adjusted[i] < alpha]
     return Verdict(best, tied, comparisons, adjusted)

@@ -1,7 +1,7 @@
 """A run's saved predictions: for each split it was scored on (`test`, and `val` where its task
 chooses something on validation), the targets and the network's raw outputs (logits for a
 classifier, values for a regressor or forecaster) of every sample, in the split's order, as one
-compressed .npz in `predictions/`. Written once, atomically, by the process that tests the run;
+.npz in `predictions/` (not compressed: logits barely compress, and reports read them fast). Written once, atomically, by the process that tests the run;
 every test metric of result.json is computed from them, and the report computes from them what
 result.json does not hold (a metric added later, per-class tables, intervals, paired tests)
 without torch or the checkpoint."""
@@ -32,7 +32,7 @@ def write_predictions(run_dir: Path, split: str, predictions: SavedPredictions) 
     path = predictions_path(run_dir, split)
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path, keep_suffix=True) as tmp:
-        np.savez_compressed(tmp, format=np.int64(FORMAT),
+        np.savez(tmp, format=np.int64(FORMAT),
                             outputs=np.asarray(predictions.outputs, dtype=np.float32),
                             targets=np.asarray(predictions.targets))
     return path
