@@ -3,20 +3,27 @@ study read from the journal in its sweep directory (<sweep dir>/optuna_journal.l
 reports and sweep summaries show of it: its trials (parameters, value, the test value recorded
 beside it, status, duration, run directory), its best trial, the best value after each trial,
 and, for a search that chose on its test metric, the warning that its best trial's test value
-is biased upward (fidle_runs.launch.search.objective).
+is biased upward (fidle_runs.launch.search.objective), and its confirmation when it had one
+(hydra.sweeper.confirm, the study's user attr `confirm`: its best trials run again with new
+seeds, each trial's objective then summarised over its seeds; fidle_runs.launch.search.confirm).
 
 Optuna is imported only when a journal is found: a report of grids never loads it. A search
 given its own hydra.sweeper.storage elsewhere is not found here."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fidle_runs.launch.search.confirm import ATTR as CONFIRM_ATTR
+from fidle_runs.launch.search.confirm import SeedRun, confirmed_values, read_seed_run
 from fidle_runs.launch.search.objective import on_test_set_warning
 from fidle_runs.launch.search.sweeper import JOURNAL_FILE, TRIAL_STATES, finite, trial_state
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import walk_outputs
 from fidle_runs.store.result import read_result
+
+if TYPE_CHECKING:
+    from fidle_runs.core.seed_statistics import GroupSummary
 
 
 @dataclass
@@ -44,6 +51,31 @@ class Study:
     journal: Path
     primary: Metric | None = None  # the test metric recorded beside (None: not recorded)
     on_test_set: bool = False  # the objective is the test metric itself
+    confirm_seeds: list[int] = field(default_factory=list)  # the confirmation's new seeds
+    # Each confirmed trial's seeds by trial number: its own run first, then its confirmation
+    # runs (the study's user attr `confirm`); empty when the search had no confirmation.
+    confirmed: dict[int, list[SeedRun]] = field(default_factory=dict)
+
+    def confirmed_summary(self, number: int) -> tuple["GroupSummary | None", list[SeedRun]]:
+        """Trial `number`'s objective over its seeds (mean, sd, 95 % interval; None when it
+        was not confirmed or no seed has a value) and its seeds left out of it (failed,
+        diverged)."""
+        from fidle_runs.core.seed_statistics import summarize
+
+        values, left_out = confirmed_values(self.confirmed.get(number, []))
+        return (summarize(values) if values else None), left_out
+
+    def confirmed_cells(self, number: int) -> list[str]:
+        """`3.412 n=3 (+1 not averaged)` and `[3.101, 3.723]`: trial `number`'s objective over
+        its seeds as the trials table shows it; empty for a trial that was not confirmed."""
+        summary, left_out = self.confirmed_summary(number)
+        mean = "" if summary is None else f"{self.objective.format(summary.mean)} n={summary.n}"
+        if left_out:
+            mean += f" (+{len(left_out)} not averaged)"
+        interval = "" if summary is None or summary.interval is None else (
+            f"[{self.objective.format(summary.interval.low)}, "
+            f"{self.objective.format(summary.interval.high)}]")
+        return [mean.strip(), interval]
 
     @property
     def warning(self) -> str | None:
@@ -149,12 +181,31 @@ def read_journal(journal: Path) -> list[Study]:
             primary = primary_from_runs(trials)
         on_test = (objective["source"] == "primary" if objective.get("source") else
                    primary is not None and primary.get("name") == metric.name)
+        confirm = study.user_attrs.get(CONFIRM_ATTR) or {}
         studies.append(Study(
             study.study_name, journal.parent, metric, study.user_attrs.get("n_trials"), trials,
             frozenset(log_params), journal,
             Metric(primary["name"], primary["mode"], bool(primary["fraction"]))
-            if primary else None, on_test))
+            if primary else None, on_test, list(confirm.get("seeds", [])),
+            confirmed_runs(confirm, trials, on_test)))
     return studies
+
+
+def confirmed_runs(confirm: dict[str, Any], trials: list[TrialRow],
+                   on_test_set: bool) -> dict[int, list[SeedRun]]:
+    """Each confirmed trial's seeds as their result.json have them, by trial number: the
+    trial's own run, then its confirmation runs (in the order of the recorded seeds)."""
+    seeds = list(confirm.get("seeds", []))
+    by_number = {t.number: t for t in trials}
+    found = {}
+    for number, run_dirs in (confirm.get("trials") or {}).items():
+        trial = by_number.get(int(number))
+        if trial is None or trial.run_dir is None:
+            continue
+        found[trial.number] = [read_seed_run(trial.run_dir, on_test_set), *(
+            read_seed_run(Path(run_dir), on_test_set, seed)
+            for run_dir, seed in zip(run_dirs, seeds, strict=False))]
+    return found
 
 
 def primary_from_runs(trials: list[TrialRow]) -> dict[str, Any] | None:

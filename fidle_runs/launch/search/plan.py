@@ -1,13 +1,15 @@
 """A search's plan, as `python -m fidle_runs.sweep_plan` prints it without running anything: the
 objective (and the test metric recorded beside it, or the warning that the choice is made on
 the test set), the number of trials and how many run at once, the sampler, the pruner, where the
-study is kept, and the space, each distribution checked as the sweeper checks it."""
+study is kept, the space, each distribution checked as the sweeper checks it, and the
+confirmation runs the search adds at its end (hydra.sweeper.confirm)."""
 
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fidle_runs.launch.search.confirm import confirm_options, new_seeds
 from fidle_runs.launch.search.objective import DIRECTIONS, on_test_set_warning, search_objective
 from fidle_runs.launch.search.space import parse_space
 from fidle_runs.launch.search.sweeper import JOURNAL_FILE, checked_pruner
@@ -41,6 +43,16 @@ def search_plan(cfg: DictConfig) -> list[str]:
              f"study {sweeper.study_name or sweep_dir.name} in {storage} (a relaunch continues it)",
              "space:"]
     lines += [f"  {key}: {_distribution(d)}" for key, d in space.distributions.items()]
+    confirm = confirm_options(sweeper.get("confirm"), list(space.distributions))
+    if confirm.on:
+        seeds = ", ".join(map(str, new_seeds(int(cfg.get("seed") or 0), confirm.seeds)))
+        lines.append(f"confirm: the best {confirm.top_k} trials x {confirm.seeds} new seeds "
+                     f"(seed {seeds}) = {confirm.top_k * confirm.seeds} more runs once the "
+                     f"{sweeper.n_trials} trials are finished, each trial's objective then "
+                     f"summarised over its seeds")
+    else:
+        lines.append("confirm none (hydra.sweeper.confirm.top_k and .seeds > 0 run the best "
+                     "trials again with new seeds)")
     return lines
 
 

@@ -30,7 +30,10 @@ How it runs (`sweep`):
 - with a pruner (`hydra.sweeper.pruner`, off by default) each trial's run also gets the `search`
   key, which study and trial it reports its validation monitor to after each epoch
   (fidle_runs.launch.search.pruning): the trials then write to the journal too (its file lock
-  is made for that), and a run its pruner stopped is told PRUNED.
+  is made for that), and a run its pruner stopped is told PRUNED;
+- with `hydra.sweeper.confirm` (off by default), once the study has its n_trials finished, its
+  best trials run again with new seeds, through the same launcher, and the search value of the
+  best is compared with its mean over them (fidle_runs.launch.search.confirm).
 """
 
 import logging
@@ -49,6 +52,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.core.errors import UserError, one_line
 from fidle_runs.launch.job_dirs import sweep_job_dir
+from fidle_runs.launch.search.confirm import ConfirmOptions, confirm, confirm_options
 from fidle_runs.launch.search.objective import (
     DIRECTIONS,
     Objective,
@@ -73,7 +77,7 @@ class OptunaSearch(Sweeper):
     def __init__(self, params: Any = None, n_trials: Any = 20, n_jobs: Any = 1,
                  sampler: Any = None, storage: str | None = None,
                  study_name: str | None = None, pruner: Any = None,
-                 objective: str = "monitor") -> None:
+                 objective: str = "monitor", confirm: Any = None) -> None:
         super().__init__()
         self.params = params
         self.n_trials = n_trials
@@ -82,6 +86,7 @@ class OptunaSearch(Sweeper):
         self.storage = storage
         self.study_name = study_name
         self.pruner = pruner
+        self.confirm = confirm
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
@@ -109,6 +114,7 @@ class OptunaSearch(Sweeper):
         space = parse_space(self.params, self.config, lambda g: loader.get_group_options(g))
         n_trials = positive_int("hydra.sweeper.n_trials", self.n_trials)
         n_jobs = positive_int("hydra.sweeper.n_jobs", self.n_jobs)
+        confirming = confirm_options(self.confirm, list(space.distributions))
         fixed = fixed_overrides(arguments, space, loader)
         goal = search_objective(self.config)
         pruner = checked_pruner(self.pruner, self.config, goal.mode)
@@ -131,7 +137,9 @@ class OptunaSearch(Sweeper):
                  type(sampler).__name__, seed, (pruner or {}).get("name"), journal)
         if goal.on_test_set:
             log.warning("search %s: %s", study.study_name, on_test_set_warning(goal.name))
-        return self._rounds(study, space, fixed, link, sweep_dir, n_trials, n_jobs, goal)
+        returns = self._rounds(study, space, fixed, link, sweep_dir, n_trials, n_jobs, goal)
+        return returns + self._confirm(study, confirming, space, fixed, sweep_dir, n_trials,
+                                       n_jobs, goal)
 
     def _rounds(self, study: Any, space: SearchSpace, fixed: list[str], link: "StudyLink",
                 sweep_dir: Path, n_trials: int, n_jobs: int,
@@ -175,6 +183,26 @@ class OptunaSearch(Sweeper):
             returns.append(results)
         log_best(study, n_trials, goal)
         return returns
+
+    def _confirm(self, study: Any, options: ConfirmOptions, space: SearchSpace,
+                 fixed: list[str], sweep_dir: Path, n_trials: int, n_jobs: int,
+                 goal: Objective) -> list[Sequence[JobReturn]]:
+        """The confirmation runs (fidle_runs.launch.search.confirm), only once the study has its
+        n_trials finished: a trial left running (its launch was stopped) resumes first."""
+        from optuna.trial import TrialState
+
+        if not options.on:
+            return []
+        trials = study.get_trials(deepcopy=False)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if running or len(trials) < n_trials:
+            log.warning("search %s: the confirmation waits for the study's %d trials to finish "
+                        "(%d running): launch the search again", study.study_name, n_trials,
+                        running)
+            return []
+        seed = int(OmegaConf.select(self.config, "seed", default=0) or 0)
+        return confirm(study, options, lambda t: trial_overrides(t, space), fixed, seed,
+                       sweep_dir, goal, self.launcher.launch, n_jobs)
 
     def _tell(self, study: Any, trial: Any, ret: JobReturn, sweep_dir: Path,
               goal: Objective) -> None:
