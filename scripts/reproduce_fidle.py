@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fidle_runs.core.seed_statistics import summarize
 from fidle_runs.report.fidle_reference import TEST_ACC, TEST_MAE, fidle_reference
 from fidle_runs.store.result import read_result
 
@@ -239,7 +240,6 @@ def majority(runs: list) -> float | None:
 def row(reproduction: Reproduction, protocol: str, values: list[float], baseline: str,
         elapsed: float, majority_acc: float | None = None) -> list[str]:
     mean = statistics.mean(values) if values else None
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
     fidle = fidle_reference(reproduction.dataset, reproduction.model, reproduction.metric)
     accuracy = reproduction.metric == TEST_ACC
     if mean is None or fidle is None:
@@ -264,14 +264,20 @@ def row(reproduction: Reproduction, protocol: str, values: list[float], baseline
             "ok" if mean <= AT_MOST_TIMES * fidle else "MISSED")
     else:
         target = ""
-    ours = "" if mean is None else f"{mean:.4f} ± {spread:.4f}"
+    ours = "" if mean is None else f"{mean:.4f}"
+    interval = summarize(values).interval if len(values) > 1 else None
+    if interval is not None:
+        inside = fidle is not None and interval.low <= fidle <= interval.high
+        ours += f" [{interval.low:.4f}, {interval.high:.4f}]" + (" holds FIDLE's" if inside
+                                                                 else "")
     return [reproduction.dataset, reproduction.label, reproduction.metric, protocol,
             str(len(values)), ours,
             "" if fidle is None else f"{fidle:.4f}", diff, baseline, target, f"{elapsed:.0f}"]
 
 
 def print_table(rows: list[list[str]], quick: bool) -> None:
-    header = ["dataset", "model", "metric", "protocol", "seeds", "ours: mean ± sd", "FIDLE",
+    header = ["dataset", "model", "metric", "protocol", "seeds", "ours: mean [95 % interval]",
+              "FIDLE",
               "ours vs FIDLE", "baselines", "target", "sweep s"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for line in [header, ["-" * w for w in widths], *rows]:

@@ -6,12 +6,14 @@ areas are scikit-learn's on its saved predictions."""
 import csv
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
+from fidle_runs.core.errors import UserError
 from fidle_runs.report.report import build_report
 from fidle_runs.store.predictions import read_predictions
 from fidle_runs.store.result import read_result
@@ -101,3 +103,29 @@ def test_a_binary_classifier_scores_its_saved_predictions_as_scikit_learn_does(t
         average_precision_score(test.targets, probability), abs=1e-12)
     assert 0 < result.metrics["test_threshold"] < 1, "chosen on the validation texts"
     assert result.metrics["test_roc_auc_chance"] == 0.5
+
+
+def test_runs_rank_by_another_metric_recorded_or_computed_from_their_predictions(bhpd_groups,
+                                                                                  text_run,
+                                                                                  tmp_path):
+    report = build_report([bhpd_groups], "test_rmse")
+    (matrix,) = report.matrices
+    assert (matrix.metric.name, matrix.metric.mode) == ("test_rmse", "min") and matrix.paired
+    cell = matrix.cells[("bhpd", "bhpd_dnn")]
+    rmses = [read_result(run).metrics["test_rmse"] for run in sorted(
+        bhpd_groups.glob("bhpd_dnn-*"))]
+    assert cell.value == pytest.approx(np.mean(rmses), rel=1e-12)
+    # A metric the run did not record (made before it existed) comes from its predictions.
+    run = tmp_path / "text"
+    shutil.copytree(text_run, run)
+    recorded = json.loads((run / "result.json").read_text())
+    del recorded["metrics"]["test_f1_macro"]
+    (run / "result.json").write_text(json.dumps(recorded))
+    (row,) = build_report([run], "test_f1_macro").rows
+    saved = read_predictions(run, "test")
+    assert row.primary.name == "test_f1_macro" and row.primary.fraction
+    assert row.primary_value == pytest.approx(
+        f1_score(saved.targets, (saved.outputs[:, 0] > 0).astype(int), average="macro"),
+        abs=1e-12)
+    with pytest.raises(UserError, match="--metric test_r3: no task of these runs scores it"):
+        build_report([run], "test_r3")

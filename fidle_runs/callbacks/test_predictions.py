@@ -19,10 +19,10 @@ from fidle_runs.store.predictions import SavedPredictions, write_predictions
 
 class SaveTestPredictions(pl.Callback):
     """After the test, `scores` holds the task's test scores by name without stage (`acc`) on
-    the lead process, None elsewhere."""
+    the lead process, None elsewhere. Without `run_dir` (evaluate) it scores and saves nothing."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: Path | None = None) -> None:
+        self.run_dir = None if run_dir is None else Path(run_dir)
         self.scores: dict[str, float] | None = None
         self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -44,11 +44,13 @@ class SaveTestPredictions(pl.Callback):
         if not trainer.is_global_zero:
             return
         test = SavedPredictions(outputs.numpy(), targets.numpy())
-        write_predictions(self.run_dir, "test", test)
         validation = None
         if pl_module.scored_on_validation and not getattr(datamodule, "val_on_test", False):
             validation = split_predictions(pl_module, datamodule, "val")
-            write_predictions(self.run_dir, "val", validation)
+        if self.run_dir is not None:
+            write_predictions(self.run_dir, "test", test)
+            if validation is not None:
+                write_predictions(self.run_dir, "val", validation)
         self.scores = pl_module.scores(test, validation)
 
 

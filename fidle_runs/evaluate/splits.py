@@ -22,7 +22,7 @@ def parse_splits(text: str) -> list[str]:
     return [s for s in SPLITS if s in asked]
 
 
-def trainer_for(device: str) -> Any:
+def trainer_for(device: str, callbacks: list | None = None) -> Any:
     """A Lightning trainer on one device that only scores: no logger, checkpoint or bar."""
     import pytorch_lightning as pl
 
@@ -35,14 +35,19 @@ def trainer_for(device: str) -> Any:
         accelerator, devices = "gpu", [int(device.partition(":")[2] or 0)]
     return pl.Trainer(accelerator=accelerator, devices=devices, logger=False,
                       enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False)
+                      enable_model_summary=False, callbacks=callbacks or [])
 
 
 def evaluate_splits(datamodule: Any, task: Any, splits: list[str],
                     device: str = "cpu") -> dict[str, dict[str, float]]:
-    """By split, the task's metrics of `task` on it (`val_acc`, `val_loss`, ...). A split the
-    data does not have (no validation set: data.val_on_test validates on test) is left out."""
-    trainer = trainer_for(device)
+    """By split, the task's metrics of `task` on it (`val_acc`, `val_loss`, ...): what its test
+    logs, and the task's scores of its predictions there, as training's test computes them. A
+    split the data does not have (no validation set: data.val_on_test validates on test) is left
+    out."""
+    from fidle_runs.callbacks.test_predictions import SaveTestPredictions
+
+    scorer = SaveTestPredictions()
+    trainer = trainer_for(device, [scorer])
     scored: dict[str, dict[str, float]] = {}
     for split in splits:
         if split not in datamodule.tensors or len(datamodule.tensors[split][1]) == 0:
@@ -50,6 +55,7 @@ def evaluate_splits(datamodule: Any, task: Any, splits: list[str],
         view = copy.copy(datamodule)
         view.tensors = {**datamodule.tensors, "test": datamodule.tensors[split]}
         tested = trainer.test(task, datamodule=view, verbose=False)[0]
+        tested.update({f"test_{name}": value for name, value in (scorer.scores or {}).items()})
         scored[split] = {f"{split}_{name.removeprefix('test_')}": float(value)
                          for name, value in sorted(tested.items())}
     return scored

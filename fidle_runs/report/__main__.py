@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from fidle_runs.core import atomic
+from fidle_runs.core.errors import UserError
 from fidle_runs.report.report import build_report
 
 
@@ -17,6 +18,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="where report.html, report.md, runs.csv and report.json go "
                              "(default: outputs/reports/<date>_<time>)")
+    parser.add_argument("--metric", default=None,
+                        help="rank by this test metric (test_balanced_acc, test_f1_macro, "
+                             "test_rmse...) instead of each run's primary one: recorded, or "
+                             "computed from the run's saved test predictions")
     parser.add_argument("--no-html", action="store_true",
                         help="tables and exports only: no figures, no checkpoint evaluation")
     args = parser.parse_args(argv)
@@ -24,7 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         parser.error(f"not a directory: {', '.join(missing)}")
     start = time.perf_counter()
-    report = build_report(args.dirs)
+    try:
+        report = build_report(args.dirs, args.metric)
+    except UserError as e:
+        parser.error(str(e))
     if not report.rows:
         parser.error(f"no run found below {', '.join(map(str, args.dirs))} (a run directory "
                      "holds result.json, config.yaml or fidle_runs.log)")

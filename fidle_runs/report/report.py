@@ -28,6 +28,7 @@ from typing import Any
 from fidle_runs.core import atomic
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.ranking import Matrix, rank
+from fidle_runs.report.rescored import rescored
 from fidle_runs.report.run_index import RunRow, read_runs
 from fidle_runs.report.studies import Study, read_studies
 from fidle_runs.report.tables import (
@@ -188,8 +189,12 @@ def search_title(study: Study) -> str:
             f"{study.objective.mode}imize {study.objective.name}")
 
 
-def build_report(roots: list[Path]) -> Report:
+def build_report(roots: list[Path], metric: str | None = None) -> Report:
+    """The report of every run below `roots`, ranked by their primary metric or by test metric
+    `metric` (fidle_runs.report.rescored)."""
     rows = read_runs(roots)
+    if metric is not None:
+        rows = rescored(rows, metric)
     return Report(rows, rank(rows), read_studies(roots))
 
 

@@ -57,6 +57,7 @@ class RunRow:
     problems: list[str] = field(default_factory=list)
     seed: int | None = None
     n_test: int | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)  # result.json's test metrics
     # Shared by the runs that differ only by their seed (result.json's `group`; for a run
     # recorded before it, computed from its config.yaml; its own directory when unreadable).
     group: str = ""
@@ -143,6 +144,8 @@ def _row(run_dir: Path, result: RunResult) -> RunRow:
                  updated=_time(result.updated),
                  runs_per_gpu=(result.speed or {}).get("runs_per_gpu"),
                  seed=result.seed, n_test=data.get("n_test"),
+                 metrics={str(name): _number(value, f"metrics.{name}")
+                          for name, value in (result.metrics or {}).items()},
                  group=result.group or _group_from_config(run_dir))
     if result.status in ("failed", "interrupted", "diverged"):
         row.detail = result.error or ""
