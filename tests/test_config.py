@@ -193,3 +193,29 @@ def test_help_shows_the_way_in():
     for command in ("fidle_runs.prepare", "fidle_runs.report", "fidle_runs.sweep_plan",
                     "fidle_runs.sweep_summary", "hydra/launcher=basic | local_parallel"):
         assert command in proc.stdout, command
+
+
+@pytest.mark.parametrize(("experiment", "name", "mode", "fraction"), [
+    ("gtsrb_cnn", "test_acc", "max", True),
+    ("imdb_lstm", "test_f1_macro", "max", True),
+    ("imdb_lstm", "test_log_loss", "min", False),
+    ("bhpd_dnn", "test_r2", "max", False),
+    ("bhpd_dnn", "test_rmse_medv", "min", False)])
+def test_the_primary_metric_s_direction_is_the_task_s(experiment, name, mode, fraction):
+    """Any score the task declares can be ranked by, its direction written once, in the task."""
+    from fidle_runs.run.assemble import check_primary
+
+    cfg = compose_train([f"+experiment={experiment}", f"task.primary.name={name}"])
+    check_primary(cfg)
+    assert (cfg.task.primary.mode, cfg.task.primary.fraction) == (mode, fraction)
+
+
+def test_a_primary_metric_the_task_does_not_score_is_one_line():
+    from fidle_runs.run.assemble import check_primary
+
+    cfg = compose_train(["+experiment=bhpd_dnn", "task.primary.name=test_acc"])
+    with pytest.raises(UserError) as refused:
+        check_primary(cfg)
+    assert str(refused.value) == ("task.primary.name=test_acc is no test metric of the regression "
+                                  "task: choose one of test_mae, test_mse, test_rmse, test_r2, "
+                                  "test_loss")
