@@ -90,7 +90,10 @@ def test_json_output_holds_every_metric(mnist_run, capsys):
     [entry] = json.loads(capsys.readouterr().out)
     assert entry["run_dir"] == str(mnist_run) and entry["recorded"] is True
     assert entry["which"] == "best" and list(entry["splits"]) == ["val"]
-    assert set(entry["splits"]["val"]) == {"val_acc", "val_acc_majority", "val_loss"}
+    recorded = read_result(mnist_run).metrics
+    assert set(entry["splits"]["val"]) == {name.replace("test_", "val_", 1) for name in recorded}
+    assert {"val_acc", "val_acc_majority", "val_f1_macro", "val_log_loss_chance"} <= set(
+        entry["splits"]["val"]), "the scores of the predictions, as the run's test has them"
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,10 @@ def test_tensorboard_hparams_hold_the_run_and_its_final_metrics(small_run, tmp_p
     assert hparams["trainer.max_epochs"] == 1 and "data.prepared_dir" not in hparams
     experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
     assert {m.name.tag for m in experiment.metric_infos} == {
-        "test_acc", "test_loss", "test_acc_majority", "best_val_acc"}, "the baseline too"
+        *result.metrics, "best_val_acc"}, "the scores and the baselines too"
+    assert {"test_f1_macro", "test_acc_majority", "test_log_loss_chance"} <= set(result.metrics)
+    assert tensorboard_scalars(run_dir, "test_f1_macro")[-1][1] == pytest.approx(
+        result.metrics["test_f1_macro"], abs=1e-6), "a score of the predictions is a scalar"
     # The table's metric columns are the last values of these scalars.
     assert tensorboard_scalars(run_dir, "best_val_acc")[-1][1] == pytest.approx(
         result.monitor["best"], abs=1e-6)

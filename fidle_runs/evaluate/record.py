@@ -31,7 +31,7 @@ def evaluation_entry(run_dir: Path, checkpoint: Path, epoch: int | None, device:
     return {"checkpoint": checkpoint_record(run_dir, checkpoint), "epoch": epoch,
             "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "device": device, "data_changes": changes,
-            "splits": {split: {name: round(value, 6) for name, value in metrics.items()}
+            "splits": {split: dict(metrics)
                        for split, metrics in splits.items()}}
 
 

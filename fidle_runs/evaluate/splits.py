@@ -54,7 +54,9 @@ def evaluate_splits(datamodule: Any, task: Any, splits: list[str],
             continue
         view = copy.copy(datamodule)
         view.tensors = {**datamodule.tensors, "test": datamodule.tensors[split]}
-        tested = trainer.test(task, datamodule=view, verbose=False)[0]
+        # Rounded as training's test rounds them; the scores of the predictions are exact.
+        tested = {name: round(float(value), 6)
+                  for name, value in trainer.test(task, datamodule=view, verbose=False)[0].items()}
         tested.update({f"test_{name}": value for name, value in (scorer.scores or {}).items()})
         scored[split] = {f"{split}_{name.removeprefix('test_')}": float(value)
                          for name, value in sorted(tested.items())}

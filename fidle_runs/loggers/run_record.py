@@ -31,7 +31,7 @@ def record_run(trainer: pl.Trainer, cfg: DictConfig, result: RunResult) -> None:
     step = trainer.global_step
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            _tensorboard_hparams(logger, params, metrics, result, step)
+            _tensorboard_hparams(logger, params, metrics, set(trainer.logged_metrics), step)
             logger.finalize("success")  # flushes the events: a sweep's process goes on
             # Lightning wrote this file, empty, when fit ended, and does not write it twice.
             atomic.write_text(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE,
@@ -48,13 +48,14 @@ def record_run(trainer: pl.Trainer, cfg: DictConfig, result: RunResult) -> None:
 
 
 def _tensorboard_hparams(logger: TensorBoardLogger, params: dict[str, Any],
-                         metrics: dict[str, float], result: RunResult, step: int) -> None:
+                         metrics: dict[str, float], logged: set[str], step: int) -> None:
     """The run's row of TensorBoard's HParams table. Its columns are read from the scalars of
-    those names: the test metrics are already logged (by the test), so only the monitor's best
-    is added; Lightning's log_hyperparams would log every metric a second time."""
+    those names: what the test logged is there already, so only the rest is added (the scores
+    of the saved predictions, the monitor's best); Lightning's log_hyperparams would log every
+    metric a second time."""
     from torch.utils.tensorboard.summary import hparams
 
-    logger.log_metrics({k: v for k, v in metrics.items() if k not in result.metrics}, step)
+    logger.log_metrics({k: v for k, v in metrics.items() if k not in logged}, step)
     writer = logger.experiment._get_file_writer()
     for summary in hparams(params, metrics):
         writer.add_summary(summary, step)
