@@ -32,7 +32,7 @@ def test_a_sweep_mixing_gtsrb_mnist_a_forecast_and_bhpd_gives_one_report(tmp_pat
         ("classification", "gtsrb", "test_acc"), ("classification", "mnist", "test_acc"),
         ("forecasting", "series", "test_mae"), ("regression", "tables", "test_mae")]
     assert report.matrices[2].baselines == ["persistence"]
-    assert report.matrices[1].baselines == ["majority"]
+    assert report.matrices[1].baselines == ["majority", "chance"]
     regression = report.matrices[3]
     maes = {r.model: r.primary["value"] for r in map(read_result, sweep_dir.iterdir())
             if r is not None and r.task == "regression"}
