@@ -81,9 +81,11 @@ def _readme_commands() -> list[list[str]]:
 
 
 def _first_values(argument: str) -> str:
-    """`model=cnn_v1,cnn_v2` -> `model=cnn_v1` (a sweep's first run); lists and mappings stay
-    whole."""
+    """`model=cnn_v1,cnn_v2` -> `model=cnn_v1`, `seed=range(0,5)` -> `seed=0` (a sweep's first
+    run); lists and mappings stay whole."""
     key, _, value = argument.partition("=")
+    if value.startswith("range("):
+        return f"{key}={value.removeprefix('range(').split(',')[0]}"
     return f"{key}={value.split(',')[0]}" if not value.startswith(("[", "{")) else argument
 
 
