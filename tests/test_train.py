@@ -272,8 +272,11 @@ def test_signal_marks_the_run_interrupted_and_resume_logs_each_epoch_once(signum
     args = ["fidle_runs", "+experiment=gtsrb_cnn", "data.source=synthetic",
             "data.synthetic_fraction=0.05", "trainer.max_epochs=4",
             f"paths.data_dir={shared_data_dir}", f"hydra.run.dir={run_dir}"]
+    # A shell's background job ignores SIGINT, and its children inherit that: a terminal's
+    # Ctrl-C reaches a run with Python's default handler, as this one gets it.
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
