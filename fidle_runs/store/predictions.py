@@ -1,10 +1,11 @@
 """A run's saved predictions: for each split it was scored on (`test`, and `val` where its task
 chooses something on validation), the targets and the network's raw outputs (logits for a
 classifier, values for a regressor or forecaster) of every sample, in the split's order, as one
-.npz in `predictions/` (not compressed: logits barely compress, and reports read them fast). Written once, atomically, by the process that tests the run;
-every test metric of result.json is computed from them, and the report computes from them what
-result.json does not hold (a metric added later, per-class tables, intervals, paired tests)
-without torch or the checkpoint."""
+.npz in `predictions/` (not compressed: logits barely compress, and reports read them faster).
+Written once, atomically, by the process that tests the run; every test metric of result.json
+is computed from them, and the report computes from them what result.json does not hold (a
+metric added later, per-class tables, intervals, paired tests) without torch or the
+checkpoint."""
 
 from dataclasses import dataclass
 from pathlib import Path
