@@ -45,7 +45,9 @@ class SaveTestPredictions(pl.Callback):
             return
         test = SavedPredictions(outputs.numpy(), targets.numpy())
         validation = None
-        if pl_module.scored_on_validation and not getattr(datamodule, "val_on_test", False):
+        # Never the test set itself (data.val_on_test), nor an empty validation set.
+        if pl_module.scored_on_validation and not getattr(datamodule, "val_on_test", False) \
+                and len(datamodule.tensors.get("val", ((), ()))[1]):
             validation = split_predictions(pl_module, datamodule, "val")
         if self.run_dir is not None:
             write_predictions(self.run_dir, "test", test)
