@@ -26,8 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from fidle_runs.data.inputs import InputRequest  # noqa: E402
 from fidle_runs.export.formats import FORMATS  # noqa: E402
-from fidle_runs.predict.network import BATCH, device_for, outputs  # noqa: E402
+from fidle_runs.predict.network import BATCH, device_for  # noqa: E402
 from fidle_runs.run.rebuild import load_run  # noqa: E402
+from fidle_runs.tasks.base import task_outputs  # noqa: E402
 
 
 def command(args: list[str]) -> float:
@@ -83,9 +84,10 @@ def main() -> None:
         x = run.datamodule.read_inputs(request).x
         device = device_for(args.device)
         batched = median_of(args.repeats, lambda: timed(
-            lambda: outputs(run.task, run.datamodule, x, device)))
+            lambda: task_outputs(run.task, run.datamodule, x, device, BATCH)))
         single = median_of(args.repeats, lambda: timed(
-            lambda: [outputs(run.task, run.datamodule, x[i:i + 1], device) for i in range(n)]))
+            lambda: [task_outputs(run.task, run.datamodule, x[i:i + 1], device, BATCH)
+                     for i in range(n)]))
 
         onnx_file = Path(tmp) / "model.onnx"
         export = median_of(args.repeats, lambda: command(

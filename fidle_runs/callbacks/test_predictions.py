@@ -15,6 +15,7 @@ import torch.distributed as dist
 
 from fidle_runs.data.tensor_batches import EpochBatchSampler
 from fidle_runs.store.predictions import SavedPredictions, write_predictions
+from fidle_runs.tasks.base import task_outputs
 
 
 class SaveTestPredictions(pl.Callback):
@@ -76,17 +77,13 @@ def _in_test_order(outputs: torch.Tensor, targets: torch.Tensor, n: int, batch_s
 
 def split_predictions(task: pl.LightningModule, datamodule, split: str) -> SavedPredictions:
     """The task's outputs on a whole split of the datamodule's tensors, computed in this
-    process with the task's current weights (as the test batches were: network_input, then the
-    task), with the targets as the task compares them."""
+    process with the task's current weights, in eval mode (task_outputs: as the test batches
+    were), with the targets as the task compares them."""
     x, y = datamodule.tensors[split]
     was_training = task.training
     task.eval()
-    outputs = []
     try:
-        with torch.inference_mode():
-            for batch in x.split(datamodule.batch_size):
-                batch = datamodule.network_input(batch.to(task.device))
-                outputs.append(task(batch).float().cpu())
+        outputs = task_outputs(task, datamodule, x, task.device, datamodule.batch_size)
     finally:
         task.train(was_training)
-    return SavedPredictions(torch.cat(outputs).numpy(), np.asarray(y.cpu().numpy()))
+    return SavedPredictions(outputs.numpy(), np.asarray(y.cpu().numpy()))

@@ -14,9 +14,10 @@ from fidle_runs.core.command_line import get_args_parser, user_errors
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest
 from fidle_runs.predict.forecast import forecast
-from fidle_runs.predict.network import BATCH, device_for, outputs
+from fidle_runs.predict.network import BATCH, device_for
 from fidle_runs.predict.present import PRESENTERS, Records, table
 from fidle_runs.run.rebuild import CHECKPOINTS, load_run
+from fidle_runs.tasks.base import task_outputs
 
 PROG = "python -m fidle_runs.predict"
 TOP = 5
@@ -38,7 +39,7 @@ def predict(run_dir: Path, request: InputRequest, which: str = "best", device: s
         run.task.to(where)
         out = forecast(run.task, inputs.x.to(where), steps or run.task.horizon).cpu()
     else:
-        out = outputs(run.task, run.datamodule, inputs.x, where, batch)
+        out = task_outputs(run.task, run.datamodule, inputs.x, where, batch)
     return result.task, PRESENTERS[result.task](run.task, run.datamodule, inputs, out, top, steps)
 
 

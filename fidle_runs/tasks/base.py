@@ -174,3 +174,14 @@ class TaskModule(pl.LightningModule):
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "epoch",
                                  "monitor": SCHEDULER_MONITOR}}
+
+
+def task_outputs(task: nn.Module, datamodule: Any, x: torch.Tensor, device: torch.device,
+                 batch: int) -> torch.Tensor:
+    """The task's outputs (logits, values, z-scored forecasts) for samples `x` as the data stores
+    them, `batch` at a time on `device`, each batch through the family's `network_input` as in
+    training; on the host, float32. The task's mode (eval, train) is the caller's."""
+    task.to(device)
+    with torch.inference_mode():
+        return torch.cat([task(datamodule.network_input(part.to(device))).float().cpu()
+                          for part in x.split(batch)])

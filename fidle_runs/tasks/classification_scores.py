@@ -107,8 +107,9 @@ def log_probabilities(outputs: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def _predicted(x: np.ndarray) -> np.ndarray:
+def predicted_classes(outputs: np.ndarray) -> np.ndarray:
     """The task's own predictions: logit > 0 for one logit, else the first largest logit."""
+    x = _logits(outputs)
     if x.shape[1] == 1:
         return (x[:, 0] > 0).astype(np.int64)
     return x.argmax(axis=1).astype(np.int64)
@@ -172,7 +173,7 @@ def per_class(outputs: np.ndarray, targets: np.ndarray,
     class never predicted or never present scoring 0: scikit-learn's
     precision_recall_fscore_support(labels=range(n_classes), zero_division=0)."""
     x, y, classes = _inputs(outputs, targets, n_classes)
-    c = _per_class(confusion(_predicted(x), y, classes))
+    c = _per_class(confusion(predicted_classes(x), y, classes))
     return {name: c[name] for name in ("precision", "recall", "f1", "support")}
 
 
@@ -196,7 +197,7 @@ def reliability(outputs: np.ndarray, targets: np.ndarray,
     Per bin the mean confidence and the accuracy (NaN where the bin is empty) and the count.
     A calibrated network's accuracy equals its confidence in every bin."""
     x, y, _ = _inputs(outputs, targets, None)
-    predicted = _predicted(x)
+    predicted = predicted_classes(x)
     confidence = probabilities(x)[np.arange(len(x)), predicted]
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
@@ -327,7 +328,7 @@ def scores(outputs: np.ndarray, targets: np.ndarray, n_classes: int | None = Non
     threshold.
     """
     x, y, classes = _inputs(outputs, targets, n_classes)
-    predicted = _predicted(x)
+    predicted = predicted_classes(x)
     result = _label_scores(predicted, y, classes)
     log_loss = float(-np.mean(_true_class_log_probability(x, y)))
     result.update(log_loss=log_loss, loss=log_loss,
@@ -353,7 +354,7 @@ def per_sample(outputs: np.ndarray, targets: np.ndarray, name: str) -> np.ndarra
     others (F1, ROC AUC... are not means over samples), and for top5_acc under 10 classes."""
     x, y, classes = _inputs(outputs, targets, None)
     if name == "acc":
-        return (_predicted(x) == y).astype(np.float64)
+        return (predicted_classes(x) == y).astype(np.float64)
     if name in ("log_loss", "loss"):
         return -_true_class_log_probability(x, y)
     if name == "top5_acc" and classes >= TOP_K_MIN_CLASSES:

@@ -201,20 +201,13 @@ def saved_sections(scored: Scored | str, names: list[str], title: str) -> list[s
     return parts
 
 
-def _predicted_counts(outputs: np.ndarray, n_classes: int) -> np.ndarray:
-    """How many samples each class is predicted for, by the task's decision: the largest
-    logit, or one logit > 0."""
-    x = np.asarray(outputs).reshape(len(outputs), -1)
-    predicted = (x[:, 0] > 0).astype(np.int64) if x.shape[1] == 1 else x.argmax(axis=1)
-    return np.bincount(predicted, minlength=n_classes)
-
-
 def per_class_html(scored: Scored, names: list[str]) -> str:
     """Precision, recall and F1 of each class, the worst first, and their averages."""
     test = scored.test
+    predicted = classification_scores.predicted_classes(test.outputs)
     classes, averages = class_rows(
         classification_scores.per_class(test.outputs, test.targets, scored.n_classes),
-        _predicted_counts(test.outputs, scored.n_classes), names)
+        np.bincount(predicted, minlength=scored.n_classes), names)
     shown = ("The classes sorted by F1, the worst first" if len(classes) <= SHOWN_CLASSES else
              f"Of the {len(classes)} classes, the {WORST_SHOWN} with the lowest F1 and the "
              f"{BEST_SHOWN} with the highest")
