@@ -6,6 +6,10 @@ import hashlib
 import re
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
 
 from fidle_runs.launch.requeue import slurm_job
 from fidle_runs.store.run_dir import NOT_PART_OF_THE_RUN
@@ -43,3 +47,12 @@ def sweep_job_dir(overrides: Sequence[str]) -> str:
 def _launch_only(key: str) -> bool:
     """`rerun`, `speed.compile`, `paths.data_dir`, `hydra.launcher.n_jobs`, `hydra/launcher`..."""
     return re.split(r"[./]", key)[0] in (*NOT_PART_OF_THE_RUN, "paths", "hydra")
+
+
+def job_run_dir(ret: Any) -> Path | None:
+    """Where a launched job's run is: the output folder of the Hydra job it returned; None when
+    it returned none (the caller falls back on the folder its overrides name)."""
+    hydra_cfg = getattr(ret, "hydra_cfg", None)
+    output_dir = (OmegaConf.select(hydra_cfg, "hydra.runtime.output_dir", default=None)
+                  if hydra_cfg is not None else None)
+    return Path(output_dir) if output_dir else None

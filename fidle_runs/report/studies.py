@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from fidle_runs.launch.search.confirm import ATTR as CONFIRM_ATTR
 from fidle_runs.launch.search.confirm import SeedRun, confirmed_values, read_seed_run
-from fidle_runs.launch.search.objective import on_test_set_warning
-from fidle_runs.launch.search.sweeper import JOURNAL_FILE, TRIAL_STATES, finite, trial_state
+from fidle_runs.launch.search.objective import finite, on_test_set_warning
+from fidle_runs.launch.search.sweeper import JOURNAL_FILE, TRIAL_STATES, trial_state
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import walk_outputs
 from fidle_runs.store.result import read_result

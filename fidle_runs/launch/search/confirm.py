@@ -34,8 +34,8 @@ from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.launch.job_dirs import sweep_job_dir
-from fidle_runs.launch.search.objective import DIRECTIONS, Objective
+from fidle_runs.launch.job_dirs import job_run_dir, sweep_job_dir
+from fidle_runs.launch.search.objective import DIRECTIONS, Objective, finite
 from fidle_runs.store.result import read_result
 
 if TYPE_CHECKING:
@@ -145,12 +145,6 @@ class SeedRun:
     why: str = ""
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def read_seed_run(run_dir: Path, on_test_set: bool, seed: int | None = None) -> SeedRun:
     """The seed's run from its result.json: its objective's value (`primary.value` when the
     search chose on the test set, else `monitor.best`) and its test value (`primary.value`);
@@ -162,10 +156,10 @@ def read_seed_run(run_dir: Path, on_test_set: bool, seed: int | None = None) -> 
         return SeedRun(seed, run_dir, "failed", why=f"no readable result.json in {run_dir}")
     if result.status != "completed":
         return SeedRun(seed, run_dir, result.status, why=result.error or result.status)
-    value = _finite(result.primary.get("value") if on_test_set else result.monitor.get("best"))
+    value = finite(result.primary.get("value") if on_test_set else result.monitor.get("best"))
     if value is None:
         return SeedRun(seed, run_dir, "failed", why="no finite objective value")
-    return SeedRun(seed, run_dir, "completed", value, _finite(result.primary.get("value")))
+    return SeedRun(seed, run_dir, "completed", value, finite(result.primary.get("value")))
 
 
 def confirmed_values(runs: Sequence[SeedRun]) -> tuple[list[float], list[SeedRun]]:
@@ -238,15 +232,6 @@ def curse_line(search_value: float, runs: Sequence[SeedRun], goal: Objective) ->
     return text + ")"
 
 
-def run_dir_of(ret: JobReturn | None, sweep_dir: Path, job: ConfirmJob) -> Path:
-    """Where the job's run is: the launched job's output folder, else the one its overrides
-    name in the sweep directory."""
-    output_dir = None
-    if ret is not None and ret.hydra_cfg is not None:
-        output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir", default=None)
-    return Path(output_dir or sweep_dir / job.job_dir).resolve()
-
-
 def confirm(study: Any, options: ConfirmOptions, overrides_of: Callable[[Any], list[str]],
             fixed: Sequence[str], seed: int, sweep_dir: Path, goal: Objective, launch: Launch,
             n_jobs: int) -> list[Sequence[JobReturn]]:
@@ -277,12 +262,12 @@ def confirm(study: Any, options: ConfirmOptions, overrides_of: Callable[[Any], l
     for start in range(0, len(todo), n_jobs):
         batch = todo[start:start + n_jobs]
         results = launch([j.overrides for j in batch], initial_job_idx=first + start)
-        run_dirs |= {(j.trial, j.seed): run_dir_of(r, sweep_dir, j)
+        run_dirs |= {(j.trial, j.seed): (job_run_dir(r) or sweep_dir / j.job_dir).resolve()
                      for j, r in zip(batch, results, strict=True)}
         returns.append(results)
 
     def where(job: ConfirmJob) -> Path:
-        return run_dirs.get((job.trial, job.seed)) or run_dir_of(None, sweep_dir, job)
+        return run_dirs.get((job.trial, job.seed)) or (sweep_dir / job.job_dir).resolve()
 
     study.set_user_attr(ATTR, {"seeds": seeds, "trials": {
         str(t.number): [str(where(j)) for j in jobs if j.trial == t.number] for t in chosen}})

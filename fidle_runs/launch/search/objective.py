@@ -13,6 +13,7 @@ Metric names and directions are the task's (conf/task/<task>.yaml `monitor` and 
 never written here.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +102,11 @@ def check_same_objective(stored: Any, objective: Objective, study: str,
     raise UserError(f"the study {study} was searched on {stored['name']}, this launch searches "
                     f"on {objective.name} (hydra.sweeper.objective={objective.source}): {fix}, "
                     f"or start a new study in another hydra.sweep.dir")
+
+
+def finite(value: Any) -> float | None:
+    """`value` as a float when it is a finite number, else None: the only values a trial or a
+    confirmation seed is given."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

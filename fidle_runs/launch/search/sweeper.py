@@ -37,7 +37,6 @@ How it runs (`sweep`):
 """
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,12 +50,13 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from fidle_runs.core.errors import UserError, one_line
-from fidle_runs.launch.job_dirs import sweep_job_dir
+from fidle_runs.launch.job_dirs import job_run_dir, sweep_job_dir
 from fidle_runs.launch.search.confirm import ConfirmOptions, confirm, confirm_options
 from fidle_runs.launch.search.objective import (
     DIRECTIONS,
     Objective,
     check_same_objective,
+    finite,
     on_test_set_warning,
     search_objective,
 )
@@ -208,9 +208,7 @@ class OptunaSearch(Sweeper):
               goal: Objective) -> None:
         from optuna.trial import TrialState
 
-        output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir", default=None) \
-            if ret.hydra_cfg is not None else None
-        run_dir = Path(output_dir) if output_dir else sweep_dir / trial.user_attrs["job_dir"]
+        run_dir = job_run_dir(ret) or sweep_dir / trial.user_attrs["job_dir"]
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         outcome = trial_outcome(ret, run_dir, goal)
         if outcome.primary is not None:
@@ -394,13 +392,6 @@ def trial_outcome(ret: JobReturn, run_dir: Path, goal: Objective) -> Outcome:
                                       f"{metric.get('value' if goal.on_test_set else 'best')})"),
                        primary=primary)
     return Outcome("completed", value, primary=primary)
-
-
-def finite(value: Any) -> float | None:
-    """`value` as a float when it is a finite number, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def scored(trial: Any, goal: Objective) -> str:
