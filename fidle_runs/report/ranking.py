@@ -20,7 +20,7 @@ from fidle_runs.core.seed_statistics import Comparison, seeds_to_separate, verdi
 from fidle_runs.report.fidle_reference import GENERATED, fidle_reference
 from fidle_runs.report.metric import Metric
 from fidle_runs.report.run_index import RunRow
-from fidle_runs.report.seed_groups import SeedGroup, seed_groups, test_targets
+from fidle_runs.report.seed_groups import SeedGroup, seed_groups
 from fidle_runs.report.wording import plural
 
 ALPHA = 0.05  # the family-wise error rate of "cannot be told apart from the winner"
@@ -115,9 +115,6 @@ class Matrix:
     def chosen_on_validation(self) -> list[tuple[str, str, int]]:
         """(dataset, model, configs) of the cells whose model ran with several configs."""
         return [(d, m, c.configs) for (d, m), c in self.cells.items() if c.configs > 1]
-
-    def tied_cells(self) -> list[tuple[str, str]]:
-        return [key for key, cell in self.cells.items() if cell.tied]
 
     def fidle(self, dataset: str, model: str) -> float | None:
         """FIDLE's published value of this matrix's metric for a cell, where it has one."""
@@ -257,9 +254,9 @@ def _mark_ties(matrix: Matrix) -> None:
 
 
 def _same_test_samples(groups: list[SeedGroup]) -> bool:
-    first = test_targets(groups[0].scored[0])
-    return first is not None and all(
-        np.array_equal(test_targets(g.scored[0]), first) for g in groups[1:])
+    """Whether every group's per-sample values are over the same test targets, in one order."""
+    first = groups[0].targets
+    return first is not None and all(np.array_equal(g.targets, first) for g in groups[1:])
 
 
 def baseline_names(row: RunRow, metric: Metric) -> dict[str, float | None]:

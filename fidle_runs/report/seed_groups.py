@@ -8,7 +8,6 @@ feed the paired comparisons (fidle_runs.core.seed_statistics)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +40,7 @@ class SeedGroup:
     # saved its test predictions and the metric decomposes; else None.
     per_sample: np.ndarray | None = None
     transform: Callable[[np.ndarray], np.ndarray] | None = None
+    targets: np.ndarray | None = None  # of the test samples per_sample is over
     without_predictions: list[RunRow] = field(default_factory=list)
 
     @property
@@ -72,10 +72,6 @@ class SeedGroup:
     @property
     def seeds(self) -> list[int | None]:
         return [r.seed for r in self.scored]
-
-    def samples(self) -> np.ndarray | list[float]:
-        """What comparisons take: the per-sample values, or the seeds' recorded values."""
-        return self.per_sample if self.per_sample is not None else list(self.summary.values)
 
     def unscored_line(self) -> str:
         """`seed 3 diverged, seed 4 failed`: the seeds that could not be averaged."""
@@ -125,14 +121,7 @@ def _add_per_sample(group: SeedGroup, scored: list[RunRow]) -> None:
         except KeyError:
             return
     if values and not group.without_predictions:
-        group.per_sample, group.transform = np.stack(values), transform
-
-
-def test_targets(row: RunRow) -> np.ndarray | None:
-    """The targets of a run's saved test predictions (to check two groups faced the same
-    samples), None without them."""
-    saved = read_predictions(Path(row.run_dir), "test")
-    return None if saved is None else saved.targets
+        group.per_sample, group.transform, group.targets = np.stack(values), transform, targets
 
 
 def _test_set_interval(group: SeedGroup, run: RunRow) -> Interval | None:
