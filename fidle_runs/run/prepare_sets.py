@@ -13,10 +13,10 @@ from omegaconf import DictConfig
 
 from fidle_runs.config.conf import CONF_DIR
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.gtsrb.enhance import CHANNELS
 from fidle_runs.data.gtsrb.h5 import SetSpec
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.source import materialize, source_for
+from fidle_runs.data.images.enhance import CHANNELS
 from fidle_runs.launch.resolvers import register_resolvers
 
 log = logging.getLogger("fidle_runs.prepare")

@@ -11,7 +11,6 @@ import torch
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb.classes import CLASS_NAMES
-from fidle_runs.data.gtsrb.enhance import CHANNELS
 from fidle_runs.data.gtsrb.h5 import (
     N_CLASSES,
     TRACK_KEY,
@@ -24,6 +23,7 @@ from fidle_runs.data.gtsrb.h5 import (
 from fidle_runs.data.gtsrb.inputs import read_sign_images
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source_for
+from fidle_runs.data.images.enhance import CHANNELS
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.tensor_batches import example_images, images_to_tensor, network_input

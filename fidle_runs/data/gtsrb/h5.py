@@ -1,6 +1,5 @@
 """The enhanced-set H5 file: FIDLE's keys, uint8 images, attributes saying how it was made."""
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -8,29 +7,13 @@ import h5py
 import numpy as np
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.gtsrb.enhance import CHANNELS
+from fidle_runs.data.images.enhance import SetSpec
 
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_meta", "y_meta")
 # Optional (not in FIDLE's files): the track of each train image, for a leak-free validation split.
 TRACK_KEY = "track_train"
 FORMAT_VERSION = 1
 N_CLASSES = 43
-
-
-@dataclass(frozen=True, order=True)
-class SetSpec:
-    """One enhanced set: image size and mode, named as FIDLE names it."""
-
-    size: int
-    mode: str
-
-    @property
-    def name(self) -> str:
-        return f"set-{self.size}x{self.size}-{self.mode}"
-
-    @property
-    def channels(self) -> int:
-        return CHANNELS[self.mode]
 
 
 def set_filename(spec: SetSpec, roi: bool, scale: float, subset_seed: int) -> str:

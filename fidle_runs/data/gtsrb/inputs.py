@@ -1,6 +1,6 @@
 """Sign images as a user has them (any file Pillow reads: PPM, PNG, JPEG...) -> samples as the
 run's prepared set holds them: RGB (transparency on white), resized to the run's size and
-enhanced in its mode by the same calls as preparation (fidle_runs.data.gtsrb.enhance), uint8
+enhanced in its mode by the same calls as preparation (fidle_runs.data.images.enhance), uint8
 (N, C, H, W). A run prepared with `roi=true` was trained on images cropped to the sign's
 annotated box: give images cropped to the sign."""
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.gtsrb.enhance import apply_mode, load_rgb, resize
+from fidle_runs.data.images.decode import load_rgb
+from fidle_runs.data.images.enhance import apply_mode, resize
 from fidle_runs.data.inputs import Inputs
 from fidle_runs.data.tensor_batches import images_to_tensor
 

@@ -20,7 +20,6 @@ from fidle_runs.core import atomic
 from fidle_runs.core.errors import UserError
 from fidle_runs.core.progress import Progress
 from fidle_runs.core.storage import DATA_CACHE_FIX, storage_refusals
-from fidle_runs.data.gtsrb.enhance import apply_mode, load_rgb, resize
 from fidle_runs.data.gtsrb.h5 import (
     FORMAT_VERSION,
     TRACK_KEY,
@@ -29,6 +28,8 @@ from fidle_runs.data.gtsrb.h5 import (
     set_filename,
 )
 from fidle_runs.data.gtsrb.raw import RawGTSRB, RawSplit
+from fidle_runs.data.images.decode import load_rgb
+from fidle_runs.data.images.enhance import apply_mode, resize
 from fidle_runs.data.spawn_pool import spawn_pool
 from fidle_runs.data.subsets import subset_indices
 

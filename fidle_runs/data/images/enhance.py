@@ -4,10 +4,9 @@ Same scikit-image calls as FIDLE so numbers compare; the result is stored as uin
 float64 (value * 255, rounded), 8x smaller and exact to 1/255.
 """
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from skimage import color, exposure, filters, morphology, transform, util
 
 from fidle_runs.core.errors import UserError
@@ -16,22 +15,20 @@ CHANNELS = {"RGB": 3, "RGB-HE": 3, "L": 1, "L-HE": 1, "L-LHE": 1, "L-CLAHE": 1}
 LOCAL_EQUALIZE_FOOTPRINT = morphology.disk(10)
 
 
-def load_rgb(path: Path, fix: str = "replace it or re-extract the raw set") -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); transparency is blended on white as FIDLE does.
-    A file that cannot be decoded is one line ending with `fix`."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return rgb_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise UserError(f"cannot decode image {path} ({e}): {fix}") from None
+@dataclass(frozen=True, order=True)
+class SetSpec:
+    """One enhanced set: image size and mode, named as FIDLE names it."""
 
+    size: int
+    mode: str
 
-def rgb_array(im: Image.Image) -> np.ndarray:
-    """A loaded image as RGB uint8 (H, W, 3), transparency blended on white."""
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        return util.img_as_ubyte(color.rgba2rgb(np.asarray(im.convert("RGBA"))))
-    return np.asarray(im.convert("RGB"))
+    @property
+    def name(self) -> str:
+        return f"set-{self.size}x{self.size}-{self.mode}"
+
+    @property
+    def channels(self) -> int:
+        return CHANNELS[self.mode]
 
 
 def resize(image: np.ndarray, size: int, roi: np.ndarray | None = None) -> np.ndarray:
