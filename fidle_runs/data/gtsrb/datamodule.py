@@ -20,10 +20,10 @@ from fidle_runs.data.gtsrb.h5 import (
     read_attrs,
     set_filename,
 )
-from fidle_runs.data.gtsrb.inputs import read_sign_images
 from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source_for
 from fidle_runs.data.images.enhance import CHANNELS
+from fidle_runs.data.images.inputs import read_image_files
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.tensor_batches import example_images, images_to_tensor, network_input
@@ -135,7 +135,9 @@ class GTSRBDataModule(InMemoryDataModule):
         return random_affine(x) if self.augment_images else x
 
     def read_inputs(self, request: InputRequest) -> Inputs:
-        return read_sign_images(request.paths, self.spec.size, self.spec.mode)
+        """Sign images, whole: a run prepared with `roi=true` was trained on images cropped to
+        the sign's annotated box, so give it images cropped to the sign."""
+        return read_image_files(request.paths, self.spec)
 
     @property
     def data_file(self) -> Path | None:
