@@ -1,28 +1,63 @@
 """Any image file a user has -> an RGB uint8 array, the input of every image family's
-preparation and prediction."""
+preparation and prediction.
+
+Whatever the file stores (grey, RGB, palette, CMYK, 16-bit or float pixels, an alpha channel, an
+EXIF orientation), the array is what a viewer shows: turned upright, transparency composited on
+a background (white by default, as FIDLE blends GTSRB's), 8 bits per channel."""
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from skimage import color, util
 
 from fidle_runs.core.errors import UserError
 
+# The files worth decoding, by extension (lower case): what PIL reads of the common formats.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".pnm", ".bmp",
+                            ".webp", ".tif", ".tiff", ".gif"})
+WHITE = (255, 255, 255)
+# Grey images of more than 8 bits: PIL's modes for 16-bit (and 32-bit integer) pixels.
+WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
-def load_rgb(path: Path, fix: str = "replace it or re-extract the raw set") -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); transparency is blended on white as FIDLE does.
-    A file that cannot be decoded is one line ending with `fix`."""
+
+def is_image_file(path: Path) -> bool:
+    """Whether `path` has the extension of an image format this package decodes."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_rgb(path: Path, fix: str = "replace it or re-extract the raw set",
+             background: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3), upright, transparency composited on `background`
+    (RGB 0-255). A file that cannot be decoded is one line ending with `fix`."""
     try:
         with Image.open(path) as im:
             im.load()
-            return rgb_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            return rgb_array(ImageOps.exif_transpose(im), background)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as e:
         raise UserError(f"cannot decode image {path} ({e}): {fix}") from None
 
 
-def rgb_array(im: Image.Image) -> np.ndarray:
-    """A loaded image as RGB uint8 (H, W, 3), transparency blended on white."""
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        return util.img_as_ubyte(color.rgba2rgb(np.asarray(im.convert("RGBA"))))
+def rgb_array(im: Image.Image, background: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """A loaded image as RGB uint8 (H, W, 3), transparency composited on `background`.
+
+    16-bit grey is scaled to 8 bits exactly (value / 257, rounded: an 8-bit image saved as
+    16-bit by x * 257 comes back as x); float pixels are taken in [0, 1], scikit-image's
+    convention; CMYK and the other colour modes are converted by PIL."""
+    if im.mode in ALPHA_MODES or "transparency" in im.info:
+        back = tuple(c / 255 for c in background)
+        return util.img_as_ubyte(color.rgba2rgb(np.asarray(im.convert("RGBA")), back))
+    if im.mode in WIDE_GREY_MODES:
+        grey = np.asarray(im).astype(np.float64) / 257
+        return _grey_to_rgb(grey)
+    if im.mode == "F":
+        return _grey_to_rgb(np.asarray(im).astype(np.float64) * 255)
     return np.asarray(im.convert("RGB"))
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    """Grey levels on the 0-255 scale (any float) -> RGB uint8, rounded and clipped."""
+    levels = np.clip(np.rint(np.nan_to_num(grey)), 0, 255).astype(np.uint8)
+    return np.repeat(levels[:, :, None], 3, axis=2)
