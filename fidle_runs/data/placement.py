@@ -15,6 +15,11 @@
   a CPU this is the plain index loader (fidle_runs.data.tensor_batches).
 - `auto` (`speed.data_on`'s default) takes `device` on a GPU whose free memory holds the data
   with room to spare (FREE_SHARE), else `host`. On a CPU both are the same memory: `host`.
+
+Samples left on disk (a prepared image set larger than memory, fidle_runs.data.images.on_disk)
+are read a batch at a time by loader workers (`read_loader`), in the same seeded order: they
+take no memory to place, and never go to the device whole (`device` is refused, `auto` is
+`host`); on a GPU the workers' batches are pinned for the copy.
 """
 
 import logging
@@ -24,7 +29,12 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.tensor_batches import EpochBatchSampler, IndexedTensors, batch_loader
+from fidle_runs.data.tensor_batches import (
+    EpochBatchSampler,
+    IndexedTensors,
+    batch_loader,
+    read_loader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +82,11 @@ def distinct_bytes(tensors: Iterable[torch.Tensor]) -> int:
 
 
 def _stretches(tensors: Iterable[torch.Tensor]) -> dict[tuple, tuple[int, int]]:
-    """Per (storage, dtype): the elements [start, stop) of the storage the tensors view."""
+    """Per (storage, dtype): the elements [start, stop) of the storage the tensors view (samples
+    left on disk view none)."""
     spans: dict[tuple, tuple[int, int]] = {}
     for t in tensors:
-        if t.numel() == 0:
+        if not isinstance(t, torch.Tensor) or t.numel() == 0:
             continue
         start = t.storage_offset()
         stop = start + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True))
@@ -117,16 +128,24 @@ class Placement:
             self._copies = {}  # released before the free memory is measured
             self.data_bytes = distinct_bytes(tensors)
             self._stretches = stretches
-            self.chosen = choose_placement(self.setting, device, self.data_bytes,
-                                           free_memory(device))
+            on_disk = [name for name, (x, _) in splits.items() if not isinstance(x, torch.Tensor)]
+            if on_disk and self.setting == "device":
+                raise UserError(f"speed.data_on=device: the {', '.join(on_disk)} samples are "
+                                "read from disk, the data being larger than memory: set "
+                                "speed.data_on=host (or auto)")
+            self.chosen = "host" if on_disk else choose_placement(
+                self.setting, device, self.data_bytes, free_memory(device))
             self.device = device
-            log.debug("data: %s in %s memory", _gib(self.data_bytes),
-                     device if self.chosen == "device" else "host")
+            log.debug("data: %s in %s memory%s", _gib(self.data_bytes),
+                      device if self.chosen == "device" else "host",
+                      f", the {', '.join(on_disk)} samples on disk" if on_disk else "")
         x, y = splits[split]
-        if self.chosen == "host" and device.type != "cuda":
-            return batch_loader(x, y, batch_size, shuffle, seed, rank, world_size)
         batches = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size,
                                     even=shuffle)
+        if not isinstance(x, torch.Tensor):
+            return read_loader(x, y, batches, pin_memory=device.type == "cuda")
+        if self.chosen == "host" and device.type != "cuda":
+            return batch_loader(x, y, batch_size, shuffle, seed, rank, world_size)
         if self.chosen == "device":
             return DataLoader(IndexedTensors(self._on_device(x), self._on_device(y)),
                               batch_size=None, sampler=DeviceIndices(batches, device))

@@ -2,7 +2,12 @@
 
 A DataLoader with `batch_size=None` over a sampler that yields whole index batches: Lightning
 sees an ordinary DataLoader (and calls `set_epoch`), each step costs one gather per tensor.
+Samples stored on disk (fidle_runs.data.images.on_disk) are served the same way, each batch
+read by a loader worker (`read_loader`).
 """
+
+import multiprocessing
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -94,3 +99,46 @@ def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: boo
     rank the same number of batches."""
     sampler = EpochBatchSampler(len(x), batch_size, shuffle, seed, rank, world_size, even=shuffle)
     return DataLoader(IndexedTensors(x, y), batch_size=None, sampler=sampler)
+
+
+class StoredRows(Protocol):
+    """Samples left where they are stored, read a batch at a time by `workers` processes."""
+
+    workers: int
+
+    def __len__(self) -> int: ...
+
+    def read(self, index: torch.Tensor) -> torch.Tensor: ...
+
+
+class ReadBatches(Dataset):
+    """`dataset[index_tensor]` -> the stored samples at those indices, read, and their targets."""
+
+    def __init__(self, x: StoredRows, y: torch.Tensor) -> None:
+        if len(x) != len(y):
+            raise ValueError("samples and targets must have the same length")
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x.read(index), self.y[index]
+
+
+def read_loader(x: StoredRows, y: torch.Tensor, batches: EpochBatchSampler,
+                pin_memory: bool) -> DataLoader:
+    """Batches of stored samples in the sampler's order, read by `x.workers` worker processes
+    (none: in this process), each at most `prefetch_factor` (2) batches ahead: the memory taken
+    is that of a few batches per worker, whatever the data's size. Workers are forked where the
+    platform can: a run may have changed the process-wide start method (the spawn pools of data
+    preparation, joblib's loky), and a forked worker starts at once and shares its parent's
+    memory."""
+    workers = x.workers
+    context = None
+    if workers > 0:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return DataLoader(ReadBatches(x, y), batch_size=None, sampler=batches, num_workers=workers,
+                      persistent_workers=workers > 0, pin_memory=pin_memory,
+                      multiprocessing_context=context)

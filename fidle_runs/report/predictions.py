@@ -72,9 +72,11 @@ def _evaluate(run_dir: Path, checkpoint: Path, data: dict[str, Any]) -> Predicti
     """The rebuilt run's predictions of its test set, with the input training gave it."""
     import torch
 
+    from fidle_runs.data.images.on_disk import rows_of
+
     run = rebuild_run(run_dir, data, checkpoint)
     datamodule, task = run.datamodule, run.task
-    x, y = datamodule.tensors["test"]
+    x, y = datamodule.tensors["test"]  # in memory, or on disk (read a batch at a time)
     probabilities = []
     with torch.inference_mode():
         for batch in x.split(BATCH):
@@ -87,7 +89,7 @@ def _evaluate(run_dir: Path, checkpoint: Path, data: dict[str, Any]) -> Predicti
     mistakes = wrong[np.argsort(-confidence[wrong], kind="stable")][:KEPT_MISTAKES]
     is_text = hasattr(datamodule, "test_texts")
     return Predictions(checkpoint, y_true, y_pred, confidence, mistakes,
-                       _pictures(x[torch.from_numpy(mistakes)].numpy()),
+                       _pictures(rows_of(x, torch.from_numpy(mistakes)).numpy()),
                        list(datamodule.class_names or [str(c) for c in range(n_classes)]),
                        datamodule.class_pictures(),
                        datamodule.test_texts(mistakes) if is_text else None,
