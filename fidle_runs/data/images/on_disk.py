@@ -20,6 +20,7 @@ import torch
 
 from fidle_runs.core.errors import UserError
 
+PROC_CGROUP = Path("/proc/self/cgroup")
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
 CGROUP_V2 = Path("/sys/fs/cgroup")
 
@@ -38,7 +39,7 @@ def memory_limit() -> int:
 def _cgroup_limits() -> list[int]:
     """The memory limits of this process's cgroup and of the cgroups above it (v1 or v2)."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = PROC_CGROUP.read_text().splitlines()
     except OSError:
         return []
     limits = []
