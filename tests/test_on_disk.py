@@ -8,6 +8,8 @@ import pickle
 import resource
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -17,6 +19,7 @@ import torch
 
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.images import on_disk
+from fidle_runs.data.images.datamodule import ImageSetDataModule
 from fidle_runs.data.images.image_set import CHUNK_BYTES
 from fidle_runs.data.images.on_disk import RowsOnDisk, fits_in_memory, memory_limit, rows_of
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits
@@ -25,6 +28,11 @@ from fidle_runs.data.tensor_batches import images_to_tensor, read_loader
 from fidle_runs.tasks.base import task_outputs
 
 CLASSES = ["cat", "dog", "owl"]
+REPO = Path(__file__).resolve().parent.parent
+# The memory given to the training process of the larger-than-memory test: room for a CPU run
+# (torch and Lightning imported, a few batches of 256x256 images per loader worker), a third of
+# the set it trains on.
+LIMIT = 3 << 29
 
 
 def write_set(path: Path, n_train: int, n_test: int, size: int, channels: int = 3,
@@ -241,3 +249,103 @@ def test_memory_limit_reads_the_cgroup_and_the_groups_above_it(version, tmp_path
     monkeypatch.setattr(on_disk.resource, "getrlimit", lambda _: (-1, -1))
     assert sorted(on_disk._cgroup_limits())[:2] == [2 << 30, 5 << 30]
     assert memory_limit() == 2 << 30
+
+
+class PreparedSetAt(ImageSetDataModule):
+    """The prepared set at `data.file`, served as every image family serves its set."""
+
+    family = "images"
+
+    def __init__(self, file: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.file = Path(file)
+
+    @property
+    def name(self) -> str:
+        return self.file.stem
+
+    def set_path(self) -> Path:
+        return self.file
+
+    def build_set(self, path: Path) -> None:
+        raise UserError(f"data.file={path} does not exist: write the set first")
+
+
+def write_data_config(folder: Path, set_file: Path, size: int) -> Path:
+    """A config group `data=prepared_at` for the set, in `folder` (for hydra.searchpath)."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "data" / "prepared_at.yaml").write_text(
+        f"_target_: tests.test_on_disk.PreparedSetAt\nfile: {set_file}\nsize: {size}\n"
+        "mode: RGB\nread_from: auto\nmemory_share: 0.5\nloader_workers: 2\n"
+        "batch_size: 128\nval_fraction: 0.1\n")
+    return folder
+
+
+@contextmanager
+def memory_cgroup(limit: int) -> Iterator[Path | None]:
+    """A new memory cgroup (v1, else v2) limited to `limit` bytes: its cgroup.procs, which a
+    process joins by writing its pid there; None where this machine lets us create none (CI
+    containers). Removed afterwards."""
+    for root, name in ((Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes"),
+                       (Path("/sys/fs/cgroup"), "memory.max")):
+        group = root / f"fidle_on_disk_test_{os.getpid()}"
+        try:
+            group.mkdir()
+        except OSError:
+            continue
+        try:
+            (group / name).write_text(str(limit))
+        except OSError:
+            group.rmdir()
+            continue
+        try:
+            yield group / "cgroup.procs"
+        finally:
+            group.rmdir()
+        return
+    yield None
+
+
+@pytest.mark.slow
+def test_a_set_three_times_the_memory_limit_trains_to_completion_under_it(tmp_path):
+    size, n_test = 256, 1024
+    image = size * size * 3
+    n_train = -(-3 * LIMIT // image) - n_test
+    set_file = tmp_path / "large.h5"
+    write_set(set_file, n_train, n_test, size)
+    assert (n_train + n_test) * image >= 3 * LIMIT
+    conf = write_data_config(tmp_path / "conf", set_file, size)
+    args = [sys.executable, "-m", "fidle_runs", f"hydra.searchpath=[file://{conf}]",
+            "data=prepared_at", "model=mlp", "model.net.widths=[2]", "trainer.max_epochs=1",
+            "callbacks.progress.style=lines", f"paths.output_root={tmp_path}"]
+    # Threads as on a small machine: each thread's stack counts in RLIMIT_DATA.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SLURM_")},
+           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    try:
+        with memory_cgroup(LIMIT) as procs:
+            def limited() -> None:
+                resource.setrlimit(resource.RLIMIT_DATA, (LIMIT, LIMIT))
+                if procs is not None:
+                    procs.write_text(str(os.getpid()))
+
+            def run(*overrides: str) -> subprocess.CompletedProcess:
+                return subprocess.run([*args, *overrides], cwd=tmp_path, env=env,
+                                      preexec_fn=limited, capture_output=True, text=True,
+                                      timeout=900)
+
+            # The limit is real: the set does not fit in memory under it.
+            whole = run("data.read_from=memory", f"hydra.run.dir={tmp_path / 'memory'}")
+            assert whole.returncode != 0 and "Unable to allocate" in whole.stderr, \
+                whole.stderr[-2000:]
+            # data.read_from=auto sees the limit and reads the set from disk.
+            done = run(f"hydra.run.dir={tmp_path / 'disk'}")
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads((tmp_path / "disk" / "result.json").read_text())
+        assert result["status"] == "completed" and result["data"]["read_from"] == "disk"
+        data = result["data"]
+        assert data["n_train"] + data["n_val"] == n_train and data["n_test"] == n_test
+        print(f"limit {LIMIT / 2**30:.2f} GiB ({'prlimit and cgroup' if procs else 'prlimit'}),"
+              f" set {set_file.stat().st_size / 2**30:.2f} GiB:",
+              next(line for line in done.stdout.splitlines() if line.startswith("epoch")))
+    finally:
+        set_file.unlink(missing_ok=True)

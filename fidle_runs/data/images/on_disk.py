@@ -127,12 +127,21 @@ class RowsOnDisk:
 
     def read(self, index: torch.Tensor) -> torch.Tensor:
         """The rows at `index` (positions in this view), in that order, as one contiguous NCHW
-        uint8 tensor: each distinct row read once, in the file's order, then put in place."""
+        uint8 tensor: each distinct row read once, in the file's order, a run of consecutive
+        rows in one read (h5py's own list indexing is orders of magnitude slower), then put in
+        order."""
         positions = self.rows[np.asarray(index, dtype=np.int64)]
         unique, inverse = np.unique(positions, return_inverse=True)
-        block = self._dataset()[unique] if len(unique) else np.empty((0, *self.shape[2:],
-                                                                      self.shape[1]), np.uint8)
+        channels, height, width = self.sample_shape
+        block = np.empty((len(unique), height, width, channels), dtype=np.uint8)
+        if len(unique):
+            dataset = self._dataset()
+            starts = np.flatnonzero(np.diff(unique, prepend=-2) != 1)
+            for start, stop in zip(starts, [*starts[1:], len(unique)], strict=True):
+                first = int(unique[start])
+                dataset.read_direct(block, np.s_[first:first + stop - start], np.s_[start:stop])
         if len(unique) != len(positions) or (positions[1:] < positions[:-1]).any():
+            # Whole rows gathered, then transposed: faster than gathering the transposed rows.
             block = block[inverse.reshape(-1)]
         return torch.from_numpy(np.ascontiguousarray(block.transpose(0, 3, 1, 2)))
 
