@@ -66,6 +66,7 @@ class ImageSetDataModule(InMemoryDataModule):
         self.set_file: ImageSetFile | None = None
         self.read_chosen = ""
         self.own_val: Pair | None = None
+        self.kept_classes: list[str] = []
 
     # What a family provides.
     def set_path(self) -> Path:
@@ -132,7 +133,18 @@ class ImageSetDataModule(InMemoryDataModule):
 
     @property
     def class_names(self) -> list[str] | None:
-        return list(self.set_file.class_names) if self.set_file else None
+        if self.set_file:
+            return list(self.set_file.class_names)
+        return list(self.kept_classes) or None
+
+    def kept_state(self) -> dict[str, Any]:
+        """The class names, kept in every checkpoint: a prediction or an export made without
+        the data names classes as training did, and a resume on a set whose classes differ is
+        refused."""
+        return {"class_names": self.class_names or []}
+
+    def install_kept_state(self, state: dict[str, Any]) -> None:
+        self.kept_classes = list(state["class_names"])
 
     def class_pictures(self) -> np.ndarray | None:
         """The first train image of each class (RGB or grey as stored), for reports."""
