@@ -1,10 +1,8 @@
 """A folder of a user's images as a classification set: scanned (fidle_runs.data.image_folder.
 scan), split (its own val/ and test/, else test carved out, stratified and seeded), prepared
 once into the shared uint8 image set at `data.size` in `data.mode` under a name that hashes the
-files and settings (fingerprint), then served by the shared ImageSetDataModule.
-
-The class names are kept in every checkpoint, so that a prediction names classes without the
-folder."""
+files and settings (fingerprint), then served by the shared ImageSetDataModule (which keeps the
+class names in every checkpoint, so that a prediction names classes without the folder)."""
 
 import json
 import re
@@ -38,7 +36,6 @@ class ImageFolderDataModule(ImageSetDataModule):
         self.raw_dir, self.dataset = raw_dir, name
         self.test_fraction, self.test_seed = test_fraction, test_seed
         self.scan: FolderScan | None = None
-        self.kept_classes: list[str] = []
 
     @property
     def name(self) -> str:
@@ -79,14 +76,3 @@ class ImageFolderDataModule(ImageSetDataModule):
                 "test_split": attrs["test_split"], "not_images": len(not_images),
                 "not_image_files": not_images[:NAMED_IN_RESULT]}
 
-    # The classes, kept with the run for predictions.
-    @property
-    def class_names(self) -> list[str] | None:
-        return super().class_names or (list(self.kept_classes) or None)
-
-    def kept_state(self) -> dict[str, Any]:
-        names = self.class_names
-        return {"classes": names} if names else {}
-
-    def install_kept_state(self, state: dict[str, Any]) -> None:
-        self.kept_classes = list(state["classes"])
