@@ -228,6 +228,18 @@ def write_tree(root: Path, tree: dict[str, int]) -> Path:
 TWO = {"tshirt": 2, "bag": 2}
 
 
+def test_the_folders_own_val_validates(tmp_path):
+    root = write_tree(tmp_path / "mine", {"train/tshirt": 3, "train/bag": 4, "val/tshirt": 1,
+                                          "val/bag": 2, "test/tshirt": 1, "test/bag": 1})
+    datamodule = build_datamodule(compose_train(overrides(root, tmp_path)))
+    datamodule.setup("fit")
+    info = datamodule.describe()
+    assert (info["n_train"], info["n_val"], info["n_test"]) == (7, 3, 2)
+    assert info["val_split"] == "the data's own val split"
+    assert info["class_counts"]["val"] == {"bag": 2, "tshirt": 1}
+    assert info["imbalance"] == pytest.approx(4 / 3, abs=1e-3)
+
+
 @pytest.mark.parametrize(("tree", "extra", "match"), [
     ({"tshirt": 2, "bag": 0}, None, r"class folder .*/bag holds no image file: put that "
                                     r"class's train images there"),
