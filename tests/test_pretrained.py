@@ -24,6 +24,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from fidle_runs.config.conf import build
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.inputs import InputRequest
 from fidle_runs.evaluate.__main__ import main as evaluate_main
@@ -34,7 +35,7 @@ from fidle_runs.predict.__main__ import main as predict_main
 from fidle_runs.run.rebuild import load_run
 from fidle_runs.run.train import train
 from fidle_runs.store.result import read_result
-from tests.conftest import run_module
+from tests.conftest import compose_train, run_module
 
 ARCH = "squeezenet1_1"  # the smallest torchvision file (its head a Conv2d, classifier.1)
 
@@ -157,6 +158,14 @@ def test_a_factory_reached_by_target_loads_its_state_dict_file(tmp_path):
         "factory": "tests.test_pretrained.tiny_backbone", "file": str(path),
         "sha256": sha256(path), "head": "_fc",
         "input": {"channels": 3, "size": None, "mean": [0.5] * 3, "std": [0.25] * 3}}
+
+    cfg = compose_train(["+experiment=gtsrb_cnn", "model=pretrained",
+                         "model.net.factory={_target_:tests.test_pretrained.tiny_backbone}",
+                         f"model.net.weights={path}", "model.net.head=_fc",
+                         "model.net.input_size=20", "model.net.mean=[0.5,0.5,0.5]",
+                         "model.net.std=[0.25,0.25,0.25]"])
+    net = build(cfg.model.net, "model.net")(in_shape=(3, 16, 16), n_outputs=4)
+    assert net.adapter.size == 20 and net.weights_record["sha256"] == sha256(path)
 
     def refused(**given) -> str:
         arguments = {"factory": OmegaConf.create(FACTORY), "weights": str(path), "head": "_fc",
@@ -321,8 +330,6 @@ def test_a_gtsrb_run_trains_from_the_file_and_evaluate_predict_export_rebuild_it
 ])
 def test_a_run_given_unusable_weights_stops_in_one_line_and_trains_nothing(
         overrides, culprit, tmp_path, torch_home, weights_file, shared_data_dir):
-    from tests.conftest import compose_train
-
     weights = [] if not overrides else [f"model.net.weights={weights_file}"]
     run_dir = tmp_path / "run"
     cfg = compose_train([*GTSRB, *weights, *overrides, f"paths.data_dir={shared_data_dir}",
