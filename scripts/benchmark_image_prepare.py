@@ -11,6 +11,7 @@ resized to --pixels when it is not their 28, or seeded generated pictures where 
 Each repeat prepares it once with 1 worker and once with --workers (default: every core), each
 time into a new folder, alternating; a line per side gives its median images/s, and the last the
 median of the repeats' ratios. The JPEG files are read through the page cache (just written).
+The first line gives the machine's load average: workers gain only on cores others leave idle.
 """
 
 import argparse
@@ -99,7 +100,8 @@ def main() -> None:
         write_folder(raw, x, y)
         print(f"wrote {args.images} JPEG files ({origin}, {args.pixels}x{args.pixels}, "
               f"{CLASSES} classes) in {time.perf_counter() - start:.1f} s; {os.cpu_count()} "
-              f"cores; preparing set-{args.size}x{args.size}-{args.mode}")
+              f"cores, load average {os.getloadavg()[0]:.1f}; preparing "
+              f"set-{args.size}x{args.size}-{args.mode}")
         for repeat in range(args.repeats):
             for workers in sides:
                 seconds = prepare_once(raw, Path(tmp) / f"out-{repeat}-{workers}", workers,
