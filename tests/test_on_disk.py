@@ -21,7 +21,13 @@ from fidle_runs.core.errors import UserError
 from fidle_runs.data.images import on_disk
 from fidle_runs.data.images.datamodule import ImageSetDataModule
 from fidle_runs.data.images.image_set import CHUNK_BYTES
-from fidle_runs.data.images.on_disk import RowsOnDisk, fits_in_memory, memory_limit, rows_of
+from fidle_runs.data.images.on_disk import (
+    RowsOnDisk,
+    fits_in_memory,
+    memory_in_use,
+    memory_limit,
+    rows_of,
+)
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits
 from fidle_runs.data.placement import Placement, distinct_bytes
 from fidle_runs.data.tensor_batches import images_to_tensor, read_loader
@@ -208,7 +214,12 @@ def test_scale_and_the_validation_split_cut_views_of_the_file(small_set, val_on_
 def test_fits_in_memory_against_the_limit():
     limit = memory_limit()
     assert 0 < limit <= resource.getpagesize() * os.sysconf("SC_PHYS_PAGES")
-    assert fits_in_memory(limit // 2, 0.5) and not fits_in_memory(limit // 2 + 1, 0.5)
+    used = memory_in_use()
+    assert 100 << 20 < used < limit  # torch is imported
+    # Half of what is left, held twice while loading: a quarter of it.
+    room = (limit - used) // 4
+    assert fits_in_memory(room - (64 << 20), 0.5)
+    assert not fits_in_memory(room + (64 << 20), 0.5)
     for share in (0, 1.5, -0.1, True, "half"):
         with pytest.raises(UserError, match=r"^data.memory_share=.* is invalid: it must be in "
                                             r"\(0, 1\]"):

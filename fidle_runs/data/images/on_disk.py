@@ -21,6 +21,9 @@ import torch
 from fidle_runs.core.errors import UserError
 
 PROC_CGROUP = Path("/proc/self/cgroup")
+PROC_STATUS = Path("/proc/self/status")
+# Loading a split whole holds it twice at the peak: as stored (NHWC), then channels first.
+LOAD_PEAK = 2
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
 CGROUP_V2 = Path("/sys/fs/cgroup")
 
@@ -69,12 +72,27 @@ def _limits_up(root: Path, group: str, name: str) -> list[int]:
 
 
 def fits_in_memory(nbytes: int, share: float) -> bool:
-    """Whether `nbytes` of data take at most `share` (data.memory_share) of `memory_limit()`:
-    the rest is for the network, its batches, the loader workers and the page cache."""
+    """Whether `nbytes` of images, loaded whole, leave the process within `share`
+    (data.memory_share) of the memory it has left (`memory_limit()` less what it already uses:
+    torch and Lightning alone take about a gigabyte). Loading costs twice the images at its peak
+    (read as stored, then channels put first); the rest of the share is for the network, its
+    batches, the loader workers and the page cache."""
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
         raise UserError(f"data.memory_share={share!r} is invalid: it must be in (0, 1], the "
                         "share of memory a prepared set may take in memory, e.g. 0.5")
-    return nbytes <= share * memory_limit()
+    return LOAD_PEAK * nbytes <= share * (memory_limit() - memory_in_use())
+
+
+def memory_in_use() -> int:
+    """This process's memory now: the larger of its private memory (what RLIMIT_DATA counts)
+    and its resident memory (what a cgroup counts), 0 where /proc cannot tell."""
+    try:
+        status = PROC_STATUS.read_text().splitlines()
+    except OSError:
+        return 0
+    sizes = [int(line.split()[1]) * 1024 for line in status
+             if line.startswith(("VmData:", "VmRSS:"))]
+    return max(sizes, default=0)
 
 
 class RowsOnDisk:
