@@ -300,6 +300,8 @@ def test_a_gtsrb_run_trains_from_the_file_and_evaluate_predict_export_rebuild_it
     assert isinstance(net, PretrainedNet) and net.adapter.repeat == 3
     assert net.weights_record["file"] == str(weights_file)
     assert net.weights_record["sha256"] == sha256(weights_file)
+    assert result.weights["sha256"] == sha256(weights_file)
+    assert result.weights["file"] == str(weights_file) and result.weights["arch"] == ARCH
     assert net.backbone.get_submodule("classifier.1").out_channels == 43
 
     evaluate_main([str(pretrained_run), "--splits", "test", "--json"])

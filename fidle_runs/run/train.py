@@ -203,6 +203,7 @@ def _build(cfg: DictConfig, run_dir: Path, result: RunResult, purge_step: int | 
     check_same_data(run_dir, result.data, loaded)  # result.data kept if refused
     result.data = loaded
     net = build_network(cfg, datamodule.dims, datamodule.name)
+    result.weights = getattr(net, "weights_record", None)  # a pretrained network's source
     fast_path = apply_speed(cfg, datamodule, net, result)
     module = build_task_module(cfg, net, datamodule)
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)

@@ -63,6 +63,10 @@ Schema (version 2; durations in seconds):
                     and split: {best: {checkpoint, epoch, evaluated, device, data_changes,
                     splits: {train: {train_acc, ...}, val: {...}, test: {...}}}, last: {...}};
                     absent until then, never written by training (fidle_runs.evaluate.record)
+  weights           where a pretrained network's starting weights came from
+                    (model=pretrained: {arch, weights_name | factory, file, sha256, head,
+                    input: {channels, size, mean, std}}); absent for networks trained from
+                    scratch and in older files
   group             the runs that differ only by their seed share it (a hash of the config
                     without the seed and what says where or how it was launched:
                     fidle_runs.store.run_dir.group_id); absent in older files
@@ -132,6 +136,7 @@ class RunResult:
     diverged: dict[str, Any] | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)
     group: str | None = None  # store.run_dir.group_id: shared by runs that differ by seed only
+    weights: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -46,8 +46,13 @@ LAUNCH_MARK = ".launched"  # touched by each sweep job when its launch reaches i
 # `paths` entries under which a run's own files, its data caches or the datasets tree lie;
 # values below them are compared relative.
 RELOCATABLE_ROOTS = ("run_dir", "output_root", "data_dir", "datasets_dir")
-# Keys of the `data` group that say only where data is looked for or cached (see run_identity).
-DATA_LOCATIONS = ("datasets_dir", "download_dir", "prepared_dir", "synthetic_dir")
+# Keys of the `data` group that say only where data is looked for or cached, or how a prepared
+# image set is read (from memory or disk: the same batches in the same order); see run_identity.
+DATA_LOCATIONS = ("datasets_dir", "download_dir", "prepared_dir", "synthetic_dir", "search_dirs",
+                  "read_from", "memory_share", "loader_workers")
+# Keys of `model.net` that say only where weights files are looked for: the file found is named
+# by its sha256 in result.json.
+WEIGHTS_LOCATIONS = ("weights_dirs",)
 # result.json's `data` keys that a resumed run's data must match (check_same_data).
 RESUMED_DATA_KEYS = ("name", "family", "source", "shape", "n_outputs", "n_train", "n_val",
                      "n_test")
@@ -195,8 +200,9 @@ def check_same_run(run_dir: Path, cfg: DictConfig, previous: RunResult | None) -
 
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
     """What makes a run this run: its resolved config without the launch keys, `paths`, the
-    data keys that only say where data is looked for or cached (DATA_LOCATIONS) and the
-    callbacks that only watch it (WATCHING_CALLBACKS), with every
+    data keys that only say where data is looked for or cached (DATA_LOCATIONS), the folders
+    searched for a network's weights (WEIGHTS_LOCATIONS) and the callbacks that only watch it
+    (WATCHING_CALLBACKS), with every
     path under the run directory, the output root, the data cache or the datasets tree written
     relative to it (`${paths.run_dir}/checkpoints`).
 
@@ -228,6 +234,10 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     if isinstance(identity.get("data"), dict):
         identity["data"] = {k: v for k, v in identity["data"].items()
                             if k not in DATA_LOCATIONS}
+    net = (identity.get("model") or {}).get("net")
+    if isinstance(net, dict):
+        identity["model"] = {**identity["model"], "net": {k: v for k, v in net.items()
+                                                          if k not in WEIGHTS_LOCATIONS}}
     if isinstance(identity.get("callbacks"), dict):
         identity["callbacks"] = {k: v for k, v in identity["callbacks"].items()
                                  if k not in WATCHING_CALLBACKS}
