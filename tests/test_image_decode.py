@@ -104,6 +104,19 @@ def test_grey_alpha_and_palette_transparency_are_composited(tmp_path):
     assert np.array_equal(load_rgb(gif, background=ORANGE), got)
 
 
+def test_a_transparent_grey_value_is_composited_at_8_and_16_bits(tmp_path):
+    key = int(GREY[0, 0])
+    want = np.repeat(GREY[:, :, None], 3, axis=2)
+    want[np.equal(GREY, key)] = ORANGE
+    narrow = saved(tmp_path, Image.fromarray(GREY), "key.png", transparency=key)
+    assert np.array_equal(load_rgb(narrow, background=ORANGE), want)
+    wide = saved(tmp_path, Image.fromarray(GREY.astype(np.uint16) * 257), "key16.png",
+                 transparency=key * 257)
+    with Image.open(wide) as im:
+        assert im.mode == "I;16" and im.info["transparency"] == key * 257
+    assert np.array_equal(load_rgb(wide, background=ORANGE), want)
+
+
 def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"

@@ -46,15 +46,25 @@ def rgb_array(im: Image.Image, background: tuple[int, int, int] = WHITE) -> np.n
     16-bit grey is scaled to 8 bits exactly (value / 257, rounded: an 8-bit image saved as
     16-bit by x * 257 comes back as x); float pixels are taken in [0, 1], scikit-image's
     convention; CMYK and the other colour modes are converted by PIL."""
-    if im.mode in ALPHA_MODES or "transparency" in im.info:
-        back = tuple(c / 255 for c in background)
-        return util.img_as_ubyte(color.rgba2rgb(np.asarray(im.convert("RGBA")), back))
     if im.mode in WIDE_GREY_MODES:
-        grey = np.asarray(im).astype(np.float64) / 257
-        return _grey_to_rgb(grey)
+        values = np.asarray(im)
+        rgb = _grey_to_rgb(values.astype(np.float64) / 257)
+        key = im.info.get("transparency")
+        if not isinstance(key, int):
+            return rgb
+        # A transparent grey value (PNG's tRNS): PIL's RGBA conversion would clip 16-bit grey.
+        return _composite(np.dstack([rgb, np.where(values == key, 0, 255).astype(np.uint8)]),
+                          background)
     if im.mode == "F":
         return _grey_to_rgb(np.asarray(im).astype(np.float64) * 255)
+    if im.mode in ALPHA_MODES or "transparency" in im.info:
+        return _composite(np.asarray(im.convert("RGBA")), background)
     return np.asarray(im.convert("RGB"))
+
+
+def _composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """RGBA uint8 -> RGB uint8 on `background`, with scikit-image's blend (GTSRB's on white)."""
+    return util.img_as_ubyte(color.rgba2rgb(rgba, tuple(c / 255 for c in background)))
 
 
 def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
