@@ -11,7 +11,9 @@ resized to --pixels when it is not their 28, or seeded generated pictures where 
 Each repeat prepares it once with 1 worker and once with --workers (default: every core), each
 time into a new folder, alternating; a line per side gives its median images/s, and the last the
 median of the repeats' ratios. The JPEG files are read through the page cache (just written).
-The first line gives the machine's load average: workers gain only on cores others leave idle.
+The first line gives the machine's load average and a control: how much faster --workers
+processes run a plain CPU loop than one, the most workers can gain where other work shares the
+cores.
 """
 
 import argparse
@@ -67,6 +69,28 @@ def write_folder(root: Path, x: np.ndarray, y: np.ndarray) -> None:
                                                    quality=90)
 
 
+def busy(n: int) -> int:
+    """A plain CPU loop (in a pool worker)."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def cpu_headroom(workers: int, tasks: int = 16, n: int = 1_000_000) -> float:
+    """How many times faster `workers` processes run `tasks` CPU loops than one process."""
+    from fidle_runs.data.spawn_pool import spawn_pool
+
+    seconds = {}
+    for count in (1, workers):
+        with spawn_pool(count) as pool:
+            pool.map(abs, range(count))  # started
+            start = time.perf_counter()
+            pool.map(busy, [n] * tasks, chunksize=1)
+            seconds[count] = time.perf_counter() - start
+    return seconds[1] / seconds[workers]
+
+
 def prepare_once(raw: Path, out: Path, workers: int, size: int, mode: str) -> float:
     """Seconds a first run spends preparing `raw` with `workers` processes."""
     from fidle_runs.data.image_folder.datamodule import ImageFolderDataModule
@@ -102,6 +126,8 @@ def main() -> None:
               f"{CLASSES} classes) in {time.perf_counter() - start:.1f} s; {os.cpu_count()} "
               f"cores, load average {os.getloadavg()[0]:.1f}; preparing "
               f"set-{args.size}x{args.size}-{args.mode}")
+        print(f"control: {args.workers} processes run a CPU loop "
+              f"{cpu_headroom(args.workers):.2f}x as fast as 1")
         for repeat in range(args.repeats):
             for workers in sides:
                 seconds = prepare_once(raw, Path(tmp) / f"out-{repeat}-{workers}", workers,
