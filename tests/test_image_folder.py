@@ -279,7 +279,6 @@ def test_bad_options_are_one_line(tmp_path, option, match):
         build_datamodule(compose_train(overrides(root, tmp_path, option))).prepare_data()
 
 
-@pytest.mark.slow
 def test_the_command_line_refuses_a_bad_folder_and_a_size_too_small_in_one_line(tmp_path):
     root = write_tree(tmp_path / "mine", {"tshirt": 2})
     proc = run_module("fidle_runs", *overrides(root, tmp_path), cwd=REPO)
