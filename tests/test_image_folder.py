@@ -285,13 +285,12 @@ def test_the_command_line_refuses_a_bad_folder_and_a_size_too_small_in_one_line(
     assert proc.returncode != 0
     assert re.fullmatch(r"fidle_runs: error: .*holds one class only \(tshirt/\).*\n",
                         proc.stderr.splitlines(keepends=True)[-1])
-    # The run records why it failed (every run does); no data is prepared.
-    failed = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert failed["status"] == "failed" and "one class only" in failed["error"]
-    assert not (tmp_path / "data").exists()
+    # Refused before anything is written: no run folder content, no prepared data.
+    assert not list((tmp_path / "run").glob("*")) and not (tmp_path / "data").exists()
     write_tree(root, {"bag": 2})
     proc = run_module("fidle_runs", *overrides(root, tmp_path, "model=cnn_v2", "data.size=8"),
                       cwd=REPO)
     assert proc.returncode != 0
     assert re.fullmatch(r"fidle_runs: error: model=cnn_v2 cannot take mine samples of shape "
                         r"\(3, 8, 8\).*too small.*\n", proc.stderr.splitlines(keepends=True)[-1])
+    assert not list((tmp_path / "run").glob("*")) and not (tmp_path / "data").exists()

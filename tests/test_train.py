@@ -164,8 +164,16 @@ def test_a_completed_run_refuses_another_config(small_run, tmp_path):
 
 def test_a_run_that_failed_before_its_first_epoch_takes_a_corrected_config(small_run, tmp_path):
     run_dir = tmp_path / "run"
+    # Refused before anything is written: a bad option of the data.
     with pytest.raises(UserError, match=r"data.batch_size=0 is invalid"):
         train(small_run("trainer.max_epochs=1", "data.batch_size=0", run_dir=run_dir))
+    assert not run_dir.exists()
+    # Failed once the run was written: its raw data is found only when it is prepared.
+    empty = tmp_path / "no-gtsrb"
+    empty.mkdir()
+    with pytest.raises(UserError, match=r"data.source=real but no raw GTSRB found"):
+        train(small_run("trainer.max_epochs=1", "data.source=real",
+                        f"paths.datasets_dir={empty}", run_dir=run_dir))
     assert read_result(run_dir).status == "failed"
     result = train(small_run("trainer.max_epochs=1", "data.batch_size=64", run_dir=run_dir))
     assert result.status == "completed" and result.epochs == 1

@@ -48,6 +48,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     # How result.json's `val_split` names samples and groups ("random images", "by track").
     sample_noun: ClassVar[str] = "samples"
     group_noun: ClassVar[str] = "group"
+    # True when `announced_shape` is right before loading (images of a configured size), so a
+    # network that cannot take it is refused before anything is written (run.preflight).
+    announces_shape: ClassVar[bool] = False
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, val_on_test: bool = False,
                  split_seed: int = 0, scale: float = 1.0, subset_seed: int = 0) -> None:
@@ -80,6 +83,10 @@ class InMemoryDataModule(pl.LightningDataModule):
     def source(self) -> str:
         """Where the data came from: `real`, `synthetic`..."""
         return "real"
+
+    def check_source(self) -> None:
+        """Refuse, before a run writes anything, raw data that cannot be read (a folder of the
+        wrong layout); nothing by default."""
 
     def load(self) -> Splits:
         """Read the family's (prepared) data."""

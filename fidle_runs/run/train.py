@@ -36,6 +36,7 @@ from fidle_runs.run.assemble import (
     check_primary,
     task_config,
 )
+from fidle_runs.run.preflight import check_data_and_network
 from fidle_runs.store.result import FINISHED, RunResult, new_result, read_result
 from fidle_runs.store.run_dir import (
     CHECKPOINT_DIR,
@@ -133,12 +134,13 @@ def _decide(cfg: DictConfig, run_dir: Path) -> RunResult | Start:
     previous = read_result(run_dir)
     check_same_run(run_dir, cfg, previous)
     completed = previous is not None and previous.status in FINISHED
+    if completed and not cfg.get("rerun", False):
+        log.info("%s already holds a %s run (%s): nothing to do (rerun=true trains it again)",
+                 run_dir, previous.status, previous.error or
+                 f"{previous.primary['name']} {previous.primary['value']}")
+        return previous
+    check_data_and_network(cfg)  # before the directory changes: a refused run leaves it as is
     if completed:
-        if not cfg.get("rerun", False):
-            log.info("%s already holds a %s run (%s): nothing to do (rerun=true trains it "
-                     "again)", run_dir, previous.status, previous.error or
-                     f"{previous.primary['name']} {previous.primary['value']}")
-            return previous
         if lead:
             log.info("rerun=true: the %s run moves to %s", previous.status, set_aside(run_dir))
         previous = None

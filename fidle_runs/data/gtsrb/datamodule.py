@@ -107,6 +107,11 @@ class GTSRBDataModule(InMemoryDataModule):
         return (self.spec.channels, self.spec.size, self.spec.size)
 
     @property
+    def announces_shape(self) -> bool:
+        """A set given as data.h5_file has the size it was made with, known once read."""
+        return not self.hparams.h5_file
+
+    @property
     def source(self) -> str:
         return self.source_kind
 

@@ -33,6 +33,7 @@ READ_FROM = ("auto", "memory", "disk")
 class ImageSetDataModule(InMemoryDataModule):
     task = "classification"
     sample_noun = "images"
+    announces_shape = True
 
     def __init__(self, size: int = 32, mode: str = "RGB",
                  background: tuple[int, int, int] | list[int] = (255, 255, 255),
@@ -78,6 +79,10 @@ class ImageSetDataModule(InMemoryDataModule):
         raise NotImplementedError
 
     # What every prepared image set shares.
+    def check_source(self) -> None:
+        """The raw data is found and well formed: naming the set reads it (set_path)."""
+        self.set_path()
+
     def prepare_data(self) -> None:
         path = self.set_path()
         if not path.exists():

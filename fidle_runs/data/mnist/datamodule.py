@@ -23,6 +23,7 @@ class MNISTDataModule(InMemoryDataModule):
     family = "mnist"
     task = "classification"
     sample_noun = "images"
+    announces_shape = True
 
     def __init__(self, name: str = "mnist", source: str = "auto", raw_dir: str | None = None,
                  datasets_dir: str | None = None, download: bool = False,
