@@ -36,6 +36,7 @@ from fidle_runs.run.assemble import (
     check_primary,
     task_config,
 )
+from fidle_runs.run.init_from import init_from
 from fidle_runs.run.preflight import check_data_and_network
 from fidle_runs.store.result import FINISHED, RunResult, new_result, read_result
 from fidle_runs.store.run_dir import (
@@ -186,6 +187,7 @@ def _new_result(cfg: DictConfig, run_dir: Path, start: Start) -> RunResult:
     previous = start.previous
     if previous is not None:
         result.data = previous.data  # what it trained on, checked against what loads now
+        result.init_from = previous.init_from
         result.resumed = previous.resumed + 1
         result.duration_s["fit"] = previous.duration_s.get("fit", 0.0)
         result.started = previous.started or result.started
@@ -205,6 +207,8 @@ def _build(cfg: DictConfig, run_dir: Path, result: RunResult, purge_step: int | 
     check_same_data(run_dir, result.data, loaded)  # result.data kept if refused
     result.data = loaded
     net = build_network(cfg, datamodule.dims, datamodule.name)
+    if purge_step is None:  # from scratch: a resumed run's weights come from its checkpoint
+        result.init_from = init_from(cfg.model.get("init_from"), net, loaded["shape"])
     result.weights = getattr(net, "weights_record", None)  # a pretrained network's source
     fast_path = apply_speed(cfg, datamodule, net, result)
     module = build_task_module(cfg, net, datamodule)

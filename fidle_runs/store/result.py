@@ -67,6 +67,10 @@ Schema (version 2; durations in seconds):
                     (model=pretrained: {arch, weights_name | factory, file, sha256, head,
                     input: {channels, size, mean, std}}); absent for networks trained from
                     scratch and in older files
+  init_from         the run of the user's whose best weights this one started from
+                    (model.init_from): {run, checkpoint (relative to run), sha256, copied (how
+                    many tensors matched by name and shape), kept_initialised (the others'
+                    names)}; null for a run started from its initialisation
   group             the runs that differ only by their seed share it (a hash of the config
                     without the seed and what says where or how it was launched:
                     fidle_runs.store.run_dir.group_id); absent in older files
@@ -137,6 +141,7 @@ class RunResult:
     evaluation: dict[str, Any] = field(default_factory=dict)
     group: str | None = None  # store.run_dir.group_id: shared by runs that differ by seed only
     weights: dict[str, Any] | None = None
+    init_from: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     def write(self, run_dir: Path) -> None:

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.augment import random_affine
 from fidle_runs.data.gtsrb.classes import CLASS_NAMES
 from fidle_runs.data.gtsrb.h5 import (
     N_CLASSES,
@@ -24,12 +23,13 @@ from fidle_runs.data.gtsrb.prepare import prepare_sets
 from fidle_runs.data.gtsrb.source import SOURCES, RawSource, materialize, source_for
 from fidle_runs.data.images.enhance import CHANNELS
 from fidle_runs.data.images.inputs import read_image_files
+from fidle_runs.data.images.uint8_images import UInt8Images
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
-from fidle_runs.data.tensor_batches import example_images, images_to_tensor, network_input
+from fidle_runs.data.tensor_batches import images_to_tensor
 
 
-class GTSRBDataModule(InMemoryDataModule):
+class GTSRBDataModule(UInt8Images, InMemoryDataModule):
     family = "gtsrb"
     task = "classification"
     loads_scaled = True  # the prepared H5 is the scaled subset (one file per scale)
@@ -128,16 +128,6 @@ class GTSRBDataModule(InMemoryDataModule):
         if self.set_path is None:
             return None
         return load_arrays(self.set_path, ("x_meta",), bool(self.hparams.h5_file))["x_meta"]
-
-    def network_input(self, x: torch.Tensor) -> torch.Tensor:
-        return network_input(x)
-
-    def example_samples(self, shape: tuple[int, ...], n: int,
-                        generator: torch.Generator) -> torch.Tensor:
-        return example_images(shape, n, generator)
-
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return random_affine(x) if self.augment_images else x
 
     def read_inputs(self, request: InputRequest) -> Inputs:
         """Sign images, whole: a run prepared with `roi=true` was trained on images cropped to

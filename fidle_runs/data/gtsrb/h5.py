@@ -8,6 +8,7 @@ import numpy as np
 
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.images.enhance import SetSpec
+from fidle_runs.data.images.image_set import plain_attribute
 
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_meta", "y_meta")
 # Optional (not in FIDLE's files): the track of each train image, for a leak-free validation split.
@@ -29,7 +30,7 @@ def read_attrs(path: Path, user_file: bool = False) -> dict[str, Any]:
     `user_file`: the user gave it (data.h5_file), so the fix is theirs, not a rebuild."""
     with _open(path, user_file) as f:
         _check_layout(f, path, user_file)
-        return {k: _plain(v) for k, v in f.attrs.items()}
+        return {k: plain_attribute(v) for k, v in f.attrs.items()}
 
 
 def load_arrays(path: Path, keys: tuple[str, ...] = KEYS,
@@ -110,11 +111,3 @@ def _float_to_uint8(data: h5py.Dataset, chunk: int = 4096) -> np.ndarray:
         block = data[start : start + chunk]
         out[start : start + chunk] = np.clip(np.rint(block * 255.0), 0, 255)
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

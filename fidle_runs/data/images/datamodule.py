@@ -15,22 +15,22 @@ import numpy as np
 import torch
 
 from fidle_runs.core.errors import UserError
-from fidle_runs.data.augment import random_affine
 from fidle_runs.data.images.enhance import CHANNELS, SetSpec
 from fidle_runs.data.images.image_set import UNREADABLE, ImageSetFile
 from fidle_runs.data.images.inputs import read_image_files
 from fidle_runs.data.images.on_disk import RowsOnDisk, fits_in_memory
+from fidle_runs.data.images.uint8_images import UInt8Images
 from fidle_runs.data.in_memory import InMemoryDataModule, Pair, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.subsets import stratified_split
-from fidle_runs.data.tensor_batches import example_images, images_to_tensor, network_input
+from fidle_runs.data.tensor_batches import images_to_tensor
 
 log = logging.getLogger(__name__)
 
 READ_FROM = ("auto", "memory", "disk")
 
 
-class ImageSetDataModule(InMemoryDataModule):
+class ImageSetDataModule(UInt8Images, InMemoryDataModule):
     task = "classification"
     sample_noun = "images"
     announces_shape = True
@@ -158,16 +158,6 @@ class ImageSetDataModule(InMemoryDataModule):
         labels = self.set_file.labels("train")
         firsts = [int(np.flatnonzero(labels == k)[0]) for k in range(len(self.class_names))]
         return self.set_file.rows("train", firsts)
-
-    def network_input(self, x: torch.Tensor) -> torch.Tensor:
-        return network_input(x)
-
-    def example_samples(self, shape: tuple[int, ...], n: int,
-                        generator: torch.Generator) -> torch.Tensor:
-        return example_images(shape, n, generator)
-
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return random_affine(x) if self.augment_images else x
 
     def read_inputs(self, request: InputRequest) -> Inputs:
         return read_image_files(request.paths, self.spec, self.background)

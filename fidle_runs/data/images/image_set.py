@@ -178,7 +178,7 @@ class ImageSetFile:
         self.path = Path(path)
         try:
             with h5py.File(self.path, "r") as f:
-                self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+                self.attrs = {k: plain_attribute(v) for k, v in f.attrs.items()}
                 self.splits = tuple(s for s in SPLITS if f"x_{s}" in f and f"y_{s}" in f)
                 self._labels = {s: f[f"y_{s}"][:] for s in self.splits}
                 self.image_shape = tuple(f["x_train"].shape[1:]) if "x_train" in f else ()
@@ -215,7 +215,8 @@ class ImageSetFile:
         return sum(len(self._labels[s]) for s in self.splits) * int(np.prod(self.image_shape))
 
 
-def _plain(value: Any) -> Any:
+def plain_attribute(value: Any) -> Any:
+    """An HDF5 attribute as plain Python (bytes decoded, numpy scalars unwrapped)."""
     if isinstance(value, bytes):
         return value.decode()
     if isinstance(value, np.generic):

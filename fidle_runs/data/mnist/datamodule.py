@@ -8,18 +8,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from fidle_runs.data.images.uint8_images import UInt8Images
 from fidle_runs.data.in_memory import InMemoryDataModule, Splits, check_option
 from fidle_runs.data.inputs import InputRequest, Inputs
 from fidle_runs.data.mnist.classes import CLASSES
 from fidle_runs.data.mnist.inputs import read_grey_images
 from fidle_runs.data.mnist.locate import NAMES, load_arrays
 from fidle_runs.data.mnist.split import IMAGE_SIZE, N_CLASSES
-from fidle_runs.data.tensor_batches import example_images, network_input
 
 SOURCES = ("auto", "real")
 
 
-class MNISTDataModule(InMemoryDataModule):
+class MNISTDataModule(UInt8Images, InMemoryDataModule):
     family = "mnist"
     task = "classification"
     sample_noun = "images"
@@ -66,13 +66,6 @@ class MNISTDataModule(InMemoryDataModule):
         x, y = self.tensors["test"]
         first = [int(torch.nonzero(y == c)[0]) for c in range(N_CLASSES) if (y == c).any()]
         return x[first].permute(0, 2, 3, 1).numpy()
-
-    def network_input(self, x: torch.Tensor) -> torch.Tensor:
-        return network_input(x)
-
-    def example_samples(self, shape: tuple[int, ...], n: int,
-                        generator: torch.Generator) -> torch.Tensor:
-        return example_images(shape, n, generator)
 
     def read_inputs(self, request: InputRequest) -> Inputs:
         return read_grey_images(request.paths, self.dataset)
