@@ -22,12 +22,36 @@ def check_config(cfg: DictConfig) -> None:
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs")
     if not (isinstance(max_epochs, int) and max_epochs >= 1):
         raise UserError(f"trainer.max_epochs={max_epochs} is invalid: it must be an integer >= 1")
+    finetune = OmegaConf.select(cfg, "model.finetune")
+    if finetune is not None:
+        _check_finetune(finetune, max_epochs)
     seed = cfg.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise UserError(f"seed={seed!r} is invalid: it must be an integer, e.g. seed=0")
     if "name" not in cfg.get("model", {}):
         models = "|".join(sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))
         raise UserError(f"the model config has no name: choose one with model={models}")
+
+
+def _check_finetune(finetune: DictConfig, max_epochs: int) -> None:
+    """A fine-tuning schedule (conf/model/pretrained.yaml) that unfreezes the backbone within
+    the run, at a positive learning rate."""
+    freeze = finetune.get("freeze_epochs")
+    if not (isinstance(freeze, int) and not isinstance(freeze, bool) and freeze >= 0):
+        raise UserError(f"model.finetune.freeze_epochs={freeze!r} is invalid: it must be an "
+                        "integer >= 0 (the first epochs, in which the backbone is frozen)")
+    if freeze >= max_epochs:
+        raise UserError(f"model.finetune.freeze_epochs={freeze} is not below trainer.max_epochs="
+                        f"{max_epochs}: the backbone would never be fine-tuned; give fewer "
+                        f"freeze epochs or trainer.max_epochs={freeze + 1} or more")
+    mult = finetune.get("backbone_lr_mult")
+    if not (isinstance(mult, int | float) and not isinstance(mult, bool) and mult > 0):
+        raise UserError(f"model.finetune.backbone_lr_mult={mult!r} is invalid: it must be > 0 "
+                        "(the backbone's learning rate as a multiple of the optimizer's, e.g. "
+                        "0.1)")
+    if not isinstance(finetune.get("train_bn"), bool):
+        raise UserError(f"model.finetune.train_bn={finetune.get('train_bn')!r} is invalid: it "
+                        "must be true or false")
 
 
 def build(node: DictConfig, key: str, **kwargs: Any) -> Any:

@@ -8,6 +8,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fidle_runs.callbacks.finetune import FinetuneSchedule
 from fidle_runs.config.conf import CONF_DIR, build
 from fidle_runs.core.errors import UserError
 from fidle_runs.data.in_memory import InMemoryDataModule
@@ -59,7 +60,8 @@ def build_task_module(cfg: DictConfig, net: nn.Module, datamodule: InMemoryDataM
                       n_outputs: int | None = None) -> TaskModule:
     """The task's module around `net`, told what it needs of the loaded data (`n_outputs`: as
     a run recorded them, where it differs from what the data has now), its baselines fitted
-    on the data's training samples where they are loaded."""
+    on the data's training samples where they are loaded, a pretrained backbone's fine-tuning
+    schedule given to it (model.finetune)."""
     scheduler = build(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     module = build(task_config(cfg).module, "task.module")(
         net=net, optimizer=build(cfg.optimizer, "optimizer"), scheduler=scheduler,
@@ -67,4 +69,21 @@ def build_task_module(cfg: DictConfig, net: nn.Module, datamodule: InMemoryDataM
         model_name=cfg.model.name, **datamodule.task_arguments())
     if "train" in datamodule.tensors:
         module.fit_baselines(*datamodule.tensors["train"], datamodule.network_input)
+    finetune = cfg.model.get("finetune")
+    if finetune is not None:
+        _schedule_backbone(cfg, finetune, module)
     return module
+
+
+def _schedule_backbone(cfg: DictConfig, finetune: DictConfig, module: TaskModule) -> None:
+    """Give `module` the fine-tuning schedule of its pretrained backbone (model.finetune):
+    the learning rates of its parameter groups and the callback that freezes the backbone
+    first, which the module adds to the trainer's."""
+    if not hasattr(module.net, "parameter_groups"):
+        raise UserError(f"model.finetune: model={cfg.model.name} has no pretrained backbone to "
+                        "fine-tune; leave model.finetune out or choose model=pretrained")
+    schedule = FinetuneSchedule(
+        module.net, cfg.trainer.max_epochs, OmegaConf.select(cfg, "optimizer.lr"),
+        freeze_epochs=finetune.freeze_epochs, backbone_lr_mult=finetune.backbone_lr_mult,
+        train_bn=finetune.train_bn)
+    module.group_schedule, module.group_lr_mults = schedule, schedule.lr_mults

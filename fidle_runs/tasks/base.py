@@ -4,7 +4,8 @@ gives as partials. A task also declares the scores it computes in float64 from a
 predictions (`scores`, `SCORES`: their names and directions, written here once), which are the
 test metrics result.json records."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
 import pytorch_lightning as pl
@@ -39,6 +40,12 @@ class TaskModule(pl.LightningModule):
     # The baselines scored beside the network (`majority`): a score `acc` of baseline `b` is
     # `acc_b`, the primary metric's are result.json's `primary.baselines`.
     BASELINES: tuple[str, ...] = ()
+    # For a network whose parameters come in named groups (`net.parameter_groups()`): each
+    # group's learning rate as a multiple of the optimizer's (1 where absent), and the callback
+    # that schedules the groups (a pretrained backbone's fine-tuning), which the module adds to
+    # the trainer's; both set where the run is assembled (fidle_runs.run.assemble).
+    group_lr_mults: Mapping[str, float] = MappingProxyType({})
+    group_schedule: pl.Callback | None = None
 
     def __init__(self, net: nn.Module, optimizer: OptimizerFactory,
                  scheduler: SchedulerFactory | None = None, model_name: str = "") -> None:
@@ -166,8 +173,27 @@ class TaskModule(pl.LightningModule):
         step = self._step(batch, "test")
         return {"outputs": step.outputs, "targets": step.targets}
 
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """`group_schedule`, added to the trainer's callbacks when it is not among them yet
+        (test, after fit, runs on the same trainer)."""
+        schedule = self.group_schedule
+        if schedule is None or schedule in self.trainer.callbacks:
+            return []
+        return [schedule]
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        """The configured optimizer over the network's parameters: one group, or, for a network
+        that names groups of its own (`parameter_groups()`: a pretrained backbone and its
+        head), one group each, made from the first step, at the optimizer's learning rate times
+        its `group_lr_mults`; the scheduler then scales every group alike."""
+        named = getattr(self.net, "parameter_groups", None)
+        if named is None:
+            optimizer = self.optimizer_factory(params=self.parameters())
+        else:
+            optimizer = self.optimizer_factory(params=[
+                {"name": name, "params": params} for name, params in named().items()])
+            for group in optimizer.param_groups:
+                group["lr"] *= self.group_lr_mults.get(group["name"], 1.0)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

@@ -25,7 +25,8 @@ class PretrainedNet(nn.Module):
     """`adapter` (the data's images -> the weights' input) then `backbone` (the pretrained
     network, its head at the attribute path `head_path` replaced). `weights_record` says what a
     run's result should record of it (JSON-ready): the weights' file and sha256, the torchvision
-    `arch` and `weights_name` or the `factory`, the `head` and the `input` adaptation."""
+    `arch` and `weights_name` or the `factory`, the `head` and the `input` adaptation.
+    `parameter_groups` tells the optimizer which parameters are the head's."""
 
     def __init__(self, adapter: InputAdapter, backbone: nn.Module, head: str,
                  weights_record: dict[str, Any]) -> None:
@@ -37,6 +38,14 @@ class PretrainedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.adapter(x))
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The new head's parameters and the pretrained ones (every other), by group name: the
+        optimizer gives each group a learning rate of its own, and the fine-tuning schedule
+        freezes the backbone's for its first epochs (fidle_runs.callbacks.finetune)."""
+        head = list(self.backbone.get_submodule(self.head_path).parameters())
+        in_head = {id(p) for p in head}
+        return {"head": head, "backbone": [p for p in self.parameters() if id(p) not in in_head]}
 
 
 def pretrained_net(in_shape: Sequence[int], n_outputs: int, *, arch: str = "resnet18",
