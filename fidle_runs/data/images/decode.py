@@ -22,6 +22,15 @@ WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
+class UndecodableImage(UserError):
+    """A file that cannot be decoded as an image: one line naming it, why, and `fix`; `reason`
+    alone for a preparation that lists the files it skipped."""
+
+    def __init__(self, path: Path, reason: str, fix: str) -> None:
+        super().__init__(f"cannot decode image {path} ({reason}): {fix}")
+        self.reason = reason
+
+
 def is_image_file(path: Path) -> bool:
     """Whether `path` has the extension of an image format this package decodes."""
     return path.suffix.lower() in IMAGE_SUFFIXES
@@ -37,7 +46,7 @@ def load_rgb(path: Path, fix: str = "replace it or re-extract the raw set",
             return rgb_array(ImageOps.exif_transpose(im), background)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError) as e:
-        raise UserError(f"cannot decode image {path} ({e}): {fix}") from None
+        raise UndecodableImage(path, str(e), fix) from None
 
 
 def rgb_array(im: Image.Image, background: tuple[int, int, int] = WHITE) -> np.ndarray:

@@ -26,7 +26,7 @@ from fidle_runs.core import atomic
 from fidle_runs.core.errors import UserError
 from fidle_runs.core.progress import Progress
 from fidle_runs.core.storage import DATA_CACHE_FIX, storage_refusals
-from fidle_runs.data.images.decode import load_rgb
+from fidle_runs.data.images.decode import UndecodableImage, load_rgb
 from fidle_runs.data.images.enhance import SetSpec, apply_mode, resize
 from fidle_runs.data.spawn_pool import spawn_pool
 
@@ -144,9 +144,9 @@ def _prepare_task(task: tuple) -> tuple[int, list[np.ndarray | None], dict[int, 
     for i, item in enumerate(items):
         try:
             rgb = item if isinstance(item, np.ndarray) else load_rgb(item, background=background)
-        except UserError as e:
+        except UndecodableImage as e:
             images.append(None)
-            failures[i] = str(e)
+            failures[i] = e.reason
             continue
         images.append(apply_mode(resize(rgb, spec.size), spec.mode))
     return start, images, failures
