@@ -302,6 +302,10 @@ def test_a_gtsrb_run_trains_from_the_file_and_evaluate_predict_export_rebuild_it
     assert net.weights_record["sha256"] == sha256(weights_file)
     assert result.weights["sha256"] == sha256(weights_file)
     assert result.weights["file"] == str(weights_file) and result.weights["arch"] == ARCH
+    assert result.finetune["freeze_epochs"] == 0 and len(result.finetune["phases"]) == 1
+    assert result.finetune["phases"][0]["trainable"] == result.params
+    groups = result.finetune["groups"]
+    assert groups["backbone"] == pytest.approx(groups["head"] * 0.1, rel=1e-12)
     assert net.backbone.get_submodule("classifier.1").out_channels == 43
 
     evaluate_main([str(pretrained_run), "--splits", "test", "--json"])

@@ -35,7 +35,7 @@ def init_from(given: str | None, net: nn.Module, shape: list[int]) -> dict[str, 
     if not given:
         return None
     run_dir = Path(given).expanduser()
-    checkpoint = _best_checkpoint(run_dir, given, shape)
+    checkpoint = source_checkpoint(given, shape)
     state = _network_state(checkpoint, given)
     own = net.state_dict()
     matched = {name: state[NET_PREFIX + name] for name, tensor in own.items()
@@ -49,8 +49,16 @@ def init_from(given: str | None, net: nn.Module, shape: list[int]) -> dict[str, 
             "kept_initialised": [name for name in own if name not in matched]}
 
 
-def _best_checkpoint(run_dir: Path, given: str, shape: list[int]) -> Path:
-    """The completed run's best checkpoint, once its samples are known to have `shape`."""
+def check_source(given: str, shape: list[int] | None) -> None:
+    """Refuse a source that init_from would refuse, before a run writes anything: its best
+    checkpoint is found and loads (its samples' shape checked when `shape` is known)."""
+    _network_state(source_checkpoint(given, shape), given)
+
+
+def source_checkpoint(given: str, shape: list[int] | None) -> Path:
+    """The best checkpoint of the completed run folder `given`, once its samples are known to
+    have `shape` (not checked when None: the data's shape is not known yet)."""
+    run_dir = Path(given).expanduser()
     if not run_dir.is_dir():
         raise UserError(f"{KEY}={given}: no such folder; give the folder of one of your runs "
                         "(outputs/runs/<run>), relative to where the command is launched")
@@ -63,7 +71,7 @@ def _best_checkpoint(run_dir: Path, given: str, shape: list[int]) -> Path:
                         f"{f' ({source.error})' if source.error else ''}; complete it (its "
                         "command launched again resumes it) or start from another run")
     trained_on = source.data.get("shape")
-    if trained_on is not None and list(trained_on) != list(shape):
+    if trained_on is not None and shape is not None and list(trained_on) != list(shape):
         raise UserError(f"{KEY}={given}: that run took samples of shape {tuple(trained_on)}, "
                         f"this data has {tuple(shape)}; start from a run on data of this shape "
                         "(the same image size and channels)")

@@ -41,6 +41,7 @@ from fidle_runs.run.preflight import check_data_and_network
 from fidle_runs.store.result import FINISHED, RunResult, new_result, read_result
 from fidle_runs.store.run_dir import (
     CHECKPOINT_DIR,
+    LAST_CHECKPOINT,
     check_same_data,
     check_same_run,
     check_still_resumable,
@@ -140,7 +141,8 @@ def _decide(cfg: DictConfig, run_dir: Path) -> RunResult | Start:
                  run_dir, previous.status, previous.error or
                  f"{previous.primary['name']} {previous.primary['value']}")
         return previous
-    check_data_and_network(cfg)  # before the directory changes: a refused run leaves it as is
+    # Before the directory changes: a refused run leaves it as is.
+    check_data_and_network(cfg, completed or not (run_dir / LAST_CHECKPOINT).is_file())
     if completed:
         if lead:
             log.info("rerun=true: the %s run moves to %s", previous.status, set_aside(run_dir))
@@ -212,6 +214,7 @@ def _build(cfg: DictConfig, run_dir: Path, result: RunResult, purge_step: int | 
     result.weights = getattr(net, "weights_record", None)  # a pretrained network's source
     fast_path = apply_speed(cfg, datamodule, net, result)
     module = build_task_module(cfg, net, datamodule)
+    result.finetune = getattr(module.group_schedule, "record", None)  # model.finetune's phases
     result.params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
     result.task_options = module.options()
     progress = ResultProgress(result, str(run_dir))

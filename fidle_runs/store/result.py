@@ -71,6 +71,9 @@ Schema (version 2; durations in seconds):
                     (model.init_from): {run, checkpoint (relative to run), sha256, copied (how
                     many tensors matched by name and shape), kept_initialised (the others'
                     names)}; null for a run started from its initialisation
+  finetune          a pretrained network's schedule (model.finetune): {freeze_epochs,
+                    backbone_lr_mult, train_bn, phases: [{epochs: [first, last], trainable}],
+                    groups: {head, backbone} learning rates}; absent for other networks
   group             the runs that differ only by their seed share it (a hash of the config
                     without the seed and what says where or how it was launched:
                     fidle_runs.store.run_dir.group_id); absent in older files
@@ -141,6 +144,7 @@ class RunResult:
     evaluation: dict[str, Any] = field(default_factory=dict)
     group: str | None = None  # store.run_dir.group_id: shared by runs that differ by seed only
     weights: dict[str, Any] | None = None
+    finetune: dict[str, Any] | None = None
     init_from: dict[str, Any] | None = None
     schema: int = SCHEMA
 

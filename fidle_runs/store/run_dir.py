@@ -234,10 +234,13 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     if isinstance(identity.get("data"), dict):
         identity["data"] = {k: v for k, v in identity["data"].items()
                             if k not in DATA_LOCATIONS}
-    net = (identity.get("model") or {}).get("net")
-    if isinstance(net, dict):
-        identity["model"] = {**identity["model"], "net": {k: v for k, v in net.items()
-                                                          if k not in WEIGHTS_LOCATIONS}}
+    model = identity.get("model")
+    if isinstance(model, dict):
+        # No init_from is what every run did before the key existed.
+        model = {k: v for k, v in model.items() if not (k == "init_from" and v is None)}
+        if isinstance(model.get("net"), dict):
+            model["net"] = {k: v for k, v in model["net"].items() if k not in WEIGHTS_LOCATIONS}
+        identity["model"] = model
     if isinstance(identity.get("callbacks"), dict):
         identity["callbacks"] = {k: v for k, v in identity["callbacks"].items()
                                  if k not in WATCHING_CALLBACKS}
