@@ -36,6 +36,7 @@ from fidle_runs.run.rebuild import load_run
 from fidle_runs.run.train import train
 from fidle_runs.store.result import read_result
 from tests.conftest import compose_train, run_module
+from tests.test_image_folder import write_tree
 
 ARCH = "squeezenet1_1"  # the smallest torchvision file (its head a Conv2d, classifier.1)
 
@@ -360,3 +361,28 @@ def test_the_command_line_says_where_it_looked_in_one_line(tmp_path, shared_data
     assert "Traceback" not in proc.stderr
     # Hydra's own log is all: no config, no result, no checkpoint.
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["fidle_runs.log"]
+
+
+def test_an_image_folder_fine_tunes_from_the_file_and_predicts_its_class_names(
+        tmp_path, weights_file, capsys):
+    """Real Fashion-MNIST images in an ImageFolder tree (grey PNG files, RGB set), the backbone
+    frozen for the first of two epochs: the run records both phases, and predict names the
+    folder's classes."""
+    root = write_tree(tmp_path / "clothes", {"train/bag": 6, "train/coat": 6, "train/dress": 6,
+                                             "test/bag": 2, "test/coat": 2, "test/dress": 2})
+    run_dir = tmp_path / "run"
+    result = train(compose_train([
+        "data=image_folder", f"data.raw_dir={root}", "data.size=24", "data.prepare_workers=1",
+        "data.batch_size=4", "trainer.max_epochs=2", "callbacks.progress.style=lines",
+        "model=pretrained", f"model.net.arch={ARCH}", f"model.net.weights={weights_file}",
+        "model.net.input_size=32", "model.finetune.freeze_epochs=1",
+        f"paths.output_root={tmp_path}", f"paths.run_dir={run_dir}"]))
+    assert result.status == "completed" and result.data["family"] == "image_folder"
+    first, second = result.finetune["phases"]
+    assert first["epochs"] == [1, 1] and second["epochs"] == [2, 2]
+    assert first["trainable"] < second["trainable"] == result.params
+    png = sorted((root / "test" / "coat").glob("*.png"))[0]
+    capsys.readouterr()  # the run's own lines
+    predict_main([str(run_dir), str(png), "--json"])
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["class"] in ("bag", "coat", "dress")
