@@ -32,6 +32,7 @@ from fidle_runs.export.__main__ import main as export_main
 from fidle_runs.models.pretrained.network import PretrainedNet, pretrained_net
 from fidle_runs.models.pretrained.torchvision_nets import file_name, torchvision_weights, untrained
 from fidle_runs.predict.__main__ import main as predict_main
+from fidle_runs.report.report import build_report
 from fidle_runs.run.rebuild import load_run
 from fidle_runs.run.train import train
 from fidle_runs.store.result import read_result
@@ -322,6 +323,10 @@ def test_a_gtsrb_run_trains_from_the_file_and_evaluate_predict_export_rebuild_it
     predict_main([str(pretrained_run), *map(str, paths), "--json"])
     records = json.loads(capsys.readouterr().out)
     assert [r["class_id"] for r in records] == logits.argmax(1).tolist()
+
+    (matrix,) = build_report([pretrained_run.parent]).matrices
+    (cell,) = matrix.cells.values()
+    assert matrix.models == ["pretrained"] and cell.value == result.metrics["test_acc"]
 
     out = tmp_path / "model.onnx"
     export_main([str(pretrained_run), "--out", str(out)])
