@@ -143,3 +143,17 @@ def test_image_files_are_told_by_extension():
         assert is_image_file(Path(name)), name
     for name in ("notes.txt", "labels.csv", ".DS_Store", "Thumbs.db", "archive.zip"):
         assert not is_image_file(Path(name)), name
+
+
+def test_an_undecodable_image_error_crosses_a_process_boundary(tmp_path):
+    """A pool worker's exception reaches the parent pickled: it must come back whole."""
+    import pickle
+
+    from fidle_runs.data.images.decode import UndecodableImage
+
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(UndecodableImage) as raised:
+        load_rgb(bad, "replace it")
+    again = pickle.loads(pickle.dumps(raised.value))
+    assert str(again) == str(raised.value) and again.reason == raised.value.reason

@@ -28,7 +28,13 @@ class UndecodableImage(UserError):
 
     def __init__(self, path: Path, reason: str, fix: str) -> None:
         super().__init__(f"cannot decode image {path} ({reason}): {fix}")
-        self.reason = reason
+        self.path, self.reason, self.fix = path, reason, fix
+
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its own arguments when it crosses from a pool worker to the parent
+        (an exception is pickled by its message otherwise, which this __init__ does not take,
+        and the pool would wait forever)."""
+        return type(self), (self.path, self.reason, self.fix)
 
 
 def is_image_file(path: Path) -> bool:
