@@ -74,7 +74,7 @@ def _readme_commands() -> list[list[str]]:
     blocks = [b.split("```", 1)[0] for b in readme.split("```bash\n")[1:]]
     commands = []
     for line in (line for block in blocks for line in block.splitlines()):
-        words = shlex.split(line.split(" #")[0])
+        words = shlex.split(line, comments=True)
         if "fidle_runs" in words and "..." not in words:
             commands.append(words[words.index("fidle_runs") + 1:])
     return commands
