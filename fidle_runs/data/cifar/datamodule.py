@@ -2,8 +2,6 @@
 layouts (fidle_runs.data.cifar.layouts), prepared once at the configured size and mode into the
 shared image set, then served by the image datamodule like every image family."""
 
-import hashlib
-import json
 import logging
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 from fidle_runs.data.cifar.layouts import DATASETS, Found, find
 from fidle_runs.data.cifar.read import LABEL_KINDS, read_cifar
 from fidle_runs.data.images.datamodule import ImageSetDataModule
-from fidle_runs.data.images.image_set import SplitItems, prepare_image_set
+from fidle_runs.data.images.image_set import SplitItems, prepare_image_set, set_file_name
 from fidle_runs.data.in_memory import check_option
 
 log = logging.getLogger(__name__)
@@ -49,14 +47,13 @@ class CifarDataModule(ImageSetDataModule):
         return find(self.dataset, self.raw_dir, self.search_dirs)
 
     def set_path(self) -> Path:
-        """`<prepared_dir>/<name>-<digest>.h5`, the digest of the raw files found (paths, sizes,
-        times), their layout and the labels kind: other files or labels make another set."""
+        """Named by the raw files found (paths, sizes, times), their layout and the labels
+        kind (image_set.set_file_name): other files or labels make another set."""
         found = self.found
-        makes = {"files": found.signature(), "layout": found.layout.kind,
-                 "archive": found.in_archive, "labels": self.labels,
-                 "size": self.spec.size, "mode": self.spec.mode}
-        digest = hashlib.sha256(json.dumps(makes, sort_keys=True).encode()).hexdigest()[:12]
-        return self.prepared_dir / f"{self.name}-{digest}.h5"
+        facts = {"files": found.signature(), "layout": found.layout.kind,
+                 "archive": found.in_archive, "labels": self.labels}
+        dataset = f"{self.dataset}{'-coarse' if self.labels == 'coarse' else ''}"
+        return self.prepared_dir / set_file_name(dataset, self.spec, facts)
 
     def build_set(self, path: Path) -> None:
         found = self.found

@@ -5,15 +5,14 @@ files and settings (fingerprint), then served by the shared ImageSetDataModule (
 class names in every checkpoint, so that a prediction names classes without the folder)."""
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from fidle_runs.data.image_folder.fingerprint import set_digest
+from fidle_runs.data.image_folder.fingerprint import set_facts
 from fidle_runs.data.image_folder.scan import FolderScan, scan_folder
 from fidle_runs.data.image_folder.split import split_items
 from fidle_runs.data.images.datamodule import ImageSetDataModule
-from fidle_runs.data.images.image_set import prepare_image_set
+from fidle_runs.data.images.image_set import prepare_image_set, set_file_name
 from fidle_runs.data.in_memory import check_option
 
 # Files not images named in result.json (the log names as many; all are counted).
@@ -49,9 +48,8 @@ class ImageFolderDataModule(ImageSetDataModule):
 
     def set_path(self) -> Path:
         scan = self.folder_scan()
-        digest = set_digest(scan, self.spec, self._settings(scan))
-        safe_name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
-        return self.prepared_dir.expanduser() / f"{safe_name}-{self.spec.name}-{digest}.h5"
+        facts = set_facts(scan, self._settings(scan))
+        return self.prepared_dir.expanduser() / set_file_name(self.name, self.spec, facts)
 
     def _settings(self, scan: FolderScan) -> dict[str, Any]:
         carved = {} if "test" in scan.splits else {"test_fraction": float(self.test_fraction),

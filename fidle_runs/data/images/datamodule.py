@@ -89,9 +89,8 @@ class ImageSetDataModule(UInt8Images, InMemoryDataModule):
             self.build_set(path)
 
     def load(self) -> Splits:
+        self.prepare_data()  # built here where no trainer's prepare_data built it yet
         path = self.set_path()
-        if not path.exists():
-            self.build_set(path)
         f = self.set_file = ImageSetFile(path)
         if f.image_shape != (self.spec.size, self.spec.size, self.spec.channels):
             raise UserError(f"prepared set {path} holds images of shape {f.image_shape}, not "

@@ -10,9 +10,11 @@ chunks of whole images, so that a set larger than memory can be read a few rows 
 """
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +40,21 @@ UNREADABLE = ("skip", "refuse")
 # Images decoded per pool task, and the bytes a stored chunk of rows aims at.
 TASK_IMAGES = 128
 CHUNK_BYTES = 1 << 16
+# Hex digits of the hash in a set's file name (set_file_name).
+DIGEST_DIGITS = 12
 # How many skipped files the log names before it says "and N more".
 NAMED_IN_LOG = 10
+
+
+def set_file_name(dataset: str, spec: SetSpec, facts: dict[str, Any]) -> str:
+    """`<dataset>-<set-SxS-MODE>-<digest>.h5`: the digest hashes `facts` (what a family says
+    makes its set: the raw files, as names, sizes and times, and the settings preparation
+    applies) with the size, mode and this file format, so that a set whose name matches was
+    built from these very files alike, and any change gives another name, hence a new set."""
+    made = {**facts, "size": spec.size, "mode": spec.mode, "format": FORMAT_VERSION}
+    text = json.dumps(made, sort_keys=True, separators=(",", ":"), default=str)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset)
+    return f"{safe}-{spec.name}-{hashlib.sha256(text.encode()).hexdigest()[:DIGEST_DIGITS]}.h5"
 
 
 @dataclass
